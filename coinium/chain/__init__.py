@@ -1,0 +1,1 @@
+"""Chain state: block intake, fork choice by most work, connect/disconnect and reorgs."""

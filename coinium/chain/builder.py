@@ -1,0 +1,82 @@
+"""Build and mine blocks on top of a chain: block templates for miners, and an easy way for
+tests and demos to drive a regtest chain (build a block from given transactions, mine it with
+whatever kernel backend is loaded, connect it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from coinium import kernels
+from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
+from coinium.consensus.header_rules import required_bits
+from coinium.consensus.pow import decode_compact
+from coinium.consensus.subsidy import block_subsidy
+from coinium.core.block import Block
+from coinium.core.header import Header
+from coinium.core.params import BLOCK_VERSION
+from coinium.core.transaction import Transaction
+
+MAX_NONCE = (1 << 64) - 1
+
+
+def build_block(
+    chain: ChainState,
+    transactions: Sequence[Transaction],
+    coinbase_recipient: bytes,
+    *,
+    timestamp: int | None = None,
+    extra: bytes = b"",
+    parent: bytes | None = None,
+) -> Block:
+    """An unmined block (nonce 0) on the tip, or on ``parent``, paying subsidy + fees."""
+    parent_entry = chain.index[parent] if parent is not None else chain.tip
+    height = parent_entry.height + 1
+    fees = sum(tx.fee for tx in transactions)
+    coinbase = Transaction.coinbase(
+        height, coinbase_recipient, block_subsidy(height, chain.params) + fees, extra
+    )
+    txs = (coinbase, *transactions)
+    if timestamp is None:
+        timestamp = max(chain.median_time_past(parent_entry) + 1, int(chain.clock()))
+    bits = required_bits(chain.params, parent_entry.height, parent_entry.header.timestamp)
+    merkle = kernels.merkle_root([tx.txid for tx in txs])
+    header = Header(BLOCK_VERSION, height, parent_entry.hash, merkle, timestamp, bits, 0)
+    return Block(header, txs)
+
+
+def mine(block: Block, start_nonce: int = 0, chunk: int = 1 << 20) -> Block:
+    """Search nonces from ``start_nonce`` until the header meets its target."""
+    target = decode_compact(block.header.bits)
+    raw = block.header.encode()
+    nonce = start_nonce
+    while nonce <= MAX_NONCE:
+        count = min(chunk, MAX_NONCE - nonce + 1)
+        found, _ = kernels.pow_search(raw, target, nonce, count)
+        if found is not None:
+            return Block(block.header.with_nonce(found), block.transactions)
+        nonce += count
+    raise RuntimeError("nonce space exhausted; change the timestamp or coinbase extra")
+
+
+def generate(
+    chain: ChainState,
+    count: int,
+    recipient: bytes,
+    transactions: Sequence[Transaction] = (),
+) -> list[Block]:
+    """Mine ``count`` blocks on the tip (the first holds ``transactions``); each must connect."""
+    blocks = []
+    for i in range(count):
+        block = mine(build_block(chain, transactions if i == 0 else (), recipient))
+        result = chain.accept_block(block)
+        if result.status != AcceptStatus.NEW_TIP:
+            raise BlockNotAccepted(result)
+        blocks.append(block)
+    return blocks
+
+
+class BlockNotAccepted(Exception):
+    def __init__(self, result: AcceptResult):
+        super().__init__(f"block {result.block_hash.hex()} not accepted: {result.status.value}"
+                         + (f" ({result.error})" if result.error else ""))  # fmt: skip
+        self.result = result

@@ -1,0 +1,509 @@
+"""The chain: block intake, fork choice by most cumulative work, connect, disconnect and reorgs.
+
+`ChainState.accept_block` takes a block from anywhere (miner, peer, RPC) and returns what happened
+as an `AcceptResult`: a new tip (with the blocks connected and disconnected), a side branch, an
+orphan, a duplicate or an invalid block with its `ConsensusError`. Whoever cares (mempool,
+notifications, relay) reads the result; the chain calls nobody.
+
+Switching to a better chain is one LMDB write transaction: disconnect back to the fork point,
+connect the new branch, move the tip record last. If a block of the new branch breaks a rule, the
+transaction is aborted (so the old tip is intact, on disk and in memory), the block is marked
+invalid with its descendants, and the best remaining chain is chosen again.
+
+Blocks are stored (with their index entry) before they are connected; at open, the node connects
+whatever stored chain has the most work, so a crash between the two steps loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import lmdb
+
+from coinium.chain.orphans import OrphanPool
+from coinium.consensus.block_rules import SignatureFilter, check_block
+from coinium.consensus.errors import BlockError, ConsensusError
+from coinium.consensus.header_rules import (
+    ParentContext,
+    check_header_in_context,
+    check_proof_of_work,
+    median_time_past,
+    required_bits,
+)
+from coinium.consensus.pow import decode_compact, target_to_work
+from coinium.consensus.state_transition import apply_block, decode_undo
+from coinium.core.account import Account
+from coinium.core.block import Block
+from coinium.core.params import NetworkParams
+from coinium.store.chainstore import ChainStore
+from coinium.store.records import (
+    BlockStatus,
+    IndexEntry,
+    decode_tx_location,
+    encode_tx_location,
+    height_key,
+)
+
+log = logging.getLogger("coinium.chain")
+
+
+class AcceptStatus(Enum):
+    NEW_TIP = "new-tip"  # the main chain changed: see connected / disconnected
+    SIDE_BRANCH = "side-branch"  # valid as far as checked, stored, not (yet) the best chain
+    ORPHAN = "orphan"  # parent unknown: held in the orphan pool
+    DUPLICATE = "duplicate"  # already stored (or already held as an orphan)
+    INVALID = "invalid"  # broke a rule: see error
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    status: AcceptStatus
+    block_hash: bytes
+    error: ConsensusError | None = None
+    connected: tuple[Block, ...] = ()  # in connection order, oldest first
+    disconnected: tuple[Block, ...] = ()  # in disconnection order, old tip first
+
+    @property
+    def reason(self) -> str | None:
+        return self.error.reason if self.error else None
+
+
+@dataclass(slots=True)
+class _Changes:
+    """Blocks connected and disconnected while handling one call, across reorgs."""
+
+    connected: list[Block] = field(default_factory=list)
+    disconnected: list[Block] = field(default_factory=list)
+
+    def record(self, disconnected: list[Block], connected: list[Block]) -> None:
+        for block in disconnected:
+            # A block connected earlier in this call and now undone cancels out.
+            if block in self.connected:
+                self.connected.remove(block)
+            else:
+                self.disconnected.append(block)
+        self.connected.extend(connected)
+
+
+class ChainState:
+    def __init__(
+        self,
+        datadir: str | Path,
+        params: NetworkParams,
+        *,
+        sync: bool = True,
+        clock: Callable[[], float] = time.time,
+        max_orphans: int = 100,
+    ):
+        self.params = params
+        self.clock = clock
+        self.store = ChainStore(datadir, params.name, sync=sync)
+        self.index: dict[bytes, IndexEntry] = {}
+        self.main_chain: list[bytes] = []  # height -> hash
+        self.orphans = OrphanPool(max_orphans)
+        self.signature_filter: SignatureFilter | None = None
+        self._candidates: set[bytes] = set()
+        self._next_sequence = 0
+        try:
+            self._load()
+        except BaseException:
+            self.store.close()
+            raise
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> ChainState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- loading ------------------------------------------------------------------------------
+    def _load(self) -> None:
+        with self.store.read() as txn:
+            for _, value in self.store.cursor(txn, "headers"):
+                entry = IndexEntry.decode(value)
+                self.index[entry.hash] = entry
+            self.main_chain = [bytes(v) for _, v in self.store.cursor(txn, "height")]
+            tip = self.store.get(txn, "meta", b"tip")
+        self._next_sequence = 1 + max((e.sequence for e in self.index.values()), default=-1)
+        if tip is None:
+            self._init_genesis()
+        elif self.main_chain[-1] != tip:
+            raise RuntimeError("stored tip and height index disagree")  # written atomically
+        self._rebuild_candidates()
+        # Blocks stored but not connected when the process stopped: connect them now.
+        self._activate_best_chain(_Changes())
+
+    def _init_genesis(self) -> None:
+        genesis = self.params.genesis
+        if genesis.hash != self.params.genesis_hash:
+            raise RuntimeError("genesis block does not match its committed hash")
+        entry = IndexEntry(
+            genesis.header,
+            target_to_work(decode_compact(genesis.header.bits)),
+            BlockStatus.HAVE_DATA,
+            self._take_sequence(),
+        )
+
+        def write(txn: lmdb.Transaction) -> None:
+            self.store.put(txn, "headers", entry.hash, entry.encode())
+            self.store.put(txn, "blocks", entry.hash, genesis.encode())
+            self._connect(txn, entry, genesis)
+            self.store.put(txn, "meta", b"tip", entry.hash)
+
+        self.store.write(write)
+        self.index[entry.hash] = entry
+        self.main_chain = [entry.hash]
+
+    # --- queries ------------------------------------------------------------------------------
+    @property
+    def tip(self) -> IndexEntry:
+        return self.index[self.main_chain[-1]]
+
+    @property
+    def height(self) -> int:
+        return len(self.main_chain) - 1
+
+    def hash_at_height(self, height: int) -> bytes | None:
+        return self.main_chain[height] if 0 <= height < len(self.main_chain) else None
+
+    def is_on_main_chain(self, block_hash: bytes) -> bool:
+        entry = self.index.get(block_hash)
+        return entry is not None and self.hash_at_height(entry.height) == block_hash
+
+    def get_block(self, block_hash: bytes) -> Block | None:
+        with self.store.read() as txn:
+            raw = self.store.get(txn, "blocks", block_hash)
+        return None if raw is None else Block.decode(bytes(raw))
+
+    def get_account(self, account: bytes) -> Account:
+        with self.store.read() as txn:
+            return self.store.state_view(txn).get_account(account) or Account(0, 0)
+
+    def get_tx_location(self, txid: bytes) -> tuple[bytes, int] | None:
+        """(block hash, position) of a transaction on the main chain."""
+        with self.store.read() as txn:
+            raw = self.store.get(txn, "txindex", txid)
+        return None if raw is None else decode_tx_location(bytes(raw))
+
+    def parent_context(self, entry: IndexEntry) -> ParentContext:
+        """What the rules need to know to check a child of ``entry``."""
+        timestamps = []
+        cursor: IndexEntry | None = entry
+        while cursor is not None and len(timestamps) < self.params.median_time_span:
+            timestamps.append(cursor.header.timestamp)
+            cursor = self.index.get(cursor.prev_hash) if cursor.height > 0 else None
+        return ParentContext(entry.height, entry.header.timestamp, timestamps)
+
+    def median_time_past(self, entry: IndexEntry | None = None) -> int:
+        return median_time_past(self.parent_context(entry or self.tip).recent_timestamps)
+
+    def next_bits(self) -> int:
+        """The bits a child of the current tip must carry."""
+        tip = self.tip
+        return required_bits(self.params, tip.height, tip.header.timestamp)
+
+    def iter_accounts(self) -> Iterable[tuple[bytes, Account]]:
+        with self.store.read() as txn:
+            for key, value in self.store.cursor(txn, "accounts"):
+                yield bytes(key), Account.decode(bytes(value))
+
+    # --- intake -------------------------------------------------------------------------------
+    def accept_block(self, block: Block, now: int | None = None) -> AcceptResult:
+        """Check a block, store it if it is valid so far, and move to the best chain."""
+        now = int(self.clock()) if now is None else now
+        changes = _Changes()
+        result = self._accept_one(block, now, changes)
+        if result.status in (AcceptStatus.NEW_TIP, AcceptStatus.SIDE_BRANCH):
+            self._accept_orphans_of(block.hash, now, changes)
+        if changes.connected or changes.disconnected:
+            status = result.status
+            if status == AcceptStatus.SIDE_BRANCH:
+                status = AcceptStatus.NEW_TIP  # an orphan it unlocked made a new tip
+            return AcceptResult(status, result.block_hash, result.error,
+                                tuple(changes.connected), tuple(changes.disconnected))  # fmt: skip
+        return result
+
+    def _accept_orphans_of(self, parent_hash: bytes, now: int, changes: _Changes) -> None:
+        queue = [parent_hash]
+        while queue:
+            for child in self.orphans.take_children(queue.pop()):
+                outcome = self._accept_one(child, now, changes)
+                if outcome.status in (AcceptStatus.NEW_TIP, AcceptStatus.SIDE_BRANCH):
+                    queue.append(child.hash)
+
+    def _accept_one(self, block: Block, now: int, changes: _Changes) -> AcceptResult:
+        block_hash = block.hash
+        known = self.index.get(block_hash)
+        if known is not None and known.status.invalid:
+            return self._invalid(block_hash, BlockError("duplicate-invalid", "known invalid"))
+        if (known is not None and known.status & BlockStatus.HAVE_DATA) or block_hash in self.orphans:
+            return AcceptResult(AcceptStatus.DUPLICATE, block_hash)
+
+        parent = self.index.get(block.header.prev_hash)
+        try:
+            check_proof_of_work(block.header, self.params)
+            check_block(block, self.params.chain_id, self.signature_filter)
+        except ConsensusError as exc:
+            # Remember the hash as invalid only when the header commits to exactly this body
+            # (not mutated) and the header itself has its work; otherwise a corrupted copy of a
+            # good block could blacklist it.
+            if exc.permanent and not exc.mutated and exc.reason not in ("high-hash", "bad-diffbits") \
+                    and parent is not None:
+                self._store_failed(block, parent, BlockStatus.FAILED)
+            return self._invalid(block_hash, exc)
+
+        if parent is None:
+            self.orphans.add(block)
+            return AcceptResult(AcceptStatus.ORPHAN, block_hash)
+        if parent.status.invalid:
+            self._store_failed(block, parent, BlockStatus.FAILED_CHILD)
+            return self._invalid(block_hash, BlockError("bad-prevblk", "parent is invalid"))
+        try:
+            check_header_in_context(block.header, self.parent_context(parent), self.params, now)
+        except ConsensusError as exc:
+            if exc.permanent:
+                self._store_failed(block, parent, BlockStatus.FAILED)
+            return self._invalid(block_hash, exc)
+
+        entry = self._new_entry(block, parent, BlockStatus.HAVE_DATA)
+
+        def store(txn: lmdb.Transaction) -> None:
+            self.store.put(txn, "blocks", block_hash, block.encode())
+            self.store.put(txn, "headers", block_hash, entry.encode())
+
+        self.store.write(store)
+        self.index[block_hash] = entry
+        if entry.chainwork >= self.tip.chainwork:
+            self._candidates.add(block_hash)
+
+        tip_before = self.tip.hash
+        errors = self._activate_best_chain(changes)
+        if block_hash in errors:
+            return self._invalid(block_hash, errors[block_hash])
+        if self.tip.hash != tip_before:
+            return AcceptResult(AcceptStatus.NEW_TIP, block_hash)
+        return AcceptResult(AcceptStatus.SIDE_BRANCH, block_hash)
+
+    @staticmethod
+    def _invalid(block_hash: bytes, error: ConsensusError) -> AcceptResult:
+        return AcceptResult(AcceptStatus.INVALID, block_hash, error)
+
+    def _take_sequence(self) -> int:
+        self._next_sequence += 1
+        return self._next_sequence - 1
+
+    def _new_entry(self, block: Block, parent: IndexEntry, status: BlockStatus) -> IndexEntry:
+        try:
+            work = target_to_work(decode_compact(block.header.bits))
+        except ValueError:
+            work = 0
+        return IndexEntry(block.header, parent.chainwork + work, status, self._take_sequence())
+
+    def _store_failed(self, block: Block, parent: IndexEntry, status: BlockStatus) -> None:
+        entry = self._new_entry(block, parent, status)
+        self.store.write(lambda txn: self.store.put(txn, "headers", entry.hash, entry.encode()))
+        self.index[entry.hash] = entry
+
+    # --- fork choice --------------------------------------------------------------------------
+    def _rebuild_candidates(self) -> None:
+        tip_work = self.tip.chainwork
+        self._candidates = {
+            h for h, e in self.index.items()
+            if e.status & BlockStatus.HAVE_DATA and not e.status.invalid
+            and e.chainwork >= tip_work
+        }  # fmt: skip
+
+    def _best_candidate(self) -> IndexEntry:
+        # Most work wins; between equal work, the first seen (lowest sequence) stays.
+        best = self.tip if not self.tip.status.invalid else None
+        for block_hash in self._candidates:
+            entry = self.index[block_hash]
+            if entry.status.invalid:
+                continue
+            if best is None or (entry.chainwork, -entry.sequence) > (best.chainwork, -best.sequence):
+                best = entry
+        if best is None:  # only reachable if every block but genesis was invalidated
+            best = self.index[self.main_chain[0]]
+        return best
+
+    def _activate_best_chain(self, changes: _Changes) -> dict[bytes, ConsensusError]:
+        """Move to the best valid chain; return the errors of blocks found invalid on the way."""
+        errors: dict[bytes, ConsensusError] = {}
+        while True:
+            best = self._best_candidate()
+            tip = self.tip
+            if best.hash == tip.hash:
+                break
+            if not tip.status.invalid and (best.chainwork, -best.sequence) <= (
+                tip.chainwork, -tip.sequence
+            ):
+                break
+            try:
+                disconnected, connected = self._reorganize_to(best)
+            except _BranchInvalid as failure:
+                errors[failure.block_hash] = failure.error
+                self._mark_invalid(failure.block_hash)
+                continue
+            changes.record(disconnected, connected)
+        tip_work = self.tip.chainwork
+        self._candidates = {h for h in self._candidates if self.index[h].chainwork >= tip_work}
+        return errors
+
+    def _path_to(self, target: IndexEntry) -> tuple[list[IndexEntry], list[IndexEntry]]:
+        """(main-chain entries to disconnect, tip first; branch entries to connect, oldest first)."""
+        branch = []
+        cursor = target
+        while not self.is_on_main_chain(cursor.hash):
+            branch.append(cursor)
+            cursor = self.index[cursor.prev_hash]
+        fork_height = cursor.height
+        to_disconnect = [self.index[h] for h in reversed(self.main_chain[fork_height + 1 :])]
+        return to_disconnect, list(reversed(branch))
+
+    def _reorganize_to(self, target: IndexEntry) -> tuple[list[Block], list[Block]]:
+        to_disconnect, to_connect = self._path_to(target)
+        if to_disconnect:
+            log.info(
+                "reorganizing: disconnecting %d blocks, connecting %d (new tip %s at height %d)",
+                len(to_disconnect), len(to_connect), target.hash.hex(), target.height,
+            )  # fmt: skip
+        disconnected: list[Block] = []
+        connected: list[Block] = []
+
+        def write(txn: lmdb.Transaction) -> None:
+            disconnected.clear()
+            connected.clear()
+            for entry in to_disconnect:
+                disconnected.append(self._disconnect(txn, entry))
+            for entry in to_connect:
+                block = self._load_block(txn, entry.hash)
+                try:
+                    self._connect(txn, entry, block)
+                except ConsensusError as exc:
+                    raise _BranchInvalid(entry.hash, exc) from None
+                connected.append(block)
+            self.store.put(txn, "meta", b"tip", target.hash)  # the tip record last
+
+        self.store.write(write)
+        # Committed: now the in-memory view follows.
+        fork_height = to_connect[0].height - 1 if to_connect else target.height
+        del self.main_chain[fork_height + 1 :]
+        self.main_chain.extend(e.hash for e in to_connect)
+        return disconnected, connected
+
+    def _load_block(self, txn: lmdb.Transaction, block_hash: bytes) -> Block:
+        raw = self.store.get(txn, "blocks", block_hash)
+        if raw is None:
+            raise RuntimeError(f"block {block_hash.hex()} is indexed but not stored")
+        return Block.decode(bytes(raw))
+
+    def _connect(self, txn: lmdb.Transaction, entry: IndexEntry, block: Block) -> None:
+        delta = apply_block(block, self.store.state_view(txn), self.params)
+        for account, value in delta.new.items():
+            self.store.put(txn, "accounts", account, value.encode())
+        self.store.put(txn, "undo", entry.hash, delta.encode_undo())
+        self.store.put(txn, "height", height_key(entry.height), entry.hash)
+        for position, txid in enumerate(block.txids()):
+            self.store.put(txn, "txindex", txid, encode_tx_location(entry.hash, position))
+
+    def _disconnect(self, txn: lmdb.Transaction, entry: IndexEntry) -> Block:
+        block = self._load_block(txn, entry.hash)
+        raw_undo = self.store.get(txn, "undo", entry.hash)
+        if raw_undo is None:
+            raise RuntimeError(f"no undo record for connected block {entry.hash.hex()}")
+        for account, old in decode_undo(bytes(raw_undo)).items():
+            if old is None:
+                self.store.delete(txn, "accounts", account)
+            else:
+                self.store.put(txn, "accounts", account, old.encode())
+        self.store.delete(txn, "undo", entry.hash)
+        self.store.delete(txn, "height", height_key(entry.height))
+        for txid in block.txids():
+            self.store.delete(txn, "txindex", txid)
+        return block
+
+    # --- invalid blocks -----------------------------------------------------------------------
+    def _descendants(self, block_hash: bytes) -> list[IndexEntry]:
+        root = self.index[block_hash]
+        found = []
+        for entry in self.index.values():
+            if entry.height <= root.height:
+                continue
+            cursor = entry
+            while cursor.height > root.height:
+                cursor = self.index[cursor.prev_hash]
+            if cursor.hash == block_hash:
+                found.append(entry)
+        return found
+
+    def _set_status(self, entries: list[IndexEntry]) -> None:
+        def write(txn: lmdb.Transaction) -> None:
+            for entry in entries:
+                self.store.put(txn, "headers", entry.hash, entry.encode())
+
+        self.store.write(write)
+
+    def _mark_invalid(self, block_hash: bytes) -> None:
+        entry = self.index[block_hash]
+        entry.status |= BlockStatus.FAILED
+        descendants = self._descendants(block_hash)
+        for child in descendants:
+            child.status |= BlockStatus.FAILED_CHILD
+        self._set_status([entry, *descendants])
+        log.warning("block %s at height %d marked invalid", block_hash.hex(), entry.height)
+        self._rebuild_candidates()
+        # The valid ancestors of an invalidated branch may now be the best chain.
+        self._candidates |= {
+            h for h, e in self.index.items()
+            if e.status & BlockStatus.HAVE_DATA and not e.status.invalid
+        }  # fmt: skip
+
+    def invalidate_block(self, block_hash: bytes) -> AcceptResult:
+        """Mark a block invalid by hand (RPC invalidateblock) and move off it if needed."""
+        if block_hash not in self.index:
+            raise KeyError(block_hash)
+        if self.index[block_hash].height == 0:
+            raise ValueError("the genesis block cannot be invalidated")
+        self._mark_invalid(block_hash)
+        changes = _Changes()
+        self._activate_best_chain(changes)
+        return AcceptResult(AcceptStatus.NEW_TIP if changes.disconnected else
+                            AcceptStatus.SIDE_BRANCH, block_hash, None,
+                            tuple(changes.connected), tuple(changes.disconnected))  # fmt: skip
+
+    def reconsider_block(self, block_hash: bytes) -> AcceptResult:
+        """Clear the invalid marks of a block, its ancestors and descendants (RPC reconsiderblock)."""
+        if block_hash not in self.index:
+            raise KeyError(block_hash)
+        touched = []
+        cursor: IndexEntry | None = self.index[block_hash]
+        while cursor is not None:
+            if cursor.status.invalid:
+                touched.append(cursor)
+            cursor = self.index.get(cursor.prev_hash) if cursor.height > 0 else None
+        touched += [e for e in self._descendants(block_hash) if e.status.invalid]
+        for entry in touched:
+            entry.status &= ~(BlockStatus.FAILED | BlockStatus.FAILED_CHILD)
+        self._set_status(touched)
+        self._candidates |= {e.hash for e in touched if e.status & BlockStatus.HAVE_DATA}
+        changes = _Changes()
+        errors = self._activate_best_chain(changes)
+        error = next(iter(errors.values()), None)
+        return AcceptResult(AcceptStatus.NEW_TIP if changes.connected else
+                            AcceptStatus.SIDE_BRANCH, block_hash, error,
+                            tuple(changes.connected), tuple(changes.disconnected))  # fmt: skip
+
+
+class _BranchInvalid(Exception):
+    def __init__(self, block_hash: bytes, error: ConsensusError):
+        super().__init__(error)
+        self.block_hash = block_hash
+        self.error = error

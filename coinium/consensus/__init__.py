@@ -1,0 +1,1 @@
+"""Consensus rules: pure, deterministic functions (no I/O, no clocks, no floats)."""

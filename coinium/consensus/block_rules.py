@@ -1,0 +1,83 @@
+"""Context-free block rules: size, coinbase placement, Merkle root, duplicates, signatures.
+
+These need the block alone (plus the chain id for signatures). The Merkle root and the signatures
+go through `coinium.kernels`, so they run compiled; the verdicts are the same on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from coinium import kernels
+from coinium.consensus.errors import BlockError, TransactionError
+from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
+from coinium.core.transaction import Transaction, TxKind, signing_hash
+from coinium.core.units import MAX_MONEY
+
+# Returns True for a transaction whose signature is already known good (a signature cache).
+SignatureFilter = Callable[[Transaction], bool]
+
+
+def check_block_body(block: Block) -> None:
+    """Everything that makes a block well-formed, signatures aside."""
+    txs = block.transactions
+    if not txs:
+        raise BlockError("bad-blk-length", "a block has at least its coinbase")
+    if len(txs) > MAX_BLOCK_TXS:
+        raise BlockError("bad-blk-length", f"{len(txs)} transactions exceed {MAX_BLOCK_TXS}")
+    size = block.size
+    if size > MAX_BLOCK_SIZE:
+        raise BlockError("bad-blk-length", f"{size} bytes exceed {MAX_BLOCK_SIZE}")
+    if txs[0].kind != TxKind.COINBASE:
+        raise BlockError("bad-cb-missing", "the first transaction is not a coinbase")
+    if txs[0].nonce != block.header.height:
+        raise BlockError(
+            "bad-cb-height", f"coinbase height {txs[0].nonce}, block height {block.header.height}"
+        )
+    for tx in txs[1:]:
+        if tx.kind == TxKind.COINBASE:
+            raise BlockError("bad-cb-multiple", "more than one coinbase")
+        check_transaction_sanity(tx)
+    txids = block.txids()
+    if kernels.merkle_root(txids) != block.header.merkle_root:
+        raise BlockError("bad-txnmrklroot", "Merkle root mismatch", mutated=True)
+    if len(set(txids)) != len(txids):
+        raise BlockError("bad-txns-duplicate", "duplicate transaction", mutated=True)
+
+
+def check_transaction_sanity(tx: Transaction) -> None:
+    """Rules a non-coinbase transaction must meet wherever it appears (block or mempool)."""
+    if tx.kind != TxKind.TRANSFER:
+        raise TransactionError("bad-txns-kind", f"kind {tx.kind} is not allowed here",
+                               txid=tx.txid)  # fmt: skip
+    if tx.amount + tx.fee > MAX_MONEY:
+        raise TransactionError("bad-txns-txouttotal-toolarge", "amount + fee exceed MAX_MONEY",
+                               txid=tx.txid)  # fmt: skip
+
+
+def check_signatures(
+    transactions: Iterable[Transaction], chain_id: int, skip: SignatureFilter | None = None
+) -> None:
+    """Verify every transfer's signature in one kernel batch; raise on the first bad one."""
+    to_check = [tx for tx in transactions if tx.kind != TxKind.COINBASE]
+    if skip is not None:
+        to_check = [tx for tx in to_check if not skip(tx)]
+    if not to_check:
+        return
+    verdicts = kernels.verify_batch(
+        [tx.sender for tx in to_check],
+        [signing_hash(tx, chain_id) for tx in to_check],
+        [tx.signature for tx in to_check],
+    )
+    for tx, ok in zip(to_check, verdicts):
+        if not ok:
+            raise TransactionError("bad-txns-signature", "signature does not verify", txid=tx.txid)
+
+
+def check_block(block: Block, chain_id: int, skip: SignatureFilter | None = None) -> None:
+    check_block_body(block)
+    try:
+        check_signatures(block.transactions, chain_id, skip)
+    except TransactionError as exc:
+        raise BlockError(exc.reason, f"tx {exc.txid.hex() if exc.txid else '?'}: {exc.detail}") \
+            from None

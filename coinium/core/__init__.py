@@ -1,0 +1,1 @@
+"""Data types, the canonical codec and network parameters: the bottom of the node."""

@@ -1,0 +1,132 @@
+"""One frozen `NetworkParams` per network: main, test and regtest (as bitcoind has).
+
+Each network has its own genesis block (mined once; its nonce and hash are committed below and a
+test re-checks them), chain id (committed to by every signature), address prefix, ports and data
+subfolder. Regtest has a trivial target and no retargeting, so tests and demos mine instantly.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from coinium.core.block import Block
+from coinium.core.header import Header
+from coinium.core.transaction import Transaction
+from coinium.core.units import COIN
+
+BLOCK_VERSION = 1
+# Genesis pays an account id no key can have (all zeros is not a BLAKE3 prefix anyone can find).
+GENESIS_RECIPIENT = bytes(20)
+GENESIS_MESSAGE = b"coinium genesis 2026-11-22: blocks of BLAKE3 work, accounts of Ed25519 keys"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkParams:
+    name: str
+    chain_id: int
+    address_prefix: str
+    data_subdir: str  # "" for main, as bitcoind keeps mainnet in the datadir itself
+    rpc_port: int
+    p2p_port: int
+    pow_limit_bits: int  # the easiest target any block may have
+    genesis_bits: int  # genesis's target, the ASERT anchor (harder than the limit, so the
+    #                    difficulty can fall below its launch level if hash rate leaves)
+    retarget: bool  # False on regtest: every block keeps genesis_bits
+    target_spacing: int  # seconds
+    asert_half_life: int  # seconds
+    initial_subsidy: int  # base units
+    halving_interval: int  # blocks
+    genesis_timestamp: int
+    genesis_nonce: int
+    genesis_hash: bytes
+    max_future_block_time: int = 2 * 60 * 60
+    median_time_span: int = 11
+
+    @property
+    def genesis(self) -> Block:
+        return build_genesis(self.genesis_bits, self.genesis_timestamp, self.genesis_nonce,
+                             self.initial_subsidy)  # fmt: skip
+
+
+@functools.cache
+def build_genesis(bits: int, timestamp: int, nonce: int, subsidy: int) -> Block:
+    coinbase = Transaction.coinbase(0, GENESIS_RECIPIENT, subsidy, GENESIS_MESSAGE)
+    # One transaction: the Merkle root is its txid (DESIGN.md), no kernel needed.
+    header = Header(BLOCK_VERSION, 0, bytes(32), coinbase.txid, timestamp, bits, nonce)
+    return Block(header, (coinbase,))
+
+
+MAIN = NetworkParams(
+    name="main",
+    chain_id=0xC0_1A_00_01,
+    address_prefix="cn",
+    data_subdir="",
+    rpc_port=9332,
+    p2p_port=9333,
+    pow_limit_bits=0x1F00FFFF,
+    genesis_bits=0x1E00FFFF,
+    retarget=True,
+    target_spacing=60,
+    asert_half_life=6 * 60 * 60,
+    initial_subsidy=5 * COIN,
+    halving_interval=2_100_000,
+    genesis_timestamp=1795305600,
+    genesis_nonce=2709057,
+    genesis_hash=bytes.fromhex(
+        "000000e8ec573d63e129d89389fae499169db845ffafa4425fe4681b5d4ca258"
+    ),
+)
+
+TEST = NetworkParams(
+    name="test",
+    chain_id=0xC0_1A_00_02,
+    address_prefix="tcn",
+    data_subdir="testnet",
+    rpc_port=19332,
+    p2p_port=19333,
+    pow_limit_bits=0x207FFFFF,
+    genesis_bits=0x1F00FFFF,
+    retarget=True,
+    target_spacing=60,
+    asert_half_life=60 * 60,
+    initial_subsidy=5 * COIN,
+    halving_interval=2_100_000,
+    genesis_timestamp=1795305600,
+    genesis_nonce=129658,
+    genesis_hash=bytes.fromhex(
+        "0000222142509eb2b06db50073d5524ec02c0abc54ce5b159a0319acd69418c8"
+    ),
+)
+
+REGTEST = NetworkParams(
+    name="regtest",
+    chain_id=0xC0_1A_00_03,
+    address_prefix="rcn",
+    data_subdir="regtest",
+    rpc_port=19443,
+    p2p_port=19444,
+    pow_limit_bits=0x207FFFFF,
+    genesis_bits=0x207FFFFF,
+    retarget=False,
+    target_spacing=60,
+    asert_half_life=60 * 60,
+    initial_subsidy=50 * COIN,
+    halving_interval=150,
+    genesis_timestamp=1795305600,
+    genesis_nonce=0,
+    genesis_hash=bytes.fromhex(
+        "2aba957e42dbafc4597bc26ac3cb227c366eb4a01e2077778ad4ca1a547df3d1"
+    ),
+)
+
+NETWORKS = {p.name: p for p in (MAIN, TEST, REGTEST)}
+
+
+def get_network(name: str) -> NetworkParams:
+    try:
+        return NETWORKS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown network {name!r}; choose one of {', '.join(NETWORKS)}"
+        ) from None

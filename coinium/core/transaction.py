@@ -1,0 +1,202 @@
+"""Account-model transactions and their canonical encoding.
+
+Every transaction starts with ``version u8`` and ``kind u8``; the rest depends on the kind.
+
+TRANSFER (kind 1), 144 bytes + memo:
+    version u8 | kind u8 | sender public key 32 | nonce u64 | fee u64 | recipient account id 20 |
+    amount u64 | memo length u16 | memo | signature 64
+COINBASE (kind 0), 36 bytes + extra:
+    version u8 | kind u8 | height u32 | recipient account id 20 | amount u64 |
+    extra length u16 | extra
+
+The coinbase carries its block's height (so every coinbase has a distinct txid, as BIP34) and an
+``extra`` field that miners use as an extra-nonce. Later kinds (staking, governance, ...) take new
+kind numbers; a kind this version does not know is rejected when decoding.
+
+txid = BLAKE3(full encoding, signature included). The signature covers the signing hash
+(`coinium.crypto.signing`), which commits to the chain id and every field but the signature.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from coinium.core.codec import DecodeError, Reader
+from coinium.core.units import MAX_MONEY
+from coinium.crypto.hashes import blake3_256
+from coinium.crypto.signing import signing_hash as _signing_hash
+
+TX_VERSION = 1
+MAX_MEMO_SIZE = 256
+MAX_COINBASE_EXTRA_SIZE = 100
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+ACCOUNT_ID_SIZE = 20
+MAX_U32 = (1 << 32) - 1
+MAX_U64 = (1 << 64) - 1
+
+_TRANSFER_BODY = struct.Struct("<32sQQ20sQ")  # after version and kind, before the memo
+_COINBASE_BODY = struct.Struct("<I20sQ")
+
+
+class TxKind(IntEnum):
+    COINBASE = 0
+    TRANSFER = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One transaction. For a coinbase, ``nonce`` holds the block height and ``sender``, ``fee``
+    and ``signature`` are empty or zero; ``payload`` is the memo (transfer) or extra (coinbase)."""
+
+    kind: TxKind
+    recipient: bytes
+    amount: int
+    nonce: int = 0
+    fee: int = 0
+    sender: bytes = b""
+    payload: bytes = b""
+    signature: bytes = b""
+    raw: bytes = field(init=False, repr=False, compare=False)
+    txid: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        raw = self.unsigned_encoding() + self.signature
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "txid", blake3_256(raw))
+
+    # --- constructors -------------------------------------------------------------------------
+    @classmethod
+    def coinbase(cls, height: int, recipient: bytes, amount: int, extra: bytes = b"") -> Transaction:
+        return cls(TxKind.COINBASE, recipient, amount, nonce=height, payload=extra)
+
+    @classmethod
+    def transfer(
+        cls,
+        sender: bytes,
+        recipient: bytes,
+        amount: int,
+        fee: int,
+        nonce: int,
+        memo: bytes = b"",
+        signature: bytes = bytes(SIGNATURE_SIZE),
+    ) -> Transaction:
+        return cls(TxKind.TRANSFER, recipient, amount, nonce, fee, sender, memo, signature)
+
+    def with_signature(self, signature: bytes) -> Transaction:
+        return Transaction(self.kind, self.recipient, self.amount, self.nonce, self.fee,
+                           self.sender, self.payload, signature)  # fmt: skip
+
+    @property
+    def is_coinbase(self) -> bool:
+        return self.kind == TxKind.COINBASE
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    # --- encoding -----------------------------------------------------------------------------
+    def unsigned_encoding(self) -> bytes:
+        """Every field but the signature: what the signing hash commits to."""
+        head = bytes((TX_VERSION, self.kind))
+        length = struct.pack("<H", len(self.payload))
+        if self.kind == TxKind.COINBASE:
+            return head + _COINBASE_BODY.pack(self.nonce, self.recipient, self.amount) + length \
+                + self.payload
+        return head + _TRANSFER_BODY.pack(
+            self.sender, self.nonce, self.fee, self.recipient, self.amount
+        ) + length + self.payload
+
+    def encode(self) -> bytes:
+        return self.raw
+
+    @classmethod
+    def decode(cls, data: bytes) -> Transaction:
+        reader = Reader(data, "tx")
+        tx = cls.read(reader)
+        reader.finish()
+        return tx
+
+    @classmethod
+    def read(cls, r: Reader) -> Transaction:
+        """Read one transaction from a reader (used by blocks, which hold them back to back)."""
+        start = r.offset
+        version = r.u8("version")
+        if version != TX_VERSION:
+            raise r.fail("version", start, f"unknown transaction version {version}")
+        kind_offset = r.offset
+        kind = r.u8("kind")
+        if kind == TxKind.TRANSFER:
+            body_offset = r.offset
+            sender, nonce, fee, recipient, amount = _TRANSFER_BODY.unpack(
+                r.fixed(_TRANSFER_BODY.size, "body")
+            )
+            _check_money(r, "fee", body_offset + 48, fee)
+            _check_money(r, "amount", body_offset + 80, amount)
+            memo = r.var_bytes("memo", MAX_MEMO_SIZE)
+            signature = r.fixed(SIGNATURE_SIZE, "signature")
+            return cls(TxKind.TRANSFER, recipient, amount, nonce, fee, sender, memo, signature)
+        if kind == TxKind.COINBASE:
+            body_offset = r.offset
+            height, recipient, amount = _COINBASE_BODY.unpack(r.fixed(_COINBASE_BODY.size, "body"))
+            _check_money(r, "amount", body_offset + 24, amount)
+            extra = r.var_bytes("extra", MAX_COINBASE_EXTRA_SIZE)
+            return cls(TxKind.COINBASE, recipient, amount, nonce=height, payload=extra)
+        raise r.fail("kind", kind_offset, f"unknown transaction kind {kind}")
+
+
+def _check_money(r: Reader, what: str, offset: int, value: int) -> None:
+    if value > MAX_MONEY:
+        raise r.fail(what, offset, f"{value} exceeds the money supply {MAX_MONEY}")
+
+
+def _check_fields(tx: Transaction) -> None:
+    """Refuse values that have no canonical encoding, so every Transaction can be encoded."""
+    if len(tx.recipient) != ACCOUNT_ID_SIZE:
+        raise ValueError(f"recipient must be a {ACCOUNT_ID_SIZE}-byte account id")
+    if not 0 <= tx.amount <= MAX_MONEY:
+        raise ValueError(f"amount {tx.amount} outside 0 .. MAX_MONEY")
+    if tx.kind == TxKind.COINBASE:
+        if tx.sender or tx.signature or tx.fee:
+            raise ValueError("a coinbase has no sender, fee or signature")
+        if not 0 <= tx.nonce <= MAX_U32:
+            raise ValueError("coinbase height outside u32")
+        if len(tx.payload) > MAX_COINBASE_EXTRA_SIZE:
+            raise ValueError(f"coinbase extra longer than {MAX_COINBASE_EXTRA_SIZE} bytes")
+    elif tx.kind == TxKind.TRANSFER:
+        if len(tx.sender) != PUBLIC_KEY_SIZE:
+            raise ValueError("sender must be a 32-byte public key")
+        if len(tx.signature) != SIGNATURE_SIZE:
+            raise ValueError("signature must be 64 bytes")
+        if not 0 <= tx.fee <= MAX_MONEY:
+            raise ValueError(f"fee {tx.fee} outside 0 .. MAX_MONEY")
+        if not 0 <= tx.nonce <= MAX_U64:
+            raise ValueError("nonce outside u64")
+        if len(tx.payload) > MAX_MEMO_SIZE:
+            raise ValueError(f"memo longer than {MAX_MEMO_SIZE} bytes")
+    else:
+        raise ValueError(f"unknown transaction kind {tx.kind}")
+
+
+
+
+
+def signing_hash(tx: Transaction, chain_id: int) -> bytes:
+    return _signing_hash(chain_id, tx.unsigned_encoding())
+
+
+def sign_transfer(
+    key,
+    chain_id: int,
+    recipient: bytes,
+    amount: int,
+    fee: int,
+    nonce: int,
+    memo: bytes = b"",
+) -> Transaction:
+    """Build and sign a transfer from ``key`` (a `coinium.crypto.keys.PrivateKey`)."""
+    unsigned = Transaction.transfer(key.public_key, recipient, amount, fee, nonce, memo)
+    return unsigned.with_signature(key.sign(signing_hash(unsigned, chain_id)))

@@ -1,0 +1,91 @@
+"""The hot kernels behind one small API, whatever the backend.
+
+``COINIUM_KERNELS=cython|numba|python`` picks a backend; a requested backend that fails to load is
+an error, never a silent fallback. Without the variable the fastest backend that loads is used
+(cython, then numba, then python); if the compiled extension is missing, this says so once.
+
+    pow_search(header, target, start_nonce, count) -> (nonce | None, hashes_done)
+    merkle_root(txids) -> bytes
+    verify_batch(public_keys, messages, signatures) -> list[bool]
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from types import ModuleType
+
+log = logging.getLogger("coinium.kernels")
+
+_BACKEND_MODULES = {
+    "cython": "coinium.kernels.cython_backend",
+    "numba": "coinium.kernels.numba_backend",
+    "python": "coinium.kernels.python_backend",
+}
+_PREFERENCE = ("cython", "numba", "python")
+
+
+class KernelBackendError(ImportError):
+    """A backend that was asked for by name could not be loaded."""
+
+
+def load_backend(name: str) -> ModuleType:
+    """Import one backend by name; raise KernelBackendError if it cannot load."""
+    if name not in _BACKEND_MODULES:
+        raise KernelBackendError(
+            f"unknown kernel backend {name!r}; choose one of {', '.join(_BACKEND_MODULES)}"
+        )
+    try:
+        return importlib.import_module(_BACKEND_MODULES[name])
+    except ImportError as exc:
+        raise KernelBackendError(f"kernel backend {name!r} failed to load: {exc}") from exc
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that load on this machine, fastest first."""
+    names = []
+    for name in _PREFERENCE:
+        try:
+            load_backend(name)
+        except KernelBackendError:
+            continue
+        names.append(name)
+    return names
+
+
+def _select() -> ModuleType:
+    requested = os.environ.get("COINIUM_KERNELS", "").strip().lower()
+    if requested:
+        return load_backend(requested)
+    failures = []
+    for name in _PREFERENCE:
+        try:
+            return load_backend(name)
+        except KernelBackendError as exc:
+            failures.append(str(exc))
+    raise KernelBackendError("; ".join(failures))
+
+
+_backend = _select()
+if _backend.NAME != _PREFERENCE[0] and not os.environ.get("COINIUM_KERNELS"):
+    log.warning(
+        "compiled kernels unavailable; using the %s kernel backend (slower). "
+        "Reinstall with a C compiler to build them.",
+        _backend.NAME,
+    )
+
+BACKEND: str = _backend.NAME
+pow_search = _backend.pow_search
+merkle_root = _backend.merkle_root
+verify_batch = _backend.verify_batch
+
+__all__ = [
+    "BACKEND",
+    "KernelBackendError",
+    "available_backends",
+    "load_backend",
+    "merkle_root",
+    "pow_search",
+    "verify_batch",
+]

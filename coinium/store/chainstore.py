@@ -1,0 +1,185 @@
+"""The chain's LMDB environment.
+
+One environment per datadir, holding these named databases:
+
+    headers   block hash -> IndexEntry (header, cumulative work, status, arrival order)
+    blocks    block hash -> serialized block
+    height    u32 big-endian height -> block hash, for the main chain only
+    accounts  account id -> Account (balance, nonce)
+    undo      block hash -> undo record of a connected block
+    txindex   txid -> (block hash, position), for the main chain only
+    meta      b"tip" -> hash of the main chain's tip; b"network" -> network name; b"version"
+
+Every change goes through `write()`, one LMDB write transaction: it all lands or none of it does,
+and a process killed half-way leaves the last committed state. When the map is full the
+transaction is aborted, the map doubled and the whole function run again, so the map grows by
+itself. An exclusive lock file stops a second process from opening the same datadir.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import lmdb
+
+from coinium.core.account import Account
+
+log = logging.getLogger("coinium.store")
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = b"1"
+DATABASES = ("headers", "blocks", "height", "accounts", "undo", "txindex", "meta")
+INITIAL_MAP_SIZE = 64 << 20
+MAX_MAP_SIZE = 1 << 40
+
+
+class StoreError(Exception):
+    """The store cannot be used (locked, wrong network, unreadable); never a consensus failure."""
+
+
+class DatadirLockedError(StoreError):
+    pass
+
+
+class ChainStore:
+    def __init__(self, path: str | os.PathLike[str], network: str, *, sync: bool = True,
+                 map_size: int = INITIAL_MAP_SIZE):  # fmt: skip
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._take_lock(self.path / ".lock")
+        try:
+            self.env = lmdb.open(
+                str(self.path / "chainstate"),
+                subdir=True,
+                max_dbs=len(DATABASES) + 4,
+                map_size=map_size,
+                sync=sync,
+                metasync=sync,
+                readahead=False,
+                max_readers=256,
+            )
+            self.db = {name: self.env.open_db(name.encode()) for name in DATABASES}
+            self._check_identity(network)
+        except Exception:
+            self._release_lock()
+            raise
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    @staticmethod
+    def _take_lock(lock_path: Path):
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise DatadirLockedError(
+                    f"cannot lock data directory {lock_path.parent}: another coinium process "
+                    "is probably using it"
+                ) from None
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _check_identity(self, network: str) -> None:
+        def check(txn: lmdb.Transaction) -> None:
+            meta = self.db["meta"]
+            stored = txn.get(b"network", db=meta)
+            if stored is None:
+                txn.put(b"network", network.encode(), db=meta)
+                txn.put(b"version", SCHEMA_VERSION, db=meta)
+            elif stored.decode() != network:
+                raise StoreError(
+                    f"{self.path} holds the {stored.decode()!r} chain, not {network!r}"
+                )
+            elif txn.get(b"version", db=meta) != SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has an unknown storage version")
+
+        self.write(check)
+
+    def close(self) -> None:
+        if getattr(self, "env", None) is not None:
+            self.env.close()
+            self.env = None
+        self._release_lock()
+
+    def __enter__(self) -> ChainStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        with self.env.begin(write=False) as txn:
+            yield txn
+
+    def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``fn`` in one write transaction, committed only if it returns normally."""
+        while True:
+            txn = self.env.begin(write=True)
+            try:
+                result = fn(txn)
+                txn.commit()
+                return result
+            except lmdb.MapFullError:
+                txn.abort()
+                self._grow()
+            except BaseException:
+                txn.abort()
+                raise
+
+    def _grow(self) -> None:
+        current = self.env.info()["map_size"]
+        if current >= MAX_MAP_SIZE:
+            raise StoreError(f"LMDB map reached {current} bytes; refusing to grow further")
+        log.info("LMDB map full at %d MiB; growing to %d MiB", current >> 20, current >> 19)
+        self.env.set_mapsize(current * 2)
+
+    # --- typed helpers ------------------------------------------------------------------------
+    def get(self, txn: lmdb.Transaction, db: str, key: bytes) -> bytes | None:
+        return txn.get(key, db=self.db[db])
+
+    def put(self, txn: lmdb.Transaction, db: str, key: bytes, value: bytes) -> None:
+        txn.put(key, value, db=self.db[db])
+
+    def delete(self, txn: lmdb.Transaction, db: str, key: bytes) -> None:
+        txn.delete(key, db=self.db[db])
+
+    def cursor(self, txn: lmdb.Transaction, db: str) -> lmdb.Cursor:
+        return txn.cursor(db=self.db[db])
+
+    def state_view(self, txn: lmdb.Transaction) -> AccountView:
+        return AccountView(txn, self.db["accounts"])
+
+
+class AccountView:
+    """The consensus `StateView` over an LMDB transaction (a write one sees its own writes)."""
+
+    __slots__ = ("_txn", "_db")
+
+    def __init__(self, txn: lmdb.Transaction, db: lmdb._Database):
+        self._txn = txn
+        self._db = db
+
+    def get_account(self, account: bytes) -> Account | None:
+        data = self._txn.get(account, db=self._db)
+        return None if data is None else Account.decode(data)

@@ -1,0 +1,78 @@
+"""Byte layouts of the records the store keeps (storage formats, not consensus formats)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntFlag
+
+from coinium.core.codec import DecodeError
+from coinium.core.header import HEADER_SIZE, Header
+
+
+class BlockStatus(IntFlag):
+    HAVE_DATA = 1  # the full block is stored
+    FAILED = 2  # the block itself broke a rule
+    FAILED_CHILD = 4  # an ancestor broke a rule
+
+    @property
+    def invalid(self) -> bool:
+        return bool(self & (BlockStatus.FAILED | BlockStatus.FAILED_CHILD))
+
+
+@dataclass(slots=True)
+class IndexEntry:
+    """What the node knows of one block header; kept in memory for every known block."""
+
+    header: Header
+    chainwork: int  # cumulative work from genesis up to and including this block
+    status: BlockStatus
+    sequence: int  # arrival order: the first seen of two equal-work tips stays the best
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    @property
+    def prev_hash(self) -> bytes:
+        return self.header.prev_hash
+
+    # header 92 | chainwork u256 big-endian | status u8 | sequence u64
+    _TAIL = struct.Struct("<B Q")
+
+    def encode(self) -> bytes:
+        return (
+            self.header.encode()
+            + self.chainwork.to_bytes(32, "big")
+            + self._TAIL.pack(int(self.status), self.sequence)
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> IndexEntry:
+        expected = HEADER_SIZE + 32 + cls._TAIL.size
+        if len(data) != expected:
+            raise DecodeError("index_entry", 0, f"{len(data)} bytes, expected {expected}")
+        header = Header.decode(data[:HEADER_SIZE])
+        chainwork = int.from_bytes(data[HEADER_SIZE : HEADER_SIZE + 32], "big")
+        status, sequence = cls._TAIL.unpack(data[HEADER_SIZE + 32 :])
+        return cls(header, chainwork, BlockStatus(status), sequence)
+
+
+def height_key(height: int) -> bytes:
+    """Big-endian so LMDB's byte order is height order."""
+    return struct.pack(">I", height)
+
+
+_TXLOC = struct.Struct("<32sI")
+
+
+def encode_tx_location(block_hash: bytes, index: int) -> bytes:
+    return _TXLOC.pack(block_hash, index)
+
+
+def decode_tx_location(data: bytes) -> tuple[bytes, int]:
+    return _TXLOC.unpack(data)

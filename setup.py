@@ -1,0 +1,53 @@
+"""Build the compiled kernels from `_ext/`.
+
+The Cython extension is optional at install time in one sense only: if no C compiler is
+available the package installs anyway and `coinium.kernels` runs on the pure-Python backend,
+saying so once. Set ``COINIUM_REQUIRE_EXT=1`` (CI does) to turn a failed build into an error, so
+a broken extension can never pass unnoticed.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any build failure degrades to pure Python
+            self._give_up(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            self._give_up(exc)
+
+    def _give_up(self, exc):
+        if os.environ.get("COINIUM_REQUIRE_EXT") == "1":
+            raise
+        print(
+            f"WARNING: building the compiled kernels failed ({exc}); "
+            "coinium will use the pure-Python kernel backend.",
+            file=sys.stderr,
+        )
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    ext = Extension(
+        "coinium.kernels._ckernels",
+        sources=["_ext/ckernels.pyx", "_ext/blake3_kernels.c"],
+        include_dirs=["_ext"],
+        extra_compile_args=["-O3", "-fno-strict-aliasing", "-pthread"],
+        extra_link_args=["-pthread"],
+    )
+    return cythonize([ext], language_level=3, compiler_directives={"boundscheck": False,
+                                                                    "wraparound": False})
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
