@@ -274,6 +274,8 @@ class ChainState:
             return self._invalid(block_hash, exc)
 
         entry = self._new_entry(block, parent, BlockStatus.HAVE_DATA)
+        if parent.hash == self.tip.hash:
+            return self._extend_tip(block, entry, changes)
 
         def store(txn: lmdb.Transaction) -> None:
             self.store.put(txn, "blocks", block_hash, block.encode())
@@ -286,11 +288,38 @@ class ChainState:
 
         tip_before = self.tip.hash
         errors = self._activate_best_chain(changes)
-        if block_hash in errors:
-            return self._invalid(block_hash, errors[block_hash])
+        if self.index[block_hash].status.invalid:
+            error = errors.get(block_hash)
+            if error is None:
+                failed = next(iter(errors.values()), None)
+                error = BlockError("bad-prevblk", f"an ancestor is invalid ({failed})")
+            return self._invalid(block_hash, error)
         if self.tip.hash != tip_before:
             return AcceptResult(AcceptStatus.NEW_TIP, block_hash)
         return AcceptResult(AcceptStatus.SIDE_BRANCH, block_hash)
+
+    def _extend_tip(self, block: Block, entry: IndexEntry, changes: _Changes) -> AcceptResult:
+        """The common case: a block on the tip is stored and connected in one write transaction,
+        so an invalid one leaves nothing behind but its invalid mark."""
+
+        def store_and_connect(txn: lmdb.Transaction) -> None:
+            self.store.put(txn, "blocks", entry.hash, block.encode())
+            self.store.put(txn, "headers", entry.hash, entry.encode())
+            self._connect(txn, entry, block)
+            self.store.put(txn, "meta", b"tip", entry.hash)  # the tip record last
+
+        try:
+            self.store.write(store_and_connect)
+        except ConsensusError as exc:
+            entry.status = BlockStatus.FAILED
+            self.store.write(lambda txn: self.store.put(txn, "headers", entry.hash, entry.encode()))
+            self.index[entry.hash] = entry
+            return self._invalid(entry.hash, exc)
+        self.index[entry.hash] = entry
+        self.main_chain.append(entry.hash)
+        self._candidates = {entry.hash}
+        changes.record([], [block])
+        return AcceptResult(AcceptStatus.NEW_TIP, entry.hash)
 
     @staticmethod
     def _invalid(block_hash: bytes, error: ConsensusError) -> AcceptResult:
@@ -314,7 +343,9 @@ class ChainState:
 
     # --- fork choice --------------------------------------------------------------------------
     def _rebuild_candidates(self) -> None:
-        tip_work = self.tip.chainwork
+        # An invalid tip (marked, but the process stopped before moving off it) may have more
+        # work than any valid block, so then every valid block must stay a candidate.
+        tip_work = 0 if self.tip.status.invalid else self.tip.chainwork
         self._candidates = {
             h for h, e in self.index.items()
             if e.status & BlockStatus.HAVE_DATA and not e.status.invalid
@@ -350,7 +381,7 @@ class ChainState:
                 disconnected, connected = self._reorganize_to(best)
             except _BranchInvalid as failure:
                 errors[failure.block_hash] = failure.error
-                self._mark_invalid(failure.block_hash)
+                self._mark_invalid(failure.block_hash, discard_data=True)
                 continue
             changes.record(disconnected, connected)
         tip_work = self.tip.chainwork
@@ -444,20 +475,26 @@ class ChainState:
                 found.append(entry)
         return found
 
-    def _set_status(self, entries: list[IndexEntry]) -> None:
+    def _set_status(self, entries: list[IndexEntry], discard_data: bool = False) -> None:
         def write(txn: lmdb.Transaction) -> None:
             for entry in entries:
+                if discard_data and entry.status & BlockStatus.HAVE_DATA:
+                    self.store.delete(txn, "blocks", entry.hash)
+                    entry.status &= ~BlockStatus.HAVE_DATA
                 self.store.put(txn, "headers", entry.hash, entry.encode())
 
         self.store.write(write)
 
-    def _mark_invalid(self, block_hash: bytes) -> None:
+    def _mark_invalid(self, block_hash: bytes, discard_data: bool = False) -> None:
+        """Mark a block and its descendants invalid. A block that broke a rule never becomes
+        valid, so its data is dropped (``discard_data``); one invalidated by hand keeps it, so
+        that reconsiderblock can bring it back."""
         entry = self.index[block_hash]
         entry.status |= BlockStatus.FAILED
         descendants = self._descendants(block_hash)
         for child in descendants:
             child.status |= BlockStatus.FAILED_CHILD
-        self._set_status([entry, *descendants])
+        self._set_status([entry, *descendants], discard_data)
         log.warning("block %s at height %d marked invalid", block_hash.hex(), entry.height)
         self._rebuild_candidates()
         # The valid ancestors of an invalidated branch may now be the best chain.

@@ -134,8 +134,8 @@ class Transaction:
             sender, nonce, fee, recipient, amount = _TRANSFER_BODY.unpack(
                 r.fixed(_TRANSFER_BODY.size, "body")
             )
-            _check_money(r, "fee", body_offset + 48, fee)
-            _check_money(r, "amount", body_offset + 80, amount)
+            _check_money(r, "fee", body_offset + 40, fee)
+            _check_money(r, "amount", body_offset + 68, amount)
             memo = r.var_bytes("memo", MAX_MEMO_SIZE)
             signature = r.fixed(SIGNATURE_SIZE, "signature")
             return cls(TxKind.TRANSFER, recipient, amount, nonce, fee, sender, memo, signature)

@@ -126,7 +126,7 @@ def test_encode_rejects_out_of_range() -> None:
 def _truncate_to_compact_precision(target: int) -> int:
     """``target`` with every byte below its compact mantissa cleared (independent oracle)."""
     size = (target.bit_length() + 7) // 8
-    if size > 3 and (target >> (8 * (size - 3))) & 0x800000:
+    if size >= 3 and (target >> (8 * (size - 3))) & 0x800000:
         size += 1  # the top byte would set the sign bit: only two significant bytes are kept
     drop = 8 * max(0, size - 3)
     return (target >> drop) << drop
