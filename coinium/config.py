@@ -1,0 +1,192 @@
+"""Typed node configuration: flags, then ``coinium.toml``, then defaults, into frozen options.
+
+The config file lives in the base datadir (``~/.coinium/coinium.toml``). Top-level keys apply to
+every network; a ``[main]``, ``[test]`` or ``[regtest]`` table overrides them for that network (as
+bitcoind's ``[regtest]`` sections do). Keys are the flag names without dashes, with ``_`` or ``-``:
+
+    rpc_port = 19443
+    mine = true
+    zmqpubhashblock = "tcp://127.0.0.1:28332"
+    zmqpubhashblockhwm = 1000
+
+Flags given on the command line win over the file. Every value is checked here and a bad one is a
+`ConfigError` naming the key; nothing below `node.py` reads the environment or the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coinium.core.params import NETWORKS, NetworkParams, get_network
+
+CONFIG_FILE = "coinium.toml"
+ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence")
+DEFAULT_ZMQ_HWM = 1000
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used, with the key and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZmqPublisher:
+    topic: str  # one of ZMQ_TOPICS
+    address: str  # e.g. tcp://127.0.0.1:28332
+    hwm: int = DEFAULT_ZMQ_HWM
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOptions:
+    params: NetworkParams
+    base_datadir: Path
+    rpc_bind: str
+    rpc_port: int
+    rpc_auth: tuple[str, ...]  # bitcoind rpcauth lines: "user:salt$hmac"
+    rpc_max_request_bytes: int
+    p2p_port: int
+    mine: bool
+    miner_address: str | None
+    miner_processes: int
+    zmq: tuple[ZmqPublisher, ...]
+    log_level: str
+    print_to_console: bool
+
+    @property
+    def datadir(self) -> Path:
+        """The network's own folder (bitcoind keeps main in the base datadir itself)."""
+        sub = self.params.data_subdir
+        return self.base_datadir / sub if sub else self.base_datadir
+
+
+def default_datadir() -> Path:
+    return Path(os.path.expanduser("~/.coinium"))
+
+
+def read_config_file(base_datadir: Path, network: str) -> dict[str, Any]:
+    """The file's settings for ``network`` (top level, then that network's table)."""
+    path = base_datadir / CONFIG_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    settings = {_norm(k): v for k, v in data.items() if k not in NETWORKS}
+    section = data.get(network, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [{network}] must be a table")
+    settings.update({_norm(k): v for k, v in section.items()})
+    return settings
+
+
+def _norm(key: str) -> str:
+    return key.replace("-", "_").lower()
+
+
+_KNOWN = {
+    "rpc_bind", "rpc_port", "rpc_auth", "rpc_max_request_bytes", "p2p_port", "mine",
+    "miner_address", "miner_processes", "log_level", "print_to_console",
+} | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
+
+
+def build_options(
+    network: str = "main",
+    datadir: str | os.PathLike[str] | None = None,
+    flags: dict[str, Any] | None = None,
+) -> NodeOptions:
+    """Merge flags (those not None) over the config file over defaults, and check every value."""
+    params = _network(network)
+    base = Path(datadir).expanduser() if datadir is not None else default_datadir()
+    if base.exists() and not base.is_dir():
+        raise ConfigError(f"datadir {base} exists and is not a directory")
+    settings = read_config_file(base, params.name)
+    unknown = sorted(set(settings) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{base / CONFIG_FILE}: unknown setting {unknown[0]!r}")
+    for key, value in (flags or {}).items():
+        if value is not None and value != ():
+            settings[_norm(key)] = value
+    return NodeOptions(
+        params=params,
+        base_datadir=base,
+        rpc_bind=_str(settings, "rpc_bind", "127.0.0.1"),
+        rpc_port=_port(settings, "rpc_port", params.rpc_port),
+        rpc_auth=tuple(_str_list(settings, "rpc_auth")),
+        rpc_max_request_bytes=_int(settings, "rpc_max_request_bytes", 32 << 20, 1024, 1 << 30),
+        p2p_port=_port(settings, "p2p_port", params.p2p_port),
+        mine=_bool(settings, "mine", False),
+        miner_address=settings.get("miner_address") and _str(settings, "miner_address", ""),
+        miner_processes=_int(settings, "miner_processes", os.cpu_count() or 1, 1, 1024),
+        zmq=tuple(_zmq_publishers(settings)),
+        log_level=_choice(settings, "log_level", "info", ("debug", "info", "warning", "error")),
+        print_to_console=_bool(settings, "print_to_console", True),
+    )
+
+
+def _network(name: str) -> NetworkParams:
+    try:
+        return get_network(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _zmq_publishers(settings: dict[str, Any]) -> list[ZmqPublisher]:
+    publishers = []
+    for topic in ZMQ_TOPICS:
+        addresses = _str_list(settings, f"zmqpub{topic}")
+        hwm = _int(settings, f"zmqpub{topic}hwm", DEFAULT_ZMQ_HWM, 0, 1 << 31)
+        for address in addresses:
+            if not address.startswith(("tcp://", "ipc://", "inproc://")):
+                raise ConfigError(f"zmqpub{topic}: {address!r} is not a ZeroMQ endpoint "
+                                  "(tcp://host:port or ipc://path)")  # fmt: skip
+            publishers.append(ZmqPublisher(topic, address, hwm))
+    return publishers
+
+
+def _str(settings: dict[str, Any], key: str, default: str) -> str:
+    value = settings.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected text, got {value!r}")
+    return value
+
+
+def _str_list(settings: dict[str, Any], key: str) -> list[str]:
+    value = settings.get(key, [])
+    values = [value] if isinstance(value, str) else list(value)
+    for item in values:
+        if not isinstance(item, str):
+            raise ConfigError(f"{key}: expected text, got {item!r}")
+    return values
+
+
+def _int(settings: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = settings.get(key, default)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{key}: expected a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _port(settings: dict[str, Any], key: str, default: int) -> int:
+    return _int(settings, key, default, 0, 65535)
+
+
+def _bool(settings: dict[str, Any], key: str, default: bool) -> bool:
+    value = settings.get(key, default)
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+        value = value.lower() in ("1", "true", "yes")
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _choice(settings: dict[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _str(settings, key, default).lower()
+    if value not in allowed:
+        raise ConfigError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
