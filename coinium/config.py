@@ -51,6 +51,7 @@ class NodeOptions:
     mine: bool
     miner_address: str | None
     miner_processes: int
+    mine_interval: float  # regtest only: seconds between mined blocks, so a demo chain is readable
     zmq: tuple[ZmqPublisher, ...]
     log_level: str
     print_to_console: bool
@@ -89,7 +90,7 @@ def _norm(key: str) -> str:
 
 _KNOWN = {
     "rpc_bind", "rpc_port", "rpc_auth", "rpc_max_request_bytes", "p2p_port", "mine",
-    "miner_address", "miner_processes", "log_level", "print_to_console",
+    "miner_address", "miner_processes", "mine_interval", "log_level", "print_to_console",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -121,6 +122,7 @@ def build_options(
         mine=_bool(settings, "mine", False),
         miner_address=settings.get("miner_address") and _str(settings, "miner_address", ""),
         miner_processes=_int(settings, "miner_processes", os.cpu_count() or 1, 1, 1024),
+        mine_interval=_seconds(settings, "mine_interval", 1.0),
         zmq=tuple(_zmq_publishers(settings)),
         log_level=_choice(settings, "log_level", "info", ("debug", "info", "warning", "error")),
         print_to_console=_bool(settings, "print_to_console", True),
@@ -174,6 +176,17 @@ def _int(settings: dict[str, Any], key: str, default: int, low: int, high: int) 
 
 def _port(settings: dict[str, Any], key: str, default: int) -> int:
     return _int(settings, key, default, 0, 65535)
+
+
+def _seconds(settings: dict[str, Any], key: str, default: float) -> float:
+    value = settings.get(key, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a number of seconds, got {value!r}") from None
+    if isinstance(value, bool) or not 0 <= seconds <= 3600:
+        raise ConfigError(f"{key}: expected 0 to 3600 seconds, got {value!r}")
+    return seconds
 
 
 def _bool(settings: dict[str, Any], key: str, default: bool) -> bool:

@@ -23,6 +23,7 @@ from coinium.chain.events import ChainListener
 from coinium.config import NodeOptions
 from coinium.core.block import Block
 from coinium.core.transaction import Transaction
+from coinium.crypto.address import decode_address
 
 log = logging.getLogger("coinium.node")
 
@@ -63,7 +64,11 @@ class Node:
         if self.options.mine:
             from coinium.mining.node_miner import NodeMiner
 
-            self.miner = NodeMiner(self, self.options)
+            assert self.options.miner_address is not None  # the command line makes sure
+            recipient = decode_address(self.options.miner_address, self.params.address_prefix)[1]
+            # On regtest every hash is a block: pace the miner so the chain stays readable.
+            interval = 0.0 if self.params.retarget else self.options.mine_interval
+            self.miner = NodeMiner(self, recipient, self.options.miner_processes, interval)
             await self.miner.start()
 
     async def run(self) -> None:

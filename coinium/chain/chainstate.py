@@ -463,16 +463,17 @@ class ChainState:
 
     # --- invalid blocks -----------------------------------------------------------------------
     def _descendants(self, block_hash: bytes) -> list[IndexEntry]:
-        root = self.index[block_hash]
-        found = []
+        """Every known block built on ``block_hash`` (one pass over the index, then a walk)."""
+        children: dict[bytes, list[IndexEntry]] = {}
         for entry in self.index.values():
-            if entry.height <= root.height:
-                continue
-            cursor = entry
-            while cursor.height > root.height:
-                cursor = self.index[cursor.prev_hash]
-            if cursor.hash == block_hash:
-                found.append(entry)
+            if entry.height > 0:
+                children.setdefault(entry.prev_hash, []).append(entry)
+        found: list[IndexEntry] = []
+        frontier = [block_hash]
+        while frontier:
+            for child in children.get(frontier.pop(), ()):
+                found.append(child)
+                frontier.append(child.hash)
         return found
 
     def _set_status(self, entries: list[IndexEntry], discard_data: bool = False) -> None:

@@ -43,7 +43,8 @@ class StateDelta:
 
 
 class _Overlay:
-    """The state as the block's transactions have left it so far."""
+    """The state as the block's transactions have left it so far. Each account is read from the
+    view at most once: that first read is also its undo value."""
 
     __slots__ = ("view", "new", "old")
 
@@ -55,12 +56,18 @@ class _Overlay:
     def get(self, account: bytes) -> Account | None:
         if account in self.new:
             return self.new[account]
-        return self.view.get_account(account)
+        if account not in self.old:
+            self.old[account] = self.view.get_account(account)
+        return self.old[account]
 
     def set(self, account: bytes, value: Account) -> None:
         if account not in self.old:
             self.old[account] = self.view.get_account(account)
         self.new[account] = value
+
+    def undo_record(self) -> dict[bytes, Account | None]:
+        # Accounts that were only read (a failed check reads without writing) need no undo.
+        return {account: self.old[account] for account in self.new}
 
 
 def apply_transaction(tx: Transaction, state: _Overlay) -> int:
@@ -117,7 +124,7 @@ def apply_block(block: Block, view: StateView, params: NetworkParams) -> StateDe
     if miner.balance + coinbase.amount > MAX_MONEY:
         raise BlockError("bad-cb-amount", "coinbase recipient balance would exceed MAX_MONEY")
     state.set(coinbase.recipient, Account(miner.balance + coinbase.amount, miner.nonce))
-    return StateDelta(new=state.new, old=state.old, fees=fees)
+    return StateDelta(new=state.new, old=state.undo_record(), fees=fees)
 
 
 # --- undo records -----------------------------------------------------------------------------

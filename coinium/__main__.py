@@ -1,0 +1,3 @@
+from coinium.cli import main
+
+main()

@@ -1,0 +1,138 @@
+"""The ``coinium`` command line: ``node``, ``rpc``, ``wallet`` and ``watch``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from coinium.config import ZMQ_TOPICS, ConfigError, build_options
+from coinium.core.params import NETWORKS
+
+NETWORK_CHOICE = click.Choice(sorted(NETWORKS))
+
+
+def common_options(fn):
+    """--datadir and --network, which every subcommand takes."""
+    fn = click.option("--network", type=NETWORK_CHOICE, default="main", show_default=True,
+                      help="Which chain: main, test or regtest.")(fn)  # fmt: skip
+    fn = click.option("--datadir", type=click.Path(file_okay=False), default=None,
+                      help="Base data directory [default: ~/.coinium].")(fn)  # fmt: skip
+    return fn
+
+
+def zmq_options(fn):
+    for topic in reversed(ZMQ_TOPICS):
+        fn = click.option(f"--zmqpub{topic}hwm", type=int, default=None, metavar="N",
+                          help=f"High-water mark of the {topic} publisher.")(fn)  # fmt: skip
+        fn = click.option(f"--zmqpub{topic}", multiple=True, metavar="ADDRESS",
+                          help=f"Publish {topic} notifications on ADDRESS.")(fn)  # fmt: skip
+    return fn
+
+
+@click.group()
+@click.version_option(package_name="coinium")
+def main() -> None:
+    """Coinium: a BLAKE3 proof-of-work node with compiled hot paths."""
+
+
+@main.command()
+@common_options
+@click.option("--rpc-bind", default=None, help="Address the JSON-RPC server listens on.")
+@click.option("--rpc-port", type=int, default=None, help="JSON-RPC port.")
+@click.option("--rpcauth", "rpc_auth", multiple=True,
+              help="bitcoind-style rpcauth line user:salt$hash (may repeat).")
+@click.option("--p2p-port", type=int, default=None, help="Peer-to-peer port.")
+@click.option("--mine/--no-mine", default=None, help="Mine on this node's tip.")
+@click.option("--miner-address", default=None, help="Address the mined coins go to.")
+@click.option("--miner-processes", type=int, default=None, help="Mining processes.")
+@click.option("--mine-interval", type=float, default=None,
+              help="Regtest: seconds between mined blocks [default: 1].")
+@zmq_options
+@click.option("--log-level", default=None, help="debug, info, warning or error.")
+def node(datadir, network, **flags) -> None:
+    """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""
+    from coinium.logsetup import configure_logging
+    from coinium.node import Node
+    from coinium.store.chainstore import StoreError
+
+    try:
+        options = build_options(network, datadir, flags)
+        if options.mine and options.miner_address is None:
+            options = _with_new_miner_address(options)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(options.datadir, options.log_level, options.print_to_console)
+    try:
+        asyncio.run(Node(options).run())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the node: {exc}") from None
+
+
+def _with_new_miner_address(options):
+    """``--mine`` without an address: on regtest, mine to a new wallet's address and print it."""
+    import dataclasses
+
+    if options.params.name != "regtest":
+        raise ConfigError("--mine needs --miner-address (only regtest creates one for you)")
+    from coinium.wallet.miner_wallet import regtest_miner_address
+
+    address = regtest_miner_address(options.datadir, options.params)
+    click.echo(f"mining to {address} (wallet 'miner' in {options.datadir / 'wallets'})")
+    return dataclasses.replace(options, miner_address=address)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@common_options
+@click.option("--rpc-port", type=int, default=None, help="JSON-RPC port of the node.")
+@click.option("--rpc-host", default="127.0.0.1", show_default=True)
+@click.option("--rpc-user", default=None)
+@click.option("--rpc-password", default=None)
+@click.argument("method")
+@click.argument("args", nargs=-1)
+def rpc(datadir, network, rpc_port, rpc_host, rpc_user, rpc_password, method, args) -> None:
+    """Call a JSON-RPC METHOD on a running node (like bitcoin-cli).
+
+    Each ARG is read as JSON when it parses (numbers, true/false, arrays, objects), else taken
+    as a string, so `coinium rpc getblockhash 0` and `coinium rpc getblock HASH 2` both work.
+    """
+    from coinium.wallet.rpc_client import RpcClient, RpcError, RpcUnavailable
+
+    try:
+        client = RpcClient.for_network(network, datadir, port=rpc_port, host=rpc_host,
+                                       user=rpc_user, password=rpc_password)  # fmt: skip
+        result = client.call(method, *[_parse_arg(a) for a in args])
+    except RpcError as exc:
+        click.echo(f"error code: {exc.code}\nerror message:\n{exc.message}", err=True)
+        sys.exit(1)
+    except RpcUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if isinstance(result, str):
+        click.echo(result)
+    elif result is not None:
+        click.echo(json.dumps(result, indent=2))
+
+
+def _parse_arg(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _register_subcommands() -> None:
+    from coinium.notify.watch import watch_command
+    from coinium.wallet.cli import wallet_group
+
+    main.add_command(wallet_group, "wallet")
+    main.add_command(watch_command, "watch")
+
+
+_register_subcommands()
+
+if __name__ == "__main__":
+    main()
