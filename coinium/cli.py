@@ -81,8 +81,11 @@ def _with_new_miner_address(options):
         raise ConfigError("--mine needs --miner-address (only regtest creates one for you)")
     from coinium.wallet.miner_wallet import regtest_miner_address
 
-    address = regtest_miner_address(options.datadir, options.params)
+    address, generated = regtest_miner_address(options.datadir, options.params)
     click.echo(f"mining to {address} (wallet 'miner' in {options.datadir / 'wallets'})")
+    if generated:
+        click.echo(f"wallet 'miner' was created with passphrase {generated} "
+                   "(set COINIUM_WALLET_PASSPHRASE to choose your own)")  # fmt: skip
     return dataclasses.replace(options, miner_address=address)
 
 
@@ -100,21 +103,36 @@ def rpc(datadir, network, rpc_port, rpc_host, rpc_user, rpc_password, method, ar
     Each ARG is read as JSON when it parses (numbers, true/false, arrays, objects), else taken
     as a string, so `coinium rpc getblockhash 0` and `coinium rpc getblock HASH 2` both work.
     """
-    from coinium.wallet.rpc_client import RpcClient, RpcError, RpcUnavailable
+    from coinium.config import default_datadir
+    from coinium.core.params import get_network
+    from coinium.wallet.keystore import network_datadir
+    from coinium.wallet.rpc_client import RpcClient, RpcClientError, RpcError
 
+    params = get_network(network)
     try:
-        client = RpcClient.for_network(network, datadir, port=rpc_port, host=rpc_host,
-                                       user=rpc_user, password=rpc_password)  # fmt: skip
+        client = RpcClient.for_node(
+            network_datadir(datadir or default_datadir(), params),
+            rpc_port or params.rpc_port, host=rpc_host, user=rpc_user, password=rpc_password,
+        )  # fmt: skip
         result = client.call(method, *[_parse_arg(a) for a in args])
     except RpcError as exc:
         click.echo(f"error code: {exc.code}\nerror message:\n{exc.message}", err=True)
         sys.exit(1)
-    except RpcUnavailable as exc:
+    except (RpcClientError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if isinstance(result, str):
         click.echo(result)
     elif result is not None:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(result, indent=2, default=_json_number))
+
+
+def _json_number(value):
+    """The client parses fractional numbers as Decimal (exact amounts); print them as numbers."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    raise TypeError(f"cannot print {type(value).__name__}")
 
 
 def _parse_arg(text: str):

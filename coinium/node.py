@@ -54,6 +54,7 @@ class Node:
         self.chain = await self.chain_call(ChainState, self.options.datadir, self.params)
         log.info("chain loaded: height %d, tip %s", self.chain.height, self.chain.tip.hash.hex())
         self.mempool = Mempool(self.params, self.chain.get_account)
+        self.mempool.tip_height = self.chain.height
         self.listeners.append(self.mempool)
         if self.options.zmq:
             self.notifier = ZmqNotifier(self.options.zmq)

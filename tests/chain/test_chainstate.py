@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import key, replay_balances, snapshot
+from helpers import key, replay_balances, snapshot
 
 from coinium.chain.builder import build_block, generate, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState

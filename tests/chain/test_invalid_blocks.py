@@ -12,7 +12,7 @@ import dataclasses
 import time
 
 import pytest
-from conftest import key, snapshot
+from helpers import key, snapshot
 
 from coinium import kernels
 from coinium.chain.builder import build_block, generate, mine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import key
+from helpers import key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

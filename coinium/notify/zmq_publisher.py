@@ -1,0 +1,249 @@
+"""Publish chain and mempool events on ZeroMQ PUB sockets, exactly as bitcoind's ZMQ interface.
+
+One notifier per configured (topic, address). Every message is three frames::
+
+    [topic]  [body]  [sequence: u32 little-endian]
+
+- ``hashblock``: the tip changed and at least one block was connected; the tip's 32-byte hash.
+  Only the new tip is announced, even after a reorg of many blocks.
+- ``rawblock``: same trigger; ``Block.encode()`` of the tip.
+- ``hashtx``: a transaction entered the mempool, and again for every transaction of each
+  connected *and* each disconnected block (so one transaction can be sent several times);
+  the 32-byte txid.
+- ``rawtx``: same trigger as ``hashtx``; ``Transaction.raw``.
+- ``sequence``: every block connected or disconnected and every mempool add or remove.
+
+``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
+``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
+for any reason but inclusion in a block: the block's ``C`` already says so, as in bitcoind).
+Hashes are sent in the order RPC shows them, which for Coinium is the hash's natural byte order.
+
+Each notifier has its own sequence counter, starting at 0 and advancing only after a send that
+ZeroMQ accepted; it wraps at 2**32 and resets when the node restarts. Subscribers spot lost
+messages as gaps. Note that a PUB socket never refuses a message for a slow subscriber: ZeroMQ
+drops it silently for that subscriber once its queue passes the high-water mark, and the counter
+still advances, which is exactly the gap the subscriber sees.
+
+Topics that name the same address share one socket (as bitcoind does); its send high-water mark
+is the largest of theirs (0, "unlimited", counts as the largest), so no topic gets a smaller
+queue than it asked for. ``getzmqnotifications`` still reports each notifier's own setting.
+
+All calls come from the node's event-loop thread. Sends never block (``zmq.NOBLOCK``), so plain
+synchronous sockets are fine there, and a failure is logged, never raised into the node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import zmq
+
+from coinium.core.block import Block
+
+log = logging.getLogger("coinium.zmq")
+
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence")
+# Long enough to flush the last notifications at shutdown, short enough never to hold it up.
+LINGER_MS = 100
+# A full queue during a burst would otherwise log one line per dropped message.
+DROP_WARNING_INTERVAL_S = 10.0
+
+_SEQUENCE = struct.Struct("<I")
+_MEMPOOL_SEQUENCE = struct.Struct("<Q")
+_U32_MASK = 0xFFFFFFFF
+
+
+class NotifierError(Exception):
+    """The notifier cannot start (an endpoint that cannot be bound, an unknown topic)."""
+
+
+class PublisherSpec(Protocol):
+    """What a notifier needs from its configuration (`coinium.config.ZmqPublisher` fits)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def hwm(self) -> int: ...
+
+
+@dataclass(slots=True)
+class _Notifier:
+    """One (topic, address) publisher with its own sequence counter."""
+
+    topic: str
+    address: str
+    hwm: int
+    socket: zmq.Socket
+    sequence: int = 0
+    dropped: int = 0
+    last_drop_warning: float = -math.inf
+
+    def send(self, body: bytes) -> bool:
+        frames = [self.topic.encode(), body, _SEQUENCE.pack(self.sequence)]
+        try:
+            self.socket.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.ZMQError as exc:  # zmq.Again (queue full) included
+            self._dropped(exc)
+            return False
+        self.sequence = (self.sequence + 1) & _U32_MASK
+        return True
+
+    def _dropped(self, exc: zmq.ZMQError) -> None:
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self.last_drop_warning >= DROP_WARNING_INTERVAL_S:
+            self.last_drop_warning = now
+            log.warning(
+                "zmq: unable to publish %s on %s (%s); %d message(s) dropped so far",
+                self.topic, self.address, zmq.strerror(exc.errno), self.dropped,
+            )  # fmt: skip
+
+
+class ZmqNotifier:
+    """A `ChainListener` and `MempoolListener` that publishes bitcoind's ZMQ topics.
+
+    Binds every address at construction and raises `NotifierError` if one cannot be bound.
+    ``context``: a ZeroMQ context to use (kept open by `close`); without one the notifier makes
+    its own and terminates it in `close`.
+    """
+
+    def __init__(
+        self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None
+    ) -> None:
+        self._own_context = context is None
+        self._context = zmq.Context() if context is None else context
+        self._sockets: dict[str, zmq.Socket] = {}
+        self._notifiers: list[_Notifier] = []
+        self._by_topic: dict[str, list[_Notifier]] = {topic: [] for topic in TOPICS}
+        # bitcoind sends no *block message when the tip moved back without connecting anything
+        # (invalidateblock): tip_updated publishes only after a block_connected.
+        self._connected_since_tip = False
+        self._closed = False
+        try:
+            self._open(_unique(publishers))
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, publishers: list[PublisherSpec]) -> None:
+        for spec in publishers:
+            if spec.topic not in TOPICS:
+                known = ", ".join(TOPICS)
+                raise NotifierError(f"unknown ZMQ topic {spec.topic!r} (known: {known})")
+        by_address: dict[str, list[PublisherSpec]] = {}
+        for spec in publishers:
+            by_address.setdefault(spec.address, []).append(spec)
+        for address, specs in by_address.items():
+            self._sockets[address] = self._bind(address, specs)
+        for spec in publishers:
+            notifier = _Notifier(spec.topic, spec.address, spec.hwm, self._sockets[spec.address])
+            self._notifiers.append(notifier)
+            self._by_topic[spec.topic].append(notifier)
+            log.info("zmq: publishing %s on %s (hwm %d)", spec.topic, spec.address, spec.hwm)
+
+    def _bind(self, address: str, specs: list[PublisherSpec]) -> zmq.Socket:
+        hwms = [spec.hwm for spec in specs]
+        hwm = 0 if 0 in hwms else max(hwms)  # 0 means unlimited: the largest queue of all
+        sock = self._context.socket(zmq.PUB)
+        try:
+            sock.setsockopt(zmq.SNDHWM, hwm)
+            sock.setsockopt(zmq.LINGER, LINGER_MS)
+            sock.setsockopt(zmq.TCP_KEEPALIVE, 1)  # notice dead subscribers behind NATs
+            if _is_ipv6(address):
+                sock.setsockopt(zmq.IPV6, 1)
+            sock.bind(address)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            names = ", ".join(f"zmqpub{spec.topic}" for spec in specs)
+            reason = zmq.strerror(exc.errno)  # without the address pyzmq appends to strerror
+            raise NotifierError(f"cannot bind {names} to {address}: {reason}") from exc
+        return sock
+
+    # --- what the node and RPC ask ------------------------------------------------------------
+    def notifications(self) -> list[dict[str, object]]:
+        """The ``getzmqnotifications`` result: one entry per active notifier."""
+        return [{"type": f"pub{n.topic}", "address": n.address, "hwm": n.hwm}
+                for n in self._notifiers]  # fmt: skip
+
+    def close(self) -> None:
+        """Close every socket (and the context if this notifier made it). Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+        if self._own_context:
+            self._context.term()
+
+    # --- ChainListener ------------------------------------------------------------------------
+    def block_connected(self, block: Block) -> None:
+        for tx in block.transactions:
+            self._transaction(tx.txid, tx.raw)
+        self._publish("sequence", block.hash + b"C")
+        self._connected_since_tip = True
+
+    def block_disconnected(self, block: Block) -> None:
+        # bitcoind re-announces the transactions of a disconnected block on hashtx/rawtx too.
+        for tx in block.transactions:
+            self._transaction(tx.txid, tx.raw)
+        self._publish("sequence", block.hash + b"D")
+
+    def tip_updated(self, tip: Block) -> None:
+        if not self._connected_since_tip:
+            return
+        self._connected_since_tip = False
+        self._publish("hashblock", tip.hash)
+        if self._by_topic["rawblock"]:  # encoding a large block is not free
+            self._publish("rawblock", tip.encode())
+
+    # --- MempoolListener ----------------------------------------------------------------------
+    def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
+        self._transaction(txid, tx_raw)
+        self._publish("sequence", txid + b"A" + _MEMPOOL_SEQUENCE.pack(mempool_sequence))
+
+    def transaction_removed(
+        self, tx_raw: bytes, txid: bytes, reason: str, mempool_sequence: int
+    ) -> None:
+        if reason.lower() == "block":  # the block's "C" covers it, as in bitcoind
+            return
+        self._publish("sequence", txid + b"R" + _MEMPOOL_SEQUENCE.pack(mempool_sequence))
+
+    # --- sending ------------------------------------------------------------------------------
+    def _transaction(self, txid: bytes, raw: bytes) -> None:
+        self._publish("hashtx", txid)
+        self._publish("rawtx", raw)
+
+    def _publish(self, topic: str, body: bytes) -> None:
+        if self._closed:
+            return
+        for notifier in self._by_topic[topic]:
+            notifier.send(body)
+
+
+def _unique(publishers: Sequence[PublisherSpec]) -> list[PublisherSpec]:
+    """Drop a repeated (topic, address): two notifiers there would send every message twice."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for spec in publishers:
+        if (spec.topic, spec.address) in seen:
+            log.warning("zmq: zmqpub%s=%s given twice; publishing once", spec.topic, spec.address)
+            continue
+        seen.add((spec.topic, spec.address))
+        unique.append(spec)
+    return unique
+
+
+def _is_ipv6(address: str) -> bool:
+    # bitcoind turns ZMQ_IPV6 on only for IPv6 endpoints: tcp://[::1]:28332
+    return address.startswith("tcp://[")
