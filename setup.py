@@ -39,12 +39,20 @@ class OptionalBuildExt(build_ext):
 def extensions():
     from Cython.Build import cythonize
 
+    # No -m flags: the SIMD paths carry GCC/clang target attributes and are picked at run time,
+    # so one build runs on any CPU of the architecture (see docs/KERNELS.md).
+    if sys.platform == "win32":
+        compile_args, link_args = ["/O2"], []
+    else:
+        compile_args, link_args = ["-O3", "-fno-strict-aliasing", "-pthread"], ["-pthread"]
     ext = Extension(
         "coinium.kernels._ckernels",
-        sources=["_ext/ckernels.pyx", "_ext/blake3_kernels.c"],
-        include_dirs=["_ext"],
-        extra_compile_args=["-O3", "-fno-strict-aliasing", "-pthread"],
-        extra_link_args=["-pthread"],
+        # hand-written C lives in _ext/csrc/ (the .gitignore drops the generated _ext/*.c)
+        sources=["_ext/ckernels.pyx", "_ext/csrc/blake3_kernels.c", "_ext/csrc/verify_threads.c"],
+        include_dirs=["_ext/csrc"],
+        depends=["_ext/csrc/blake3_kernels.h"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
     )
     return cythonize([ext], language_level=3, compiler_directives={"boundscheck": False,
                                                                     "wraparound": False})

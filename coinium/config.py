@@ -116,7 +116,7 @@ def build_options(
         base_datadir=base,
         rpc_bind=_str(settings, "rpc_bind", "127.0.0.1"),
         rpc_port=_port(settings, "rpc_port", params.rpc_port),
-        rpc_auth=tuple(_str_list(settings, "rpc_auth")),
+        rpc_auth=tuple(_rpcauth_lines(settings)),
         rpc_max_request_bytes=_int(settings, "rpc_max_request_bytes", 32 << 20, 1024, 1 << 30),
         p2p_port=_port(settings, "p2p_port", params.p2p_port),
         mine=_bool(settings, "mine", False),
@@ -147,6 +147,19 @@ def _zmq_publishers(settings: dict[str, Any]) -> list[ZmqPublisher]:
                                   "(tcp://host:port or ipc://path)")  # fmt: skip
             publishers.append(ZmqPublisher(topic, address, hwm))
     return publishers
+
+
+def _rpcauth_lines(settings: dict[str, Any]) -> list[str]:
+    """bitcoind's rpcauth format, user:salt$hmac (the HMAC-SHA256 in 64 hex digits)."""
+    lines = _str_list(settings, "rpc_auth")
+    for line in lines:
+        user, _, rest = line.partition(":")
+        salt, _, digest = rest.partition("$")
+        if not user or not salt or len(digest) != 64 or any(
+            c not in "0123456789abcdef" for c in digest.lower()
+        ):
+            raise ConfigError(f"rpcauth: {line!r} is not user:salt$hash (64 hex digits)")
+    return lines
 
 
 def _str(settings: dict[str, Any], key: str, default: str) -> str:

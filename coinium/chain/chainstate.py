@@ -41,9 +41,12 @@ from coinium.core.account import Account
 from coinium.core.block import Block
 from coinium.core.params import NetworkParams
 from coinium.store.chainstore import ChainStore
+from coinium.crypto.address import account_id
 from coinium.store.records import (
     BlockStatus,
     IndexEntry,
+    address_index_key,
+    decode_address_index_key,
     decode_tx_location,
     encode_tx_location,
     height_key,
@@ -192,6 +195,21 @@ class ChainState:
         with self.store.read() as txn:
             raw = self.store.get(txn, "txindex", txid)
         return None if raw is None else decode_tx_location(bytes(raw))
+
+    def account_history(self, account: bytes, limit: int) -> list[tuple[int, int, bytes]]:
+        """(height, position, txid) of the account's main-chain transactions, newest first."""
+        found: list[tuple[int, int, bytes]] = []
+        with self.store.read() as txn:
+            cursor = self.store.cursor(txn, "addrindex")
+            # Step onto the account's last key: just before the first key past its range.
+            more = cursor.prev() if cursor.set_range(account + b"\xff" * 8) else cursor.last()
+            while more and len(found) < limit:
+                owner, height, position = decode_address_index_key(bytes(cursor.key()))
+                if owner != account:
+                    break
+                found.append((height, position, bytes(cursor.value())))
+                more = cursor.prev()
+        return found
 
     def parent_context(self, entry: IndexEntry) -> ParentContext:
         """What the rules need to know to check a child of ``entry``."""
@@ -442,8 +460,11 @@ class ChainState:
             self.store.put(txn, "accounts", account, value.encode())
         self.store.put(txn, "undo", entry.hash, delta.encode_undo())
         self.store.put(txn, "height", height_key(entry.height), entry.hash)
-        for position, txid in enumerate(block.txids()):
-            self.store.put(txn, "txindex", txid, encode_tx_location(entry.hash, position))
+        for position, tx in enumerate(block.transactions):
+            self.store.put(txn, "txindex", tx.txid, encode_tx_location(entry.hash, position))
+            for account in _accounts_of(tx):
+                self.store.put(txn, "addrindex", address_index_key(account, entry.height, position),
+                               tx.txid)  # fmt: skip
 
     def _disconnect(self, txn: lmdb.Transaction, entry: IndexEntry) -> Block:
         block = self._load_block(txn, entry.hash)
@@ -457,8 +478,11 @@ class ChainState:
                 self.store.put(txn, "accounts", account, old.encode())
         self.store.delete(txn, "undo", entry.hash)
         self.store.delete(txn, "height", height_key(entry.height))
-        for txid in block.txids():
-            self.store.delete(txn, "txindex", txid)
+        for position, tx in enumerate(block.transactions):
+            self.store.delete(txn, "txindex", tx.txid)
+            for account in _accounts_of(tx):
+                self.store.delete(txn, "addrindex",
+                                  address_index_key(account, entry.height, position))  # fmt: skip
         return block
 
     # --- invalid blocks -----------------------------------------------------------------------
@@ -538,6 +562,14 @@ class ChainState:
         return AcceptResult(AcceptStatus.NEW_TIP if changes.connected else
                             AcceptStatus.SIDE_BRANCH, block_hash, error,
                             tuple(changes.connected), tuple(changes.disconnected))  # fmt: skip
+
+
+def _accounts_of(tx) -> set[bytes]:
+    """The accounts a transaction touches, for the address index."""
+    accounts = {tx.recipient}
+    if not tx.is_coinbase:
+        accounts.add(account_id(tx.sender))
+    return accounts
 
 
 class _BranchInvalid(Exception):

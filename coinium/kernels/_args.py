@@ -1,4 +1,4 @@
-"""Argument checks and conversions shared by the backends, so that they all refuse the same things."""
+"""Argument checks and conversions shared by the backends, so they all refuse the same things."""
 
 from __future__ import annotations
 

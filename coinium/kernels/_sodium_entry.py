@@ -34,7 +34,9 @@ def addresses() -> tuple[int, int]:
         pointer = _sodium.ffi.addressof(_sodium.lib, "crypto_sign_open")
         sign_open = int(_sodium.ffi.cast("uintptr_t", pointer))
     except (AttributeError, TypeError, _sodium.ffi.error) as exc:
-        raise ImportError(f"cannot reach libsodium's Ed25519 verifier through PyNaCl: {exc}") from exc
+        raise ImportError(
+            f"cannot reach libsodium's Ed25519 verifier through PyNaCl: {exc}"
+        ) from exc
     return 0, sign_open
 
 

@@ -20,9 +20,11 @@ from coinium.kernels._args import (
 from coinium.kernels.python_backend import MERKLE_KEY
 
 try:
-    from coinium.kernels import _ckernels as _ck
+    import coinium.kernels._ckernels as _ck
 except ImportError as exc:  # not built: the selector moves on to the next backend
-    raise ImportError(f"the compiled extension coinium.kernels._ckernels is not built ({exc})") from exc
+    raise ImportError(
+        f"the compiled extension coinium.kernels._ckernels is not built ({exc})"
+    ) from exc
 
 NAME = "cython"
 
@@ -72,7 +74,10 @@ def merkle_root(txids) -> bytes:
         return _ck.merkle_root_array(array, MERKLE_KEY)
     if not isinstance(txids, list):
         txids = list(txids)
-    return _ck.merkle_root_list(txids, MERKLE_KEY)
+    try:
+        return _ck.merkle_root_list(txids, MERKLE_KEY)
+    except _ck.NotAllBytes:  # bytearray, memoryview...: convert, then take the fast path
+        return _ck.merkle_root_list([bytes(t) for t in txids], MERKLE_KEY)
 
 
 def verify_batch(

@@ -22,7 +22,7 @@ MERKLE_KEY = blake3.blake3(b"coinium merkle node v1").digest()
 
 
 def pow_search(header: bytes, target: int, start_nonce: int, count: int) -> tuple[int | None, int]:
-    """Scan nonces start_nonce .. start_nonce+count-1; return (first nonce meeting target, hashes done)."""
+    """Scan start_nonce .. start_nonce+count-1; return (first nonce meeting target, hashes done)."""
     _check_search_args(header, start_nonce, count)
     prefix = bytes(header[:NONCE_OFFSET])
     for i in range(count):
@@ -71,7 +71,7 @@ def verify_batch(
     """One verdict per signature, exactly as checking each one alone."""
     if not (len(public_keys) == len(messages) == len(signatures)):
         raise ValueError("verify_batch: public_keys, messages and signatures differ in length")
-    return [verify_one(k, m, s) for k, m, s in zip(public_keys, messages, signatures)]
+    return [verify_one(k, m, s) for k, m, s in zip(public_keys, messages, signatures, strict=True)]
 
 
 def _check_search_args(header: bytes, start_nonce: int, count: int) -> None:

@@ -8,6 +8,8 @@ One environment per datadir, holding these named databases:
     accounts  account id -> Account (balance, nonce)
     undo      block hash -> undo record of a connected block
     txindex   txid -> (block hash, position), for the main chain only
+    addrindex account id | height u32 BE | position u32 BE -> txid, for the main chain only
+              (every transaction an account sent or received, in chain order)
     meta      b"tip" -> hash of the main chain's tip; b"network" -> network name; b"version"
 
 Every change goes through `write()`, one LMDB write transaction: it all lands or none of it does,
@@ -36,7 +38,7 @@ log = logging.getLogger("coinium.store")
 T = TypeVar("T")
 
 SCHEMA_VERSION = b"1"
-DATABASES = ("headers", "blocks", "height", "accounts", "undo", "txindex", "meta")
+DATABASES = ("headers", "blocks", "height", "accounts", "undo", "txindex", "addrindex", "meta")
 INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40
 

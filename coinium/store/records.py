@@ -76,3 +76,13 @@ def encode_tx_location(block_hash: bytes, index: int) -> bytes:
 
 def decode_tx_location(data: bytes) -> tuple[bytes, int]:
     return _TXLOC.unpack(data)
+
+
+def address_index_key(account: bytes, height: int, position: int) -> bytes:
+    """Big-endian height and position, so one account's keys sort in chain order."""
+    return account + struct.pack(">II", height, position)
+
+
+def decode_address_index_key(key: bytes) -> tuple[bytes, int, int]:
+    height, position = struct.unpack(">II", key[20:28])
+    return key[:20], height, position

@@ -148,3 +148,17 @@ def test_restart_connects_a_stored_but_unconnected_block(tmp_path, alice):
         ))  # fmt: skip
     with ChainState(tmp_path, REGTEST) as chain:
         assert chain.tip.hash == block.hash and chain.height == 2
+
+
+def test_address_index_follows_the_main_chain(chain, alice, bob):
+    generate(chain, 1, alice.account)
+    tx = sign_transfer(alice, CHAIN_ID, bob.account, COIN, 10, 0)
+    [with_tx] = generate(chain, 1, alice.account, [tx])
+    history = chain.account_history(alice.account, 10)
+    assert [(h, p) for h, p, _ in history] == [(2, 1), (2, 0), (1, 0)]  # newest first
+    assert history[0][2] == tx.txid
+    assert chain.account_history(bob.account, 10) == [(2, 1, tx.txid)]
+    assert chain.account_history(alice.account, 1) == history[:1]
+    chain.invalidate_block(with_tx.hash)
+    assert chain.account_history(bob.account, 10) == []
+    assert [(h, p) for h, p, _ in chain.account_history(alice.account, 10)] == [(1, 0)]

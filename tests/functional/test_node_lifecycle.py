@@ -76,7 +76,7 @@ def test_config_file_is_read_and_flags_win(start_node, tmp_path):
 @pytest.mark.parametrize(
     "toml, message",
     [
-        ("rpc_port = 'high'\n", "rpc_port: expected a whole number"),
+        ("miner_processes = 'many'\n", "miner_processes: expected a whole number"),
         ("no_such_setting = 1\n", "unknown setting 'no_such_setting'"),
         ("rpc_port = [\n", "not valid TOML"),
         ("zmqpubhashblock = 'nowhere'\n", "is not a ZeroMQ endpoint"),

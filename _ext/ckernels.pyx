@@ -1,0 +1,255 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Thin Cython layer over the C kernels in blake3_kernels.c and verify_threads.c.
+
+Argument checking and Python-level policy live in coinium/kernels/cython_backend.py; this module
+only moves bytes in and out and releases the GIL around every kernel.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+cdef extern from "blake3_kernels.h" nogil:
+    int COINIUM_SIMD_PORTABLE
+    int COINIUM_SIMD_AVX2
+    int COINIUM_SIMD_AVX512
+    int coinium_simd_detect()
+    int coinium_simd_level()
+    int coinium_simd_set(int level)
+    int coinium_simd_lanes()
+    void coinium_b3_compress(const uint32_t *cv, const uint32_t *m, uint64_t counter, uint32_t b,
+                             uint32_t flags, uint32_t *out)
+    int coinium_pow_search(const uint8_t *header, const uint8_t *target_be, uint64_t start,
+                           uint64_t count, uint64_t *nonce_out, uint64_t *hashes_out)
+    int coinium_merkle_root(const uint8_t *leaves, size_t n, const uint8_t *key, uint8_t *out)
+    int COINIUM_MERKLE_BLOCK
+    ctypedef int (*coinium_verify_detached_fn)(const unsigned char *sig, const unsigned char *m,
+                                               unsigned long long mlen,
+                                               const unsigned char *pk) noexcept nogil
+    ctypedef int (*coinium_sign_open_fn)(unsigned char *m, unsigned long long *mlen_p,
+                                         const unsigned char *sm, unsigned long long smlen,
+                                         const unsigned char *pk) noexcept nogil
+    int coinium_verify_many(coinium_verify_detached_fn verify_detached,
+                            coinium_sign_open_fn sign_open, size_t n,
+                            const unsigned char *const *pks, const size_t *pk_len,
+                            const unsigned char *const *msgs, const size_t *msg_len,
+                            const unsigned char *const *sigs, const size_t *sig_len,
+                            uint8_t *ok, int threads)
+
+cdef extern from "Python.h":
+    # borrowed references, and the bytes macros on them, for the Merkle leaf gather
+    PyObject *PyList_GET_ITEM_borrowed "PyList_GET_ITEM" (object lst, Py_ssize_t i)
+    Py_ssize_t PyList_GET_SIZE_of "PyList_GET_SIZE" (object lst)
+    bint PyBytes_CheckExact_ptr "PyBytes_CheckExact" (PyObject *o)
+    Py_ssize_t PyBytes_GET_SIZE_ptr "PyBytes_GET_SIZE" (PyObject *o)
+    char *PyBytes_AS_STRING_ptr "PyBytes_AS_STRING" (PyObject *o)
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define coinium_prefetch(p) __builtin_prefetch((const void *)(p))
+    #else
+    #define coinium_prefetch(p) ((void)0)
+    #endif
+    """
+    void coinium_prefetch(const void *p) nogil
+
+SIMD_NAMES = {COINIUM_SIMD_PORTABLE: "portable", COINIUM_SIMD_AVX2: "avx2",
+              COINIUM_SIMD_AVX512: "avx512"}
+
+
+def simd_detect():
+    """The best SIMD level this CPU supports (0 portable, 1 avx2, 2 avx512)."""
+    return coinium_simd_detect()
+
+
+def simd_level():
+    """The SIMD level in use."""
+    return coinium_simd_level()
+
+
+def simd_set(int level):
+    """Use a lower SIMD level (tests exercise every path); clamped to what the CPU supports."""
+    return coinium_simd_set(level)
+
+
+def simd_lanes():
+    """Nonces hashed side by side at the level in use."""
+    return coinium_simd_lanes()
+
+
+def compress(const uint32_t[::1] cv, const uint32_t[::1] m, uint64_t counter, uint32_t b,
+             uint32_t flags):
+    """One BLAKE3 compression (16 output words as a list); for tests."""
+    cdef uint32_t out[16]
+    if cv.shape[0] != 8 or m.shape[0] != 16:
+        raise ValueError("compress: cv must be 8 words and m 16 words")
+    coinium_b3_compress(&cv[0], &m[0], counter, b, flags, out)
+    return [out[i] for i in range(16)]
+
+
+def pow_search(bytes header, bytes target_be, uint64_t start, uint64_t count):
+    """(found, nonce, hashes) for nonces start .. start+count-1; the GIL is released throughout."""
+    cdef uint64_t nonce = 0, hashes = 0
+    cdef int found
+    cdef const uint8_t *h
+    cdef const uint8_t *t
+    if PyBytes_GET_SIZE(header) != 92 or PyBytes_GET_SIZE(target_be) != 32:
+        raise ValueError("pow_search: header must be 92 bytes and target 32 bytes")
+    h = <const uint8_t *>PyBytes_AS_STRING(header)
+    t = <const uint8_t *>PyBytes_AS_STRING(target_be)
+    with nogil:
+        found = coinium_pow_search(h, t, start, count, &nonce, &hashes)
+    return bool(found), nonce, hashes
+
+
+class NotAllBytes(TypeError):
+    """A leaf is not exactly `bytes`: the caller converts the leaves and tries again."""
+
+
+def merkle_root_list(list txids, bytes key):
+    """Merkle root of a list of 32-byte `bytes` leaves.
+
+    Block by block (COINIUM_MERKLE_BLOCK leaves, a perfect subtree): the leaves are copied into a
+    cache-resident buffer with the GIL held (a plain C loop over borrowed references, so no
+    reference counts are written), then the block is hashed without the GIL; the blocks' roots
+    are reduced last. Raises NotAllBytes if some leaf is not exactly bytes.
+    """
+    cdef Py_ssize_t n = len(txids), i, b, nblocks, m, base
+    cdef Py_ssize_t block = COINIUM_MERKLE_BLOCK
+    cdef uint8_t *buf = NULL
+    cdef uint8_t *tops = NULL
+    cdef const uint8_t *k
+    cdef PyObject *leaf
+    cdef uint8_t out[32]
+    cdef int rc = 0
+    cdef bint bad_type = False, bad_size = False
+    if PyBytes_GET_SIZE(key) != 32:
+        raise ValueError("merkle_root: key must be 32 bytes")
+    if n == 0:
+        return bytes(32)
+    k = <const uint8_t *>PyBytes_AS_STRING(key)
+    nblocks = (n + block - 1) // block
+    buf = <uint8_t *>malloc(32 * <size_t>block)
+    tops = <uint8_t *>malloc(32 * <size_t>nblocks)
+    try:
+        if buf == NULL or tops == NULL:
+            raise MemoryError()
+        for b in range(nblocks):
+            base = b * block
+            m = min(block, n - base)
+            # other threads ran while the GIL was released: the list may have changed
+            if PyList_GET_SIZE_of(txids) != n:
+                raise RuntimeError("merkle_root: the list of txids changed size")
+            for i in range(m):
+                if i + 16 < m:  # the leaves are separate objects: fetch ahead
+                    coinium_prefetch(PyList_GET_ITEM_borrowed(txids, base + i + 16))
+                leaf = PyList_GET_ITEM_borrowed(txids, base + i)
+                if not PyBytes_CheckExact_ptr(leaf):
+                    bad_type = True
+                    break
+                if PyBytes_GET_SIZE_ptr(leaf) != 32:
+                    bad_size = True
+                    break
+                memcpy(buf + 32 * i, PyBytes_AS_STRING_ptr(leaf), 32)
+            if bad_type:
+                raise NotAllBytes()
+            if bad_size:
+                raise ValueError("merkle_root: every txid must be 32 bytes")
+            with nogil:
+                rc = coinium_merkle_root(buf, <size_t>m, k, tops + 32 * b)
+            if rc != 0:
+                raise MemoryError()
+        with nogil:
+            rc = coinium_merkle_root(tops, <size_t>nblocks, k, out)
+        if rc != 0:
+            raise MemoryError()
+        return (<char *>out)[:32]
+    finally:
+        free(buf)
+        free(tops)
+
+
+def merkle_root_array(const uint8_t[:, ::1] leaves, bytes key):
+    """Merkle root of an (n, 32) C-contiguous uint8 array; the array is only read."""
+    cdef Py_ssize_t n = leaves.shape[0]
+    cdef const uint8_t *k
+    cdef uint8_t out[32]
+    cdef int rc
+    if PyBytes_GET_SIZE(key) != 32:
+        raise ValueError("merkle_root: key must be 32 bytes")
+    if leaves.shape[1] != 32:
+        raise ValueError("merkle_root: the array must have shape (n, 32)")
+    if n == 0:
+        return bytes(32)
+    k = <const uint8_t *>PyBytes_AS_STRING(key)
+    with nogil:
+        rc = coinium_merkle_root(&leaves[0, 0], <size_t>n, k, out)
+    if rc != 0:
+        raise MemoryError()
+    return (<char *>out)[:32]
+
+
+cdef int _as_bytes_item(object obj, list keep, const unsigned char **ptr, size_t *length):
+    """Point at obj's bytes (converting with bytes() if needed); length -1 if it has none."""
+    if not PyBytes_CheckExact(obj):
+        try:
+            obj = bytes(obj)
+        except Exception:  # not bytes-like: a wrong-length item, verdict False
+            ptr[0] = NULL
+            length[0] = <size_t>-1
+            return 0
+        keep.append(obj)
+    ptr[0] = <const unsigned char *>PyBytes_AS_STRING(obj)
+    length[0] = <size_t>PyBytes_GET_SIZE(obj)
+    return 0
+
+
+def verify_many(list public_keys, list messages, list signatures, int threads,
+                size_t verify_detached_addr, size_t sign_open_addr):
+    """Verdicts (list of bool) from libsodium, spread over `threads` threads without the GIL."""
+    cdef Py_ssize_t n = len(public_keys), i
+    cdef const unsigned char **pks = NULL
+    cdef const unsigned char **msgs = NULL
+    cdef const unsigned char **sigs = NULL
+    cdef size_t *lens = NULL
+    cdef uint8_t *ok = NULL
+    cdef int rc
+    cdef list keep = []
+    cdef coinium_verify_detached_fn vd = <coinium_verify_detached_fn>verify_detached_addr
+    cdef coinium_sign_open_fn so = <coinium_sign_open_fn>sign_open_addr
+    if len(messages) != n or len(signatures) != n:
+        raise ValueError("verify_batch: public_keys, messages and signatures differ in length")
+    if vd == NULL and so == NULL:
+        raise ValueError("verify_batch: no libsodium entry point given")
+    if n == 0:
+        return []
+    pks = <const unsigned char **>malloc(n * sizeof(void *))
+    msgs = <const unsigned char **>malloc(n * sizeof(void *))
+    sigs = <const unsigned char **>malloc(n * sizeof(void *))
+    lens = <size_t *>malloc(3 * n * sizeof(size_t))
+    ok = <uint8_t *>malloc(n)
+    try:
+        if pks == NULL or msgs == NULL or sigs == NULL or lens == NULL or ok == NULL:
+            raise MemoryError()
+        for i in range(n):
+            _as_bytes_item(public_keys[i], keep, &pks[i], &lens[i])
+            _as_bytes_item(messages[i], keep, &msgs[i], &lens[n + i])
+            _as_bytes_item(signatures[i], keep, &sigs[i], &lens[2 * n + i])
+            if msgs[i] == NULL:  # a message that is not bytes-like cannot verify
+                lens[i] = <size_t>-1
+                lens[n + i] = 0
+        with nogil:
+            rc = coinium_verify_many(vd, so, <size_t>n, pks, lens, msgs, lens + n, sigs,
+                                     lens + 2 * n, ok, threads)
+        if rc != 0:
+            raise MemoryError()
+        return [ok[i] != 0 for i in range(n)]
+    finally:
+        free(pks)
+        free(msgs)
+        free(sigs)
+        free(lens)
+        free(ok)

@@ -1,0 +1,111 @@
+"""JSON in and out of the RPC server, with amounts that are exact.
+
+bitcoind writes amounts as JSON numbers with exactly 8 decimals (``ValueFromAmount``: 0.1 coin is
+``0.10000000``), built from integers. Python's json module would print a float (``0.1``) and can
+be off by one unit for large values, so results carry `Amount` (integer base units) and `dumps`
+writes it digit by digit. Requests are read with ``parse_float=Decimal`` so an amount sent as
+``0.1`` arrives exactly, and NaN/Infinity (which bitcoind's parser refuses) are a parse error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from coinium.core.units import COIN, format_amount
+
+_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """An amount in base units, written to JSON as coins with 8 decimals."""
+
+    units: int
+
+    def __str__(self) -> str:
+        return format_amount(self.units)
+
+    @classmethod
+    def from_coins(cls, coins: float | Decimal) -> Amount:
+        """An amount a lower layer already rendered as coins (a float units / COIN, which is
+        correctly rounded, so going back through its shortest repr is exact for any real amount)."""
+        return cls(int((Decimal(repr(coins)) * COIN).to_integral_value()))
+
+
+class JsonParseError(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonParseError(f"{name} is not valid JSON")
+
+
+def loads(data: bytes) -> Any:
+    """Parse a request body; raise JsonParseError for anything that is not strict JSON."""
+    try:
+        text = data.decode("utf-8")
+        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise JsonParseError(str(exc)) from None
+
+
+def dumps(value: Any) -> str:
+    """Write a result or reply; `Amount` as an exact 8-decimal number, Decimal as written."""
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def _write(value: Any, out: list[str]) -> None:
+    # Order matters: bool is an int subclass.
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_str(value))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, Amount):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(float.__repr__(value) if math.isfinite(value) else "null")
+    elif isinstance(value, Decimal):
+        out.append(format(value, "f") if value.is_finite() else "null")
+    elif isinstance(value, dict):
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_encode_str(str(key)))
+            out.append(":")
+            _write(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def decimal_to_units(value: Decimal) -> int:
+    """Exact coins -> units; ValueError if it has more than 8 decimals or is not finite."""
+    try:
+        units = value * COIN
+        if not units.is_finite() or units != units.to_integral_value():
+            raise ValueError("more than 8 decimal places")
+        return int(units)
+    except InvalidOperation:
+        raise ValueError("not a number") from None

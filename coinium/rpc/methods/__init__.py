@@ -1,0 +1,21 @@
+"""The RPC methods, one module per help category as bitcoind's ``src/rpc/*.cpp``; each module
+exposes ``METHODS``, a list of `coinium.rpc.registry.Method`."""
+
+from __future__ import annotations
+
+from coinium.rpc.registry import MethodTable
+
+
+def default_table() -> MethodTable:
+    from coinium.rpc.methods import (
+        accounts,
+        blockchain,
+        control,
+        mempool,
+        mining,
+        rawtransactions,
+        zmq,
+    )
+
+    modules = (accounts, blockchain, control, mempool, mining, rawtransactions, zmq)
+    return MethodTable(method for module in modules for method in module.METHODS)

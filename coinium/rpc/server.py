@@ -1,0 +1,394 @@
+"""The JSON-RPC server: HTTP transport, authentication and JSON-RPC framing, as bitcoind's
+``httprpc.cpp`` and ``request.cpp`` do them (Bitcoin Core 28).
+
+Transport: HTTP POST of a JSON body to ``/`` (other methods: 405, other paths: 404), a body over
+``rpc_max_request_bytes``: 413.
+
+Authentication: HTTP Basic, checked before the body is read. At start the server writes
+``<datadir>/.cookie`` holding ``__cookie__:<64 hex>`` (a new secret each start, written to
+``.cookie.tmp`` owner-only then renamed, deleted at stop); any ``rpcauth`` line
+(``user:salt$hex(HMAC-SHA256(key=salt, msg=password))``) is accepted too. Every comparison is
+constant-time. No or wrong credentials: 401 with ``WWW-Authenticate: Basic realm="jsonrpc"``; a
+wrong password also waits 250 ms first (bitcoind's brute-force brake), on the event loop, so it
+slows that client and nobody else.
+
+Framing, per request object:
+
+- legacy (no ``jsonrpc`` key, or ``"1.0"``): the reply has ``result``, ``error`` and ``id``
+  (one of the first two null); an error reply has HTTP status 404 (-32601 method not found),
+  400 (-32600 invalid request) or 500 (anything else).
+- ``"jsonrpc": "2.0"``: the reply has ``jsonrpc``, ``result`` xor ``error``, and ``id``; HTTP
+  200 whatever the method did. A request without ``id`` is a notification: it runs, the reply is
+  HTTP 204 with no body.
+- A body that is not JSON (or neither an object nor an array) is a -32700 parse error with HTTP
+  500, in the legacy shape since no version could be read.
+- A batch (an array) answers HTTP 200 with one reply per non-notification element, in order;
+  errors stay inside their element; a batch of only notifications answers 204. An empty batch is
+  a -32600 error (HTTP 400), as JSON-RPC 2.0 says; bitcoind answers ``[]`` there instead.
+
+A handler's unexpected exception becomes -32603 with a log line; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiohttp import web
+
+from coinium.config import ConfigError, NodeOptions
+from coinium.rpc.encoding import JsonParseError, dumps, loads
+from coinium.rpc.errors import (
+    RPC_IN_WARMUP,
+    RPC_INTERNAL_ERROR,
+    RPC_INVALID_REQUEST,
+    RPC_METHOD_NOT_FOUND,
+    RPC_PARSE_ERROR,
+    RpcError,
+)
+from coinium.rpc.registry import MethodTable
+
+if TYPE_CHECKING:
+    from coinium.node import Node
+
+log = logging.getLogger("coinium.rpc")
+
+T = TypeVar("T")
+
+COOKIE_USER = "__cookie__"
+COOKIE_FILE = ".cookie"
+WWW_AUTHENTICATE = 'Basic realm="jsonrpc"'
+WRONG_PASSWORD_DELAY_S = 0.25
+SHUTDOWN_TIMEOUT_S = 5.0  # in-flight calls (say a long generatetoaddress) get this long at stop
+
+_LEGACY, _V2 = "1.0", "2.0"
+_NO_ID = object()  # a request object without an "id" key (a notification, in 2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RpcAuthLine:
+    user: str
+    salt: str
+    hmac_hex: str
+
+    @classmethod
+    def parse(cls, line: str) -> RpcAuthLine:
+        user, sep, rest = line.partition(":")
+        salt, sep2, digest = rest.partition("$")
+        if not (user and sep and sep2 and salt and len(digest) == 64):
+            raise ConfigError(f"rpc_auth: {line!r} is not user:salt$hmac-sha256-hex "
+                              "(as share/rpcauth/rpcauth.py prints it)")  # fmt: skip
+        try:
+            bytes.fromhex(digest)
+        except ValueError:
+            raise ConfigError(f"rpc_auth: the hash in {line!r} is not hex") from None
+        return cls(user, salt, digest.lower())
+
+    def accepts(self, user: str, password: str) -> bool:
+        digest = hmac.new(self.salt.encode(), password.encode(), hashlib.sha256).hexdigest()
+        # Both compares always run, so the timing says nothing about which one failed.
+        same_user = hmac.compare_digest(user.encode(), self.user.encode())
+        same_hash = hmac.compare_digest(digest.encode(), self.hmac_hex.encode())
+        return same_user and same_hash
+
+
+@dataclass(slots=True)
+class RpcContext:
+    """What a handler may use besides its parameters."""
+
+    node: Node
+    server: RpcServer
+    user: str
+    # Run after the HTTP reply has gone out (``stop`` must answer before the node stops).
+    after_reply: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def methods(self) -> MethodTable:
+        return self.server.methods
+
+    async def on_chain(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(chain, *args)`` on the chain thread: everything it reads is one chain."""
+        node = self.node
+        return await node.chain_call(lambda: fn(node.chain, *args))
+
+
+@dataclass(slots=True)
+class _Request:
+    version: str = _LEGACY
+    id: Any = _NO_ID
+    method: str = ""
+    params: list[Any] | dict[str, Any] = field(default_factory=list)
+
+    @property
+    def is_notification(self) -> bool:
+        return self.version == _V2 and self.id is _NO_ID
+
+
+class _BadRequest(Exception):
+    """A request object that cannot be run; carries what was read of it for the reply."""
+
+    def __init__(self, error: RpcError, request: _Request):
+        super().__init__(error.message)
+        self.error = error
+        self.request = request
+
+
+class RpcServer:
+    def __init__(self, node: Node, options: NodeOptions, methods: MethodTable | None = None):
+        if methods is None:
+            from coinium.rpc.methods import default_table
+
+            methods = default_table()
+        self.node = node
+        self.options = options
+        self.methods = methods
+        self.auth_lines = [RpcAuthLine.parse(line) for line in options.rpc_auth]
+        self.cookie_path: Path = options.datadir / COOKIE_FILE
+        self.port: int | None = None
+        self._cookie: str | None = None
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._cookie = self._write_cookie()
+        app = web.Application(client_max_size=self.options.rpc_max_request_bytes)
+        app.router.add_route("*", "/", self._handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        try:
+            await runner.setup()
+            site = web.TCPSite(runner, self.options.rpc_bind, self.options.rpc_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            self._delete_cookie()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        log.info("JSON-RPC listening on %s:%d (cookie %s)", self.options.rpc_bind, self.port,
+                 self.cookie_path)  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        self._delete_cookie()
+
+    def _write_cookie(self) -> str:
+        """bitcoind's GenerateAuthCookie: a fresh secret, owner-only from the first byte on,
+        renamed into place so a reader never sees half a cookie."""
+        line = f"{COOKIE_USER}:{secrets.token_hex(32)}"
+        self.cookie_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cookie_path.with_name(COOKIE_FILE + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.cookie_path)
+        return line
+
+    def _delete_cookie(self) -> None:
+        if self._cookie is None:
+            return
+        self._cookie = None
+        with contextlib.suppress(FileNotFoundError):
+            self.cookie_path.unlink()
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return web.Response(status=405, text="JSONRPC server handles only POST requests")
+        limit = self.options.rpc_max_request_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return _too_large(limit)
+        header = request.headers.get("Authorization")
+        if header is None:
+            return _unauthorized()
+        user = self._authorized(header)
+        if user is None:
+            log.warning("incorrect password attempt from %s", request.remote)
+            await asyncio.sleep(WRONG_PASSWORD_DELAY_S)
+            return _unauthorized()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _too_large(limit)
+
+        ctx = RpcContext(self.node, self, user)
+        status, reply = await self.process(body, ctx)
+        if reply is None:
+            response = web.Response(status=204)
+        else:
+            response = web.Response(status=status, body=(dumps(reply) + "\n").encode(),
+                                    content_type="application/json")  # fmt: skip
+        if ctx.after_reply:
+            await response.prepare(request)
+            await response.write_eof()
+            for callback in ctx.after_reply:
+                callback()
+        return response
+
+    def _authorized(self, header: str) -> str | None:
+        """The user the Basic credentials belong to, or None."""
+        scheme, _, encoded = header.partition(" ")
+        if scheme != "Basic":
+            return None
+        try:
+            user_pass = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = user_pass.partition(":")
+        if not sep:
+            return None
+        if self._cookie is not None and hmac.compare_digest(user_pass.encode(),
+                                                            self._cookie.encode()):  # fmt: skip
+            return user
+        accepted = [line.accepts(user, password) for line in self.auth_lines]  # no early exit
+        return user if any(accepted) else None
+
+    # --- JSON-RPC -----------------------------------------------------------------------------
+    async def process(self, body: bytes, ctx: RpcContext) -> tuple[int, Any | None]:
+        """(HTTP status, reply) for a request body; reply None means 204 No Content."""
+        try:
+            data = loads(body)
+        except JsonParseError:
+            return 500, _reply(_Request(), error=RpcError(RPC_PARSE_ERROR, "Parse error"))
+        if isinstance(data, dict):
+            return await self._single(data, ctx)
+        if isinstance(data, list):
+            return await self._batch(data, ctx)
+        return 500, _reply(_Request(), error=RpcError(RPC_PARSE_ERROR,
+                                                      "Top-level object parse error"))
+
+    async def _single(self, data: dict[str, Any], ctx: RpcContext) -> tuple[int, Any | None]:
+        try:
+            request = _parse_request(data)
+        except _BadRequest as bad:
+            return _legacy_status(bad.error.code), _reply(bad.request, error=bad.error)
+        try:
+            result = await self._execute(request, ctx)
+        except RpcError as error:
+            if request.is_notification:
+                return 204, None
+            status = 200 if request.version == _V2 else _legacy_status(error.code)
+            return status, _reply(request, error=error)
+        if request.is_notification:
+            return 204, None
+        return 200, _reply(request, result=result)
+
+    async def _batch(self, items: list[Any], ctx: RpcContext) -> tuple[int, Any | None]:
+        if not items:
+            return 400, _reply(_Request(), error=RpcError(RPC_INVALID_REQUEST, "Invalid Request"
+                                                          " (empty batch)"))  # fmt: skip
+        replies = []
+        for item in items:
+            try:
+                request = _parse_request(item)
+            except _BadRequest as bad:
+                replies.append(_reply(bad.request, error=bad.error))
+                continue
+            try:
+                reply = _reply(request, result=await self._execute(request, ctx))
+            except RpcError as error:
+                reply = _reply(request, error=error)
+            if not request.is_notification:
+                replies.append(reply)
+        return (200, replies) if replies else (204, None)
+
+    async def _execute(self, request: _Request, ctx: RpcContext) -> Any:
+        method = self.methods.get(request.method)
+        if method is None:
+            raise RpcError(RPC_METHOD_NOT_FOUND, "Method not found")
+        if method.needs_chain and self.node.chain is None:
+            raise RpcError(RPC_IN_WARMUP, "The chain is not loaded (starting or shutting down)")
+        try:
+            kwargs = method.bind(request.params)
+            log.debug("%s called %s", ctx.user, method.name)
+            return await method.handler(ctx, **kwargs)
+        except RpcError:
+            raise
+        except Exception as exc:
+            log.exception("RPC %s failed", method.name)
+            message = f"Internal error: {type(exc).__name__}: {exc}"
+            raise RpcError(RPC_INTERNAL_ERROR, message) from exc
+
+
+def _parse_request(data: Any) -> _Request:
+    """bitcoind's JSONRPCRequest::parse: fields are read in order, so an error reply carries the
+    id and version read before the problem."""
+    request = _Request()
+    if not isinstance(data, dict):
+        raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Invalid Request object"), request)
+    if "id" in data:
+        request.id = data["id"]
+    version = data.get("jsonrpc")
+    if version is not None:
+        if not isinstance(version, str):
+            raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "jsonrpc field must be a string"),
+                              request)  # fmt: skip
+        if version not in (_LEGACY, _V2):
+            raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "JSON-RPC version not supported"),
+                              request)  # fmt: skip
+        request.version = version
+    method = data.get("method")
+    if method is None:
+        raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Missing method"), request)
+    if not isinstance(method, str):
+        raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Method must be a string"), request)
+    request.method = method
+    params = data.get("params")
+    if params is None:
+        request.params = []
+    elif isinstance(params, (list, dict)):
+        request.params = params
+    else:
+        raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Params must be an array or object"),
+                          request)  # fmt: skip
+    return request
+
+
+def _reply(request: _Request, *, result: Any = None, error: RpcError | None = None) -> dict:
+    """bitcoind's JSONRPCReplyObj: legacy has both result and error, 2.0 has one of them."""
+    reply: dict[str, Any] = {}
+    if request.version == _V2:
+        reply["jsonrpc"] = "2.0"
+        if error is not None:
+            reply["error"] = error.to_json()
+        else:
+            reply["result"] = result
+    else:
+        reply["result"] = None if error is not None else result
+        reply["error"] = error.to_json() if error is not None else None
+    reply["id"] = None if request.id is _NO_ID else request.id
+    return reply
+
+
+def _legacy_status(code: int) -> int:
+    if code == RPC_INVALID_REQUEST:
+        return 400
+    if code == RPC_METHOD_NOT_FOUND:
+        return 404
+    return 500
+
+
+def _unauthorized() -> web.Response:
+    return web.Response(status=401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+def _too_large(limit: int) -> web.Response:
+    return web.Response(status=413, text=f"request body larger than {limit} bytes")
