@@ -169,10 +169,14 @@ def _parse_topics(_ctx: click.Context, _param: click.Parameter, value: str) -> t
     "--zmq",
     "addresses",
     multiple=True,
-    required=True,
     metavar="ADDRESS",
-    help="A node's ZMQ endpoint, e.g. tcp://127.0.0.1:28332 (repeat for several).",
+    help="A node's ZMQ endpoint, e.g. tcp://127.0.0.1:28332 (repeat for several). Default: "
+    "the zmqpub* endpoints in the node's coinium.toml.",
 )
+@click.option("--datadir", type=click.Path(file_okay=False), default=None,
+              help="Base data directory, for the node's coinium.toml [default: ~/.coinium].")
+@click.option("--network", type=click.Choice(["main", "test", "regtest"]), default="main",
+              show_default=True, help="The node's network (its config section).")
 @click.option(
     "--topics",
     default=",".join(TOPICS),
@@ -192,12 +196,16 @@ def _parse_topics(_ctx: click.Context, _param: click.Parameter, value: str) -> t
 )
 def watch_command(
     addresses: tuple[str, ...],
+    datadir: str | None,
+    network: str,
     topics: tuple[str, ...],
     as_json: bool,
     count: int | None,
     timeout: float | None,
 ) -> None:
     """Print a node's ZMQ notifications live and flag lost messages (sequence gaps)."""
+    if not addresses:
+        addresses = _configured_endpoints(datadir, network)
     addresses = tuple(dict.fromkeys(addresses))
     context = zmq.Context()
     sockets: dict[zmq.Socket, str] = {}
@@ -216,6 +224,21 @@ def watch_command(
         context.term()
     if count is not None and received < count:
         raise click.exceptions.Exit(1)  # --timeout came first: a script waiting for N failed
+
+
+def _configured_endpoints(datadir: str | None, network: str) -> tuple[str, ...]:
+    """The endpoints the node publishes on, read from its config file."""
+    from coinium.config import CONFIG_FILE, ConfigError, build_options
+
+    try:
+        options = build_options(network, datadir)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    endpoints = tuple(p.address for p in options.zmq)
+    if not endpoints:
+        raise click.UsageError(f"no --zmq given and no zmqpub* endpoints in "
+                               f"{options.base_datadir / CONFIG_FILE}")  # fmt: skip
+    return endpoints
 
 
 def _subscribe(context: zmq.Context, address: str, topics: tuple[str, ...]) -> zmq.Socket:

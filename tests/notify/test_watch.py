@@ -299,3 +299,13 @@ def test_watch_process_shows_a_real_notifier_then_stops_on_ctrl_c(chain, alice, 
         proc.stdout.close()
         proc.stderr.close()
         notifier.close()
+
+
+def test_watch_reads_endpoints_from_the_node_config(tmp_path):
+    endpoint = free_endpoint()
+    (tmp_path / "coinium.toml").write_text(f'[regtest]\nzmqpubhashblock = "{endpoint}"\n')
+    args = ["--datadir", str(tmp_path), "--network", "regtest", "--timeout", "0.2"]
+    result = CliRunner().invoke(watch_command, args)
+    assert result.exit_code == 0, result.output
+    missing = CliRunner().invoke(watch_command, ["--datadir", str(tmp_path), "--network", "test"])
+    assert missing.exit_code == 2 and "no zmqpub* endpoints" in missing.output
