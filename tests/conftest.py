@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from helpers import key
 
 from coinium.chain.chainstate import ChainState
 from coinium.core.params import REGTEST
 from coinium.crypto.keys import PrivateKey  # noqa: F401 (fixtures return keys)
-from helpers import key
 
 
 @pytest.fixture

@@ -57,7 +57,12 @@ def split_nonce_space(workers: int, start: int = 0, end: int = MAX_NONCE) -> lis
 
 
 def _worker_main(index: int, jobs: mp.Queue, results: mp.Queue, generation) -> None:
+    import signal
+
     from coinium import kernels  # imported in the child: the compiled backend loads here
+
+    # Ctrl-C reaches the whole process group; the pool that owns this worker stops it cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     chunk = 1 << 14
     while True:

@@ -50,7 +50,8 @@ def test_wallet_receives_sends_and_sees_balances(start_node):
     ok(coinium(node, "rpc", "generatetoaddress", "1", node_miner_address()))
     assert node.rpc("getrawmempool") == []
     assert node.rpc("getaccount", bob)["balance_units"] == 1_250_000_000
-    assert node.rpc("getaccount", alice)["balance_units"] == 10_000_000_000 - 1_250_000_000 - 100_000
+    spent = 1_250_000_000 + 100_000  # 12.5 coins and a 0.001 fee
+    assert node.rpc("getaccount", alice)["balance_units"] == 10_000_000_000 - spent
     assert "12.5" in ok(coinium(node, "wallet", "balance", "bob")).stdout
 
     history = ok(coinium(node, "wallet", "history", "alice")).stdout

@@ -15,6 +15,7 @@ from coinium.rpc.registry import Method, Param
 from coinium.rpc.server import RpcContext
 from coinium.rpc.shapes import address as show_address
 
+
 async def getaccount(ctx: RpcContext, address: str) -> dict[str, Any]:
     node = ctx.node
     account = parse_address(address, node.params)
