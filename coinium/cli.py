@@ -1,4 +1,4 @@
-"""The ``coinium`` command line: ``node``, ``rpc``, ``wallet`` and ``watch``."""
+"""The ``coinium`` command line: ``node``, ``rpc``, ``wallet``, ``watch`` and ``mine``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,35 @@ def main() -> None:
 @click.option("--mine-interval", type=float, default=None,
               help="Regtest: seconds between mined blocks [default: 1].")
 @zmq_options
+@click.option("--minrelaytxfee", type=int, default=None, metavar="UNITS",
+              help="Min relay fee rate, base units per 1000 bytes [default: 1000].")
+@click.option("--incrementalrelayfee", type=int, default=None, metavar="UNITS",
+              help="Fee rate a replacement or eviction adds, units per 1000 bytes "
+                   "[default: 1000].")
+@click.option("--maxmempool", type=int, default=None, metavar="MB",
+              help="Mempool size limit in MB [default: 300].")
+@click.option("--mempoolexpiry", type=int, default=None, metavar="HOURS",
+              help="Drop mempool transactions older than this [default: 336].")
+@click.option("--max-future-per-sender", type=int, default=None, metavar="N",
+              help="Transactions held per sender for a nonce gap [default: 25].")
+@click.option("--max-future-txs", type=int, default=None, metavar="N",
+              help="Transactions held for nonce gaps in all [default: 5000].")
+@click.option("--persistmempool/--no-persistmempool", default=None,
+              help="Save the mempool at shutdown and load it at start [default: on].")
+@click.option("--connect", multiple=True, metavar="KEY@HOST:PORT",
+              help="Connect only to this peer (may repeat); turns discovery off.")
+@click.option("--addnode", multiple=True, metavar="KEY@HOST:PORT",
+              help="Keep this peer connected, besides the others (may repeat).")
+@click.option("--seednode", multiple=True, metavar="KEY@HOST:PORT",
+              help="Ask this peer for addresses (may repeat).")
+@click.option("--listen/--nolisten", default=None, help="Accept inbound peers [default: on].")
+@click.option("--bind", default=None, help="Address the P2P sockets listen on [default: 0.0.0.0].")
+@click.option("--p2p-pub-port", type=int, default=None,
+              help="Gossip (PUB) port [default: any free port, told to peers].")
+@click.option("--externalip", multiple=True, help="Address to announce to peers (may repeat).")
+@click.option("--maxconnections", type=int, default=None, help="Most peers at once [default: 125].")
+@click.option("--bantime", type=int, default=None,
+              help="Seconds a misbehaving peer stays banned [default: 86400].")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 def node(datadir, network, **flags) -> None:
     """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""
@@ -143,11 +172,15 @@ def _parse_arg(text: str):
 
 
 def _register_subcommands() -> None:
+    from coinium.devnet import devnet_command
+    from coinium.mining_client.cli import mine_command
     from coinium.notify.watch import watch_command
     from coinium.wallet.cli import wallet_group
 
+    main.add_command(mine_command, "mine")
     main.add_command(wallet_group, "wallet")
     main.add_command(watch_command, "watch")
+    main.add_command(devnet_command, "devnet")
 
 
 _register_subcommands()

@@ -8,6 +8,7 @@ bitcoind's ``[regtest]`` sections do). Keys are the flag names without dashes, w
     mine = true
     zmqpubhashblock = "tcp://127.0.0.1:28332"
     zmqpubhashblockhwm = 1000
+    maxmempool = 300          # MB; mempool policy keys as bitcoind's (coinium.mempool.policy)
 
 Flags given on the command line win over the file. Every value is checked here and a bad one is a
 `ConfigError` naming the key; nothing below `node.py` reads the environment or the file.
@@ -16,12 +17,14 @@ Flags given on the command line win over the file. Every value is checked here a
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coinium.core.params import NETWORKS, NetworkParams, get_network
+from coinium.mempool import policy as mempool_policy
 
 CONFIG_FILE = "coinium.toml"
 ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence")
@@ -40,6 +43,21 @@ class ZmqPublisher:
 
 
 @dataclass(frozen=True, slots=True)
+class P2POptions:
+    """Peer-to-peer settings (coinium.p2p): bitcoind's flag names where they exist."""
+
+    listen: bool = True  # accept inbound peers (the ROUTER and the gossip XPUB are bound)
+    bind: str = "0.0.0.0"  # where they are bound
+    pub_port: int = 0  # the gossip port; 0: any free port (told to peers in the handshake)
+    connect: tuple[str, ...] = ()  # <key>@host:port: only these peers, no discovery
+    addnode: tuple[str, ...] = ()  # <key>@host:port: keep these connected too
+    seednode: tuple[str, ...] = ()  # <key>@host:port: ask these for addresses
+    externalip: tuple[str, ...] = ()  # addresses to announce to peers
+    max_connections: int = 125
+    ban_time: int = 86400  # seconds an automatic ban lasts (bitcoind's -bantime)
+
+
+@dataclass(frozen=True, slots=True)
 class NodeOptions:
     params: NetworkParams
     base_datadir: Path
@@ -55,6 +73,9 @@ class NodeOptions:
     zmq: tuple[ZmqPublisher, ...]
     log_level: str
     print_to_console: bool
+    mempool: mempool_policy.MempoolPolicy = mempool_policy.MempoolPolicy()
+    persist_mempool: bool = True  # save mempool.dat at shutdown, load it at start
+    p2p: P2POptions = P2POptions()
 
     @property
     def datadir(self) -> Path:
@@ -91,6 +112,10 @@ def _norm(key: str) -> str:
 _KNOWN = {
     "rpc_bind", "rpc_port", "rpc_auth", "rpc_max_request_bytes", "p2p_port", "mine",
     "miner_address", "miner_processes", "mine_interval", "log_level", "print_to_console",
+    "minrelaytxfee", "incrementalrelayfee", "maxmempool", "mempoolexpiry",
+    "max_future_per_sender", "max_future_txs", "persistmempool",
+    "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
+    "maxconnections", "bantime",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -126,7 +151,50 @@ def build_options(
         zmq=tuple(_zmq_publishers(settings)),
         log_level=_choice(settings, "log_level", "info", ("debug", "info", "warning", "error")),
         print_to_console=_bool(settings, "print_to_console", True),
+        mempool=_mempool_policy(settings),
+        persist_mempool=_bool(settings, "persistmempool", True),
+        p2p=_p2p_options(settings),
     )
+
+
+def _p2p_options(settings: dict[str, Any]) -> P2POptions:
+    """Peer addresses are ``<64 hex digit Curve key>@host:port`` (getnetworkinfo shows ours)."""
+    peers = {}
+    for key in ("connect", "addnode", "seednode"):
+        peers[key] = tuple(_str_list(settings, key))
+        for address in peers[key]:
+            if not _PEER_ADDRESS.match(address.strip()):
+                raise ConfigError(f"{key}: {address!r} is not a peer address "
+                                  "<64 hex digit key>@host:port")  # fmt: skip
+    return P2POptions(
+        listen=_bool(settings, "listen", True),
+        bind=_str(settings, "bind", "0.0.0.0"),
+        pub_port=_port(settings, "p2p_pub_port", 0),
+        connect=peers["connect"],
+        addnode=peers["addnode"],
+        seednode=peers["seednode"],
+        externalip=tuple(_str_list(settings, "externalip")),
+        max_connections=_int(settings, "maxconnections", 125, 0, 10_000),
+        ban_time=_int(settings, "bantime", 86400, 1, 10 * 365 * 86400),
+    )
+
+
+_PEER_ADDRESS = re.compile(r"^[0-9a-fA-F]{64}@(\[[^\]]+\]|[^:@\[\]]+):\d{1,5}$")
+
+
+def _mempool_policy(settings: dict[str, Any]) -> mempool_policy.MempoolPolicy:
+    """Fee rates in base units per 1000 bytes, maxmempool in MB, mempoolexpiry in hours."""
+    p = mempool_policy
+    return p.MempoolPolicy(
+        min_relay_fee_rate=_int(settings, "minrelaytxfee", p.DEFAULT_MIN_RELAY_FEE_RATE, 0, 10**8),
+        incremental_relay_fee_rate=_int(settings, "incrementalrelayfee",
+                                        p.DEFAULT_INCREMENTAL_RELAY_FEE_RATE, 0, 10**8),
+        max_bytes=_int(settings, "maxmempool", p.DEFAULT_MAX_MEMPOOL_MB, 5, 1 << 20) * 1_000_000,
+        expiry_seconds=_int(settings, "mempoolexpiry", p.DEFAULT_EXPIRY_HOURS, 1, 1 << 20) * 3600,
+        max_future_per_sender=_int(settings, "max_future_per_sender",
+                                   p.DEFAULT_MAX_FUTURE_PER_SENDER, 0, 1000),
+        max_future_txs=_int(settings, "max_future_txs", p.DEFAULT_MAX_FUTURE_TXS, 0, 1 << 20),
+    )  # fmt: skip
 
 
 def _network(name: str) -> NetworkParams:

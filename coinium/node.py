@@ -28,6 +28,7 @@ from coinium.crypto.address import decode_address
 log = logging.getLogger("coinium.node")
 
 T = TypeVar("T")
+MEMPOOL_EXPIRY_INTERVAL_S = 60.0  # how often old mempool transactions are expired
 
 
 class Node:
@@ -40,12 +41,17 @@ class Node:
         self.notifier: Any = None
         self.rpc: Any = None
         self.miner: Any = None
+        self.p2p: Any = None
         self.listeners: list[ChainListener] = []
+        self.published_tip = b""  # the tip the listeners (mempool, miner) last heard of
         self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
         self._stop = asyncio.Event()
+        self._mempool_timer: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        from coinium.chain.sigcache import SignatureCache
+        from coinium.mempool.persist import load_mempool
         from coinium.mempool.pool import Mempool
         from coinium.notify.zmq_publisher import ZmqNotifier
         from coinium.rpc.server import RpcServer
@@ -53,13 +59,22 @@ class Node:
         self.options.datadir.mkdir(parents=True, exist_ok=True)
         self.chain = await self.chain_call(ChainState, self.options.datadir, self.params)
         log.info("chain loaded: height %d, tip %s", self.chain.height, self.chain.tip.hash.hex())
-        self.mempool = Mempool(self.params, self.chain.get_account)
+        self.published_tip = self.chain.tip.hash
+        # Signatures checked at mempool admission are not checked again when a block connects.
+        signature_cache = SignatureCache()
+        self.chain.signature_filter = signature_cache.contains
+        self.mempool = Mempool(self.params, self.chain.get_account, policy=self.options.mempool,
+                               signature_cache=signature_cache)  # fmt: skip
         self.mempool.tip_height = self.chain.height
         self.listeners.append(self.mempool)
         if self.options.zmq:
             self.notifier = ZmqNotifier(self.options.zmq)
             self.listeners.append(self.notifier)
             self.mempool.listeners.append(self.notifier)
+        if self.options.persist_mempool:
+            load_mempool(self.mempool, self.options.datadir)
+        self._mempool_timer = asyncio.create_task(self._expire_mempool())
+        await self._start_p2p()
         self.rpc = RpcServer(self, self.options)
         await self.rpc.start()
         if self.options.mine:
@@ -92,8 +107,22 @@ class Node:
         """Stop taking work, then close everything in reverse order; state is flushed by LMDB."""
         if self.miner is not None:
             await self.miner.stop()
+        if self.p2p is not None:
+            await self.p2p.stop()
         if self.rpc is not None:
             await self.rpc.stop()
+        if self._mempool_timer is not None:
+            self._mempool_timer.cancel()
+            self._mempool_timer = None
+        if self.mempool is not None and self.chain is not None and self.options.persist_mempool:
+            from coinium.mempool.persist import save_mempool
+
+            try:
+                save_mempool(self.mempool, self.options.datadir)
+            except OSError as exc:
+                log.error("cannot save the mempool: %s", exc)
+        if self.mempool is not None:
+            self.mempool.close()
         if self.notifier is not None:
             self.notifier.close()
         if self.chain is not None:
@@ -101,6 +130,37 @@ class Node:
             self.chain = None
         self._chain_thread.shutdown(wait=True)
         log.info("shutdown complete")
+
+    async def _start_p2p(self) -> None:
+        """The peer-to-peer network: it hears new tips and mempool additions to relay them."""
+        from coinium.p2p.manager import NodeHooks, P2PConfig, PeerManager
+
+        p2p = self.options.p2p
+        config = P2PConfig(
+            datadir=self.options.datadir, params=self.params, listen=p2p.listen, bind=p2p.bind,
+            port=self.options.p2p_port, pub_port=p2p.pub_port, connect=p2p.connect,
+            addnode=p2p.addnode, seednode=p2p.seednode, externalip=p2p.externalip,
+            max_connections=p2p.max_connections, ban_time=p2p.ban_time,
+        )  # fmt: skip
+
+        def tip() -> tuple[int, bytes, int]:
+            entry = self.chain.tip
+            return entry.height, entry.hash, entry.chainwork
+
+        hooks = NodeHooks(
+            on_chain=lambda fn, *args: self.chain_call(fn, self.chain, *args),
+            submit_block=self.submit_block, submit_transaction=self.submit_transaction,
+            tip=tip, mempool=self.mempool,
+        )  # fmt: skip
+        self.p2p = PeerManager(config, hooks)
+        self.listeners.append(self.p2p)
+        self.mempool.listeners.append(self.p2p)
+        await self.p2p.start()
+
+    async def _expire_mempool(self) -> None:
+        while True:
+            await asyncio.sleep(MEMPOOL_EXPIRY_INTERVAL_S)
+            self.mempool.expire(int(time.time()))
 
     # --- chain access -------------------------------------------------------------------------
     async def chain_call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -139,16 +199,22 @@ class Node:
         for block in result.connected:
             for listener in self.listeners:
                 listener.block_connected(block)
-        tip = result.connected[-1] if result.connected else None
-        if tip is None or tip.hash != self.chain.tip.hash:
-            tip = self.chain.get_block(self.chain.tip.hash)
+        # The tip this outcome left, not chain.tip: the chain thread may have moved on since.
+        if result.connected:
+            tip = result.connected[-1]
+        else:
+            tip = self.chain.get_block(result.disconnected[-1].header.prev_hash)
+        self.published_tip = tip.hash
         log.info("new tip %s at height %d", tip.hash.hex(), tip.height)
         for listener in self.listeners:
             listener.tip_updated(tip)
 
     # --- block building -----------------------------------------------------------------------
     async def block_template(self, coinbase_recipient: bytes, extra: bytes = b"") -> Block:
-        """An unmined block on the tip holding the best mempool transactions."""
+        """An unmined block holding the best mempool transactions, built on the tip the mempool
+        last heard of: a tip the chain reached since then would make those transactions stale
+        (their nonces already used), and the listeners' next call brings fresh work anyway."""
+        parent = self.published_tip
         txs = self.mempool.select_for_block()
         return await self.chain_call(lambda: build_block(self.chain, txs, coinbase_recipient,
-                                                         extra=extra))  # fmt: skip
+                                                         extra=extra, parent=parent))  # fmt: skip

@@ -15,8 +15,9 @@ import os
 import threading
 from collections import OrderedDict
 
+from blake3 import blake3 as _blake3
+
 from coinium.core.transaction import Transaction
-from coinium.crypto.hashes import blake3_keyed
 
 DEFAULT_MAX_ENTRIES = 500_000
 
@@ -30,15 +31,15 @@ class SignatureCache:
         self._lock = threading.Lock()
 
     def _key(self, tx: Transaction) -> bytes:
-        return blake3_keyed(self._salt, tx.txid)[:16]
+        return _blake3(tx.txid, key=self._salt).digest()[:16]
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def contains(self, tx: Transaction) -> bool:
-        key = self._key(tx)
-        with self._lock:
-            return key in self._entries
+        # Called for every transaction of every block: the key is computed inline, and a lookup
+        # in the C OrderedDict is atomic under the GIL, so it needs no lock.
+        return _blake3(tx.txid, key=self._salt).digest()[:16] in self._entries
 
     def add(self, tx: Transaction) -> None:
         key = self._key(tx)

@@ -9,6 +9,7 @@ from coinium.core.codec import DecodeError
 
 _LAYOUT = struct.Struct("<QQ")
 ACCOUNT_SIZE = _LAYOUT.size
+_pack, _unpack, _tuple_new = _LAYOUT.pack, _LAYOUT.unpack, tuple.__new__
 
 
 class Account(NamedTuple):
@@ -16,13 +17,13 @@ class Account(NamedTuple):
     nonce: int
 
     def encode(self) -> bytes:
-        return _LAYOUT.pack(self.balance, self.nonce)
+        return _pack(*self)
 
     @classmethod
     def decode(cls, data: bytes) -> Account:
         if len(data) != ACCOUNT_SIZE:
             raise DecodeError("account", 0, f"{len(data)} bytes, an account is {ACCOUNT_SIZE}")
-        return cls(*_LAYOUT.unpack(data))
+        return _tuple_new(cls, _unpack(data))  # the fields straight from the bytes, as cls(*...)
 
 
 EMPTY_ACCOUNT = Account(0, 0)

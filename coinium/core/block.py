@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from coinium.core.codec import DecodeError, Reader, u32
 from coinium.core.header import HEADER_SIZE, Header
-from coinium.core.transaction import Transaction
+from coinium.core.transaction import Transaction, read_many
 
 MAX_BLOCK_SIZE = 4_000_000
 MAX_BLOCK_TXS = 30_000
@@ -53,6 +53,10 @@ class Block:
         count = r.u32("tx_count")
         if count > MAX_BLOCK_TXS:
             raise r.fail("tx_count", count_offset, f"{count} exceeds limit {MAX_BLOCK_TXS}")
+        fast = read_many(data, r.offset, count) if isinstance(data, bytes) else None
+        if fast is not None and fast[1] == len(data):
+            return cls(header, tuple(fast[0]))
+        # Not canonical somewhere: read again field by field for the precise DecodeError.
         txs = []
         for i in range(count):
             try:

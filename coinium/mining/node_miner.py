@@ -1,29 +1,76 @@
-"""``coinium node --mine``: the worker pool mining on the node's own tip, without RPC.
+"""``coinium node --mine``: the same `Miner` as ``coinium mine``, fed by the node it runs in.
 
-The miner builds a template from the chain tip and the mempool, hands each worker a disjoint
-nonce range, and submits a found block straight to the node. A new tip (from any source) makes
-every worker drop its work within one search chunk; new mempool transactions are picked up by a
-fresh template every ``REFRESH_SECONDS``. On regtest, where every hash is a block, it waits
-``mine_interval`` seconds between blocks so a demo chain grows at a readable pace.
+The work source calls the node directly instead of over RPC: a template is the node's own block
+builder (chain tip + best mempool transactions), a found block goes to ``Node.submit_block``, and
+the node's chain listener reports new tips (from any source) to the miner, which drops stale work
+at once. The miner's thread reaches the node's event loop with ``run_coroutine_threadsafe``. On
+regtest, where every hash is a block, ``mine_interval`` seconds pass between blocks so a demo
+chain grows at a readable pace. ``getmininginfo``'s ``localhashps`` is this miner's hash rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-import os
-import time
-from collections import deque
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-from coinium.chain.chainstate import AcceptStatus
-from coinium.consensus.pow import decode_compact
+from coinium.chain.chainstate import AcceptResult, AcceptStatus
 from coinium.core.block import Block
-from coinium.mining.workers import WorkerEvent, WorkerPool, split_nonce_space
+from coinium.core.params import GENESIS_RECIPIENT
+from coinium.mining.engine import Miner, MinerConfig, MinerEvent, SourceUnavailable
+from coinium.mining.work import Template
 
 log = logging.getLogger("coinium.miner")
 
 REFRESH_SECONDS = 5.0
-HASHRATE_WINDOW = 10.0
+CALL_TIMEOUT = 60.0
+T = TypeVar("T")
+
+
+def bip22_reason(result: AcceptResult) -> str | None:
+    """The ``submitblock`` answer for an intake outcome: None when the block became the tip."""
+    status = result.status
+    if status == AcceptStatus.NEW_TIP:
+        return None
+    if status == AcceptStatus.DUPLICATE:
+        return "duplicate"
+    if status in (AcceptStatus.SIDE_BRANCH, AcceptStatus.ORPHAN):
+        return "inconclusive"
+    return result.reason or "rejected"
+
+
+class _NodeWorkSource:
+    """`WorkSource` over the node's own methods, called from the miner's thread."""
+
+    def __init__(self, node, loop: asyncio.AbstractEventLoop):
+        self.node = node
+        self.loop = loop
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self.loop.is_closed():
+            coro.close()
+            raise SourceUnavailable("the node is shutting down")
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CALL_TIMEOUT)
+        except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError,
+                RuntimeError) as exc:  # fmt: skip
+            raise SourceUnavailable(f"the node did not answer: {exc!r}") from None
+
+    def get_template(self) -> Template:
+        return self._call(self._template())
+
+    async def _template(self) -> Template:
+        # The placeholder coinbase is replaced by the miner's own (with its extra-nonce).
+        block = await self.node.block_template(GENESIS_RECIPIENT)
+        prev = block.header.prev_hash
+        mintime = await self.node.chain_call(
+            lambda: self.node.chain.median_time_past(self.node.chain.index[prev]) + 1)
+        return Template.from_block(block, mintime)
+
+    def submit_block(self, block: Block) -> str | None:
+        return bip22_reason(self._call(self.node.submit_block(block)))
 
 
 class NodeMiner:
@@ -32,40 +79,38 @@ class NodeMiner:
         self.recipient = recipient
         self.processes = processes
         self.mine_interval = mine_interval
-        self.blocks_found = 0
-        self._pool: WorkerPool | None = None
-        self._task: asyncio.Task | None = None
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._found: asyncio.Queue[WorkerEvent] = asyncio.Queue()
-        self._hash_samples: deque[tuple[float, int]] = deque()
-        self._extra_nonce = int.from_bytes(os.urandom(4), "little")
+        self._miner: Miner | None = None
 
     @property
     def hashrate(self) -> float:
-        """Hashes per second over the last HASHRATE_WINDOW seconds (for getmininginfo)."""
-        now = time.monotonic()
-        while self._hash_samples and self._hash_samples[0][0] < now - HASHRATE_WINDOW:
-            self._hash_samples.popleft()
-        return sum(h for _, h in self._hash_samples) / HASHRATE_WINDOW
+        """Hashes per second over the last few seconds (getmininginfo's localhashps)."""
+        return self._miner.hashrate if self._miner is not None else 0.0
+
+    @property
+    def blocks_found(self) -> int:
+        return self._miner.stats.accepted if self._miner is not None else 0
+
+    @property
+    def miner(self) -> Miner | None:
+        return self._miner
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._pool = WorkerPool(self.processes, self._on_worker_event)
+        loop = asyncio.get_running_loop()
+        config = MinerConfig(self.processes, self.recipient, refresh_seconds=REFRESH_SECONDS,
+                             interval=self.mine_interval)  # fmt: skip
+        self._miner = Miner(_NodeWorkSource(self.node, loop), config, _log_event)
+        await loop.run_in_executor(None, self._miner.start)  # spawning takes a moment
         self.node.listeners.append(self)
-        self._task = asyncio.create_task(self._run(), name="node-miner")
         log.info("mining with %d processes to account %s", self.processes, self.recipient.hex())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        if self._pool is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._pool.close)
-            self._pool = None
+        if self._miner is None:
+            return
+        if self in self.node.listeners:
+            self.node.listeners.remove(self)
+        miner, self._miner = self._miner, None
+        # The miner thread may be waiting on this loop (a template): keep the loop running.
+        await asyncio.get_running_loop().run_in_executor(None, miner.stop)
 
     # ChainListener: a new tip means new work.
     def block_connected(self, block: Block) -> None:
@@ -75,67 +120,22 @@ class NodeMiner:
         pass
 
     def tip_updated(self, tip: Block) -> None:
-        self._wake.set()
+        if self._miner is not None:
+            self._miner.new_tip(tip.hash, source="node")
 
-    def _on_worker_event(self, event: WorkerEvent) -> None:
-        # Called on the pool's reader thread: hand over to the event loop.
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._record, event)
 
-    def _record(self, event: WorkerEvent) -> None:
-        if event.hashes:
-            self._hash_samples.append((time.monotonic(), event.hashes))
-        if event.kind in ("found", "exhausted"):
-            self._found.put_nowait(event)
-
-    async def _run(self) -> None:
-        assert self._pool is not None
-        while True:
-            self._wake.clear()
-            self._pool.restart_dead_workers()
-            self._extra_nonce = (self._extra_nonce + 1) & 0xFFFFFFFF
-            template = await self.node.block_template(
-                self.recipient, extra=self._extra_nonce.to_bytes(4, "little")
-            )
-            header = template.header.encode()
-            generation = self._pool.start_job(
-                header, decode_compact(template.header.bits), split_nonce_space(self._pool.size)
-            )
-            outcome = await self._wait_for_result(generation)
-            if outcome is None:
-                continue  # new tip or refresh: build fresh work
-            if outcome.kind == "exhausted":
-                continue  # a new extra-nonce gives a new header
-            self._pool.stop_job()
-            block = Block(template.header.with_nonce(outcome.nonce), template.transactions)
-            result = await self.node.submit_block(block)
-            if result.status == AcceptStatus.NEW_TIP:
-                self.blocks_found += 1
-                log.info("mined block %s at height %d", block.hash.hex(), block.height)
-            else:
-                log.warning("mined block %s not accepted: %s %s", block.hash.hex(),
-                            result.status.value, result.error or "")  # fmt: skip
-            if self.mine_interval:
-                await asyncio.sleep(self.mine_interval)
-
-    async def _wait_for_result(self, generation: int) -> WorkerEvent | None:
-        deadline = time.monotonic() + REFRESH_SECONDS
-        wake = asyncio.create_task(self._wake.wait())
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                get = asyncio.create_task(self._found.get())
-                done, _ = await asyncio.wait({get, wake}, timeout=remaining,
-                                             return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-                if get not in done:
-                    get.cancel()
-                    return None  # woken by a new tip, or time to refresh the template
-                event = get.result()
-                if event.generation == generation:
-                    return event
-                # A stale result from an older job: keep waiting.
-        finally:
-            wake.cancel()
-
+def _log_event(event: MinerEvent) -> None:
+    data = event.data
+    kind = event.kind
+    if kind == "accepted":
+        log.info("mined block %s at height %d", data["hash"], data["height"])
+    elif kind == "rejected":
+        log.warning("mined block %s not accepted: %s", data["hash"], data["reason"])
+    elif kind == "stale":
+        log.info("block %s found on stale work, not submitted", data["hash"])
+    elif kind == "worker-restarted":
+        log.warning("miner worker %d died and was restarted", data["worker"])
+    elif kind == "error":
+        log.error("miner: %s", data["message"])
+    elif kind in ("switched", "work", "newtip", "found"):
+        log.debug("miner %s: %s", kind, data)

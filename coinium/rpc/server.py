@@ -40,6 +40,7 @@ import hmac
 import logging
 import os
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ from coinium.rpc.errors import (
     RPC_PARSE_ERROR,
     RpcError,
 )
-from coinium.rpc.registry import MethodTable
+from coinium.rpc.registry import Method, MethodTable
 
 if TYPE_CHECKING:
     from coinium.node import Node
@@ -112,6 +113,8 @@ class RpcContext:
     user: str
     # Run after the HTTP reply has gone out (``stop`` must answer before the node stops).
     after_reply: list[Callable[[], None]] = field(default_factory=list)
+    # What a method's `prepare_batch` hook leaves for the calls of its batch (by method name).
+    prepared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def methods(self) -> MethodTable:
@@ -295,22 +298,46 @@ class RpcServer:
         if not items:
             return 400, _reply(_Request(), error=RpcError(RPC_INVALID_REQUEST, "Invalid Request"
                                                           " (empty batch)"))  # fmt: skip
-        replies = []
+        parsed: list[_Request | _BadRequest] = []
         for item in items:
             try:
-                request = _parse_request(item)
+                parsed.append(_parse_request(item))
             except _BadRequest as bad:
-                replies.append(_reply(bad.request, error=bad.error))
+                parsed.append(bad)
+        requests = [r for r in parsed if isinstance(r, _Request)]
+        # One debug line per batch, not per call: a line per call costs more than a cheap call.
+        log.debug("%s called a batch of %d: %s", ctx.user, len(items),
+                  ", ".join(f"{n} x{c}" for n, c in Counter(r.method for r in requests).items()))
+        await self._prepare_batch(requests, ctx)
+        replies = []
+        for request in parsed:
+            if isinstance(request, _BadRequest):
+                replies.append(_reply(request.request, error=request.error))
                 continue
             try:
-                reply = _reply(request, result=await self._execute(request, ctx))
+                reply = _reply(request, result=await self._execute(request, ctx, in_batch=True))
             except RpcError as error:
                 reply = _reply(request, error=error)
             if not request.is_notification:
                 replies.append(reply)
         return (200, replies) if replies else (204, None)
 
-    async def _execute(self, request: _Request, ctx: RpcContext) -> Any:
+    async def _prepare_batch(self, requests: list[_Request], ctx: RpcContext) -> None:
+        """Each method's `prepare_batch` hook, once, with the params of its calls in the batch."""
+        if self.node.chain is None:
+            return
+        groups: dict[str, tuple[Method, list[Any]]] = {}
+        for request in requests:
+            method = self.methods.get(request.method)
+            if method is not None and method.prepare_batch is not None:
+                groups.setdefault(method.name, (method, []))[1].append(request.params)
+        for name, (method, params) in groups.items():
+            try:
+                await method.prepare_batch(ctx, params)  # type: ignore[misc]
+            except Exception:  # only speed is lost: each call still does all its checks
+                log.exception("preparing a batch of %s failed", name)
+
+    async def _execute(self, request: _Request, ctx: RpcContext, in_batch: bool = False) -> Any:
         method = self.methods.get(request.method)
         if method is None:
             raise RpcError(RPC_METHOD_NOT_FOUND, "Method not found")
@@ -318,7 +345,8 @@ class RpcServer:
             raise RpcError(RPC_IN_WARMUP, "The chain is not loaded (starting or shutting down)")
         try:
             kwargs = method.bind(request.params)
-            log.debug("%s called %s", ctx.user, method.name)
+            if not in_batch:
+                log.debug("%s called %s", ctx.user, method.name)
             return await method.handler(ctx, **kwargs)
         except RpcError:
             raise

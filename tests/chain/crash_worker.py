@@ -3,11 +3,13 @@
     python tests/chain/crash_worker.py DATADIR SEED
 
 Opens (or reopens) the chain in DATADIR and loops forever: mines blocks of transfers between a few
-deterministic keys, builds longer competing branches from a few blocks back (reorgs, sometimes
-sent child-first so the orphan pool triggers them), and invalidates then reconsiders main-chain
-blocks. Prints one flushed line per committed change so the parent can see progress:
+deterministic keys, takes runs of blocks at once as a sync does (accept_blocks, whose batched
+commits are then killed too), builds longer competing branches from a few blocks back (reorgs,
+sometimes sent child-first so the orphan pool triggers them), and invalidates then reconsiders
+main-chain blocks. Prints one flushed line per committed change so the parent can see progress:
 
-    ready HEIGHT | block HEIGHT | reorg DEPTH HEIGHT | invalidate HEIGHT | reconsider HEIGHT
+    ready HEIGHT | block HEIGHT | sync COUNT HEIGHT | reorg DEPTH HEIGHT | invalidate HEIGHT |
+    reconsider HEIGHT
 
 Any unexpected outcome raises, so the child exits non-zero and the parent fails on it.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import random
 import sys
 
+from coinium.chain import chainstate as chainstate_module
 from coinium.chain.builder import build_block, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.consensus.state_transition import decode_undo
@@ -117,11 +120,27 @@ def reorg(chain: ChainState, rng: random.Random) -> None:
         parent = branch[-1]
     if rng.random() < 0.3:
         branch.reverse()  # children first: orphans until the fork block arrives
-    for block in branch:
-        result = chain.accept_block(block)
+    if rng.random() < 0.5:
+        result = chain.accept_blocks(branch)[-1]  # signatures ahead, commits batched
+    else:
+        for block in branch:
+            result = chain.accept_block(block)
     assert chain.tip.hash == max(branch, key=lambda b: b.height).hash, result
     assert len(result.disconnected) == depth, result
     emit(f"reorg {depth} {chain.height}")
+
+
+def sync_run(chain: ChainState, rng: random.Random) -> None:
+    """A few blocks on the tip built ahead and taken at once, as a sync does (accept_blocks)."""
+    state = accounts_at(chain, chain.height)
+    parent: bytes | Block = chain.tip.hash
+    blocks: list[Block] = []
+    for _ in range(rng.randint(2, 6)):
+        blocks.append(new_block(chain, parent, state, rng))
+        parent = blocks[-1]
+    results = chain.accept_blocks(blocks)
+    assert all(r.status == AcceptStatus.NEW_TIP for r in results), results
+    emit(f"sync {len(blocks)} {chain.height}")
 
 
 def invalidate_and_reconsider(chain: ChainState, rng: random.Random) -> None:
@@ -139,12 +158,17 @@ def invalidate_and_reconsider(chain: ChainState, rng: random.Random) -> None:
 
 def main(datadir: str, seed: int) -> None:
     rng = random.Random(seed)
+    # accept_blocks commits every few blocks here (not every 32,000 transactions), so that kills
+    # land between the commits of one call, too.
+    chainstate_module.BATCH_TRANSACTIONS = 6
     with ChainState(datadir, REGTEST) as chain:
         emit(f"ready {chain.height}")
         while True:
             roll = rng.random()
-            if roll < 0.7:
+            if roll < 0.55:
                 extend_tip(chain, rng)
+            elif roll < 0.7:
+                sync_run(chain, rng)
             elif roll < 0.92:
                 reorg(chain, rng)
             else:

@@ -123,7 +123,7 @@ def test_sigkill_at_random_moments_leaves_chain_and_state_in_agreement(tmp_path:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     procs: list[subprocess.Popen[bytes]] = []
     heights = []
-    reorgs = 0
+    reorgs = syncs = 0
     repaired = 0  # rounds where the reopen moved the tip (a crash between two writes)
     started = time.monotonic()
     try:
@@ -149,6 +149,7 @@ def test_sigkill_at_random_moments_leaves_chain_and_state_in_agreement(tmp_path:
             proc.wait()
             lines = read_lines(log)
             reorgs += sum(line.startswith("reorg") for line in lines)
+            syncs += sum(line.startswith("sync") for line in lines)
 
             with ChainStore(datadir, REGTEST.name) as store:
                 raw_tip = check_store(store, recovered=False)[-1]  # as the crash left it
@@ -165,8 +166,9 @@ def test_sigkill_at_random_moments_leaves_chain_and_state_in_agreement(tmp_path:
     elapsed = time.monotonic() - started
     assert heights[-1] > heights[0] > 0, f"the chain did not advance: {heights}"
     assert reorgs > 0, "no reorg happened before the kills"
+    assert syncs > 0, "no accept_blocks run happened before the kills"
     print(
-        f"{KILLS} kills in {elapsed:.1f} s; heights {heights}; {reorgs} reorgs; "
+        f"{KILLS} kills in {elapsed:.1f} s; heights {heights}; {reorgs} reorgs; {syncs} syncs; "
         f"{repaired} reopens moved the tip"
     )
 

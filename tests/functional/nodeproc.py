@@ -73,7 +73,8 @@ class NodeProcess:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "coinium", "node", "--datadir", str(self.base_dir),
                 "--network", self.network, "--rpc-port", str(self.rpc_port),
-                "--p2p-port", str(self.p2p_port), *self.extra_args]  # fmt: skip
+                "--p2p-port", str(self.p2p_port), "--bind", "127.0.0.1",
+                *self.extra_args]  # fmt: skip
 
     def start(self, wait: bool = True, timeout: float = 60.0) -> NodeProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
@@ -153,3 +154,57 @@ class NodeProcess:
                 self.proc.wait(10)
         self._log.close()
         return self.proc.returncode
+
+
+# --- peer-to-peer helpers (added with the p2p network) ------------------------------------------
+def peer_address(node: NodeProcess) -> str:
+    """The node's full peer address <key>@127.0.0.1:port (what --connect and addnode take)."""
+    return node.rpc("getnetworkinfo")["localaddresses"][0]["address"]
+
+
+def peer_keys(node: NodeProcess) -> set[str]:
+    """The Curve keys of the node's connected peers."""
+    return {peer["key"] for peer in node.rpc("getpeerinfo")}
+
+
+def node_key(node: NodeProcess) -> str:
+    return node.rpc("getnetworkinfo")["key"]
+
+
+def wait_connected(a: NodeProcess, b: NodeProcess, timeout: float = 20.0) -> None:
+    """Until a and b list each other among their peers."""
+    key_a, key_b = node_key(a), node_key(b)
+    wait_until(lambda: key_b in peer_keys(a) and key_a in peer_keys(b), timeout,
+               message=f"nodes {a.rpc_port} and {b.rpc_port} to connect")  # fmt: skip
+
+
+def sync_blocks(nodes: list[NodeProcess], timeout: float = 30.0) -> str:
+    """Until every node has the same best block; returns its hash."""
+    def same() -> str | None:
+        tips = {node.rpc("getbestblockhash") for node in nodes}
+        return tips.pop() if len(tips) == 1 else None
+
+    return wait_until(same, timeout, interval=0.1, message="every node on one tip")
+
+
+def sync_mempools(nodes: list[NodeProcess], timeout: float = 30.0) -> set[str]:
+    """Until every node's mempool holds the same transactions; returns them."""
+    found: dict[str, set[str]] = {}
+
+    def same() -> bool:
+        pools = [frozenset(node.rpc("getrawmempool")) for node in nodes]
+        if all(p == pools[0] for p in pools):
+            found["pool"] = set(pools[0])
+            return True
+        return False
+
+    wait_until(same, timeout, interval=0.1, message="every mempool the same")
+    return found["pool"]
+
+
+def kill(node: NodeProcess) -> None:
+    """SIGKILL: no shutdown code runs (LMDB keeps its last commit)."""
+    if node.proc is not None and node.proc.poll() is None:
+        node.proc.kill()
+        node.proc.wait(10)
+    node._log.close()

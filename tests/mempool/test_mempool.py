@@ -5,20 +5,21 @@ bitcoind shapes of the sequence, getmempoolentry and getmempoolinfo."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 
 import pytest
 from helpers import key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pool_helpers import CHAIN_ID, NO_FLOOR, REWARD, Event, make_pool, mine_on, pay, publish
 
-from coinium.chain.builder import build_block, generate, mine
-from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
+from coinium.chain.builder import generate
+from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.core.account import Account
 from coinium.core.params import MAIN, REGTEST
 from coinium.core.transaction import Transaction, sign_transfer
 from coinium.core.units import COIN, MAX_MONEY
 from coinium.mempool import pool as pool_module
+from coinium.mempool.policy import MempoolPolicy
 from coinium.mempool.pool import (
     RPC_DESERIALIZATION_ERROR,
     RPC_VERIFY_ERROR,
@@ -27,72 +28,10 @@ from coinium.mempool.pool import (
     MempoolReject,
 )
 
-CHAIN_ID = REGTEST.chain_id
-REWARD = 50 * COIN  # regtest subsidy at these heights
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str  # "A" or "R"
-    txid: bytes
-    sequence: int
-    reason: str | None = None
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
-        assert Transaction.decode(tx_raw).txid == txid
-        self.events.append(Event("A", txid, mempool_sequence))
-
-    def transaction_removed(
-        self, tx_raw: bytes, txid: bytes, reason: str, mempool_sequence: int
-    ) -> None:
-        assert Transaction.decode(tx_raw).txid == txid
-        self.events.append(Event("R", txid, mempool_sequence, reason))
-
-
-def make_pool(chain: ChainState, **kwargs) -> tuple[Mempool, Recorder]:
-    pool = Mempool(REGTEST, chain.get_account, **kwargs)
-    recorder = Recorder()
-    pool.listeners.append(recorder)
-    return pool, recorder
-
-
-def publish(pool: Mempool, chain: ChainState, result: AcceptResult) -> None:
-    """What node.publish does: disconnected, connected, then the tip once."""
-    assert result.status == AcceptStatus.NEW_TIP, result
-    for block in result.disconnected:
-        pool.block_disconnected(block)
-    for block in result.connected:
-        pool.block_connected(block)
-    pool.tip_updated(chain.get_block(chain.tip.hash))
-
-
-def mine_on(
-    chain: ChainState, txs, recipient: bytes, parent: bytes | None = None, extra: bytes = b""
-) -> AcceptResult:
-    block = build_block(chain, txs, recipient, parent=parent, extra=extra)
-    return chain.accept_block(mine(block))
-
-
-def pay(sender, recipient, amount: int, nonce: int, fee: int = 1000, memo: bytes = b""):
-    return sign_transfer(sender, CHAIN_ID, recipient.account, amount, fee, nonce, memo)
-
 
 def state(pool: Mempool):
     nonces = [pool.pending_nonce(key(n).account) for n in (1, 2, 3)]
     return pool.txids(), pool.sequence, pool.info(), nonces
-
-
-@pytest.fixture
-def funded(chain, alice, bob):
-    """alice and bob hold one block reward each."""
-    generate(chain, 1, alice.account)
-    generate(chain, 1, bob.account)
-    return chain
 
 
 # --- admission ----------------------------------------------------------------------------------
@@ -128,13 +67,14 @@ def _reject_cases(alice, bob):
         ),
         (
             "other network",
-            sign_transfer(alice, MAIN.chain_id, bob.account, COIN, 1, 1),
+            sign_transfer(alice, MAIN.chain_id, bob.account, COIN, 1000, 1),
             "bad-txns-signature",
         ),
         ("bad signature", pay(alice, bob, COIN, 1).with_signature(bytes(64)), "bad-txns-signature"),
         ("duplicate", first, "txn-already-in-mempool"),
-        ("same nonce", pay(alice, bob, 2 * COIN, 0), "txn-mempool-conflict"),
-        ("gap", pay(alice, bob, COIN, 2), "nonce-gap"),
+        ("same nonce, same fee", pay(alice, bob, 2 * COIN, 0), "insufficient fee"),
+        ("gap beyond the held window", pay(alice, bob, COIN, 1 + 26), "nonce-gap"),
+        ("below the relay floor", pay(alice, bob, COIN, 1, fee=143), "min relay fee not met"),
         ("overspend", pay(alice, bob, REWARD - COIN, 1), "bad-txns-in-belowout"),
         ("unfunded", pay(carol, bob, 1, 0, fee=0), "bad-txns-in-belowout"),
         ("forged", forged, "TX decode failed"),
@@ -174,7 +114,7 @@ def test_used_nonce_is_bad_txns_nonce(funded, alice, bob):
 
 
 def test_full_pool_and_oversize_tx_are_refused(funded, alice, bob, monkeypatch):
-    small, _ = make_pool(funded, max_bytes=1000)
+    small, _ = make_pool(funded, policy=MempoolPolicy(max_bytes=1000))
     with pytest.raises(MempoolReject, match="mempool full"):
         small.add(pay(alice, bob, COIN, 0))
     pool, _ = make_pool(funded)
@@ -185,7 +125,7 @@ def test_full_pool_and_oversize_tx_are_refused(funded, alice, bob, monkeypatch):
 
 
 def test_nonce_chain_and_cumulative_balance(funded, alice, bob):
-    pool, _ = make_pool(funded)
+    pool, _ = make_pool(funded, policy=NO_FLOOR)
     chain_txs = [pay(alice, bob, 20 * COIN, n, fee=COIN) for n in range(2)]
     for tx in chain_txs:
         pool.add(tx)
@@ -205,7 +145,7 @@ def test_nonce_chain_and_cumulative_balance(funded, alice, bob):
 
 # --- block templates ----------------------------------------------------------------------------
 def test_selection_by_fee_rate_keeps_each_sender_in_nonce_order(funded, alice, bob):
-    pool, _ = make_pool(funded)
+    pool, _ = make_pool(funded, policy=NO_FLOOR)
     a0 = pool.add(pay(alice, bob, COIN, 0, fee=100)).tx  # cheap parent ...
     a1 = pool.add(pay(alice, bob, COIN, 1, fee=90_000)).tx  # ... of the richest child
     b0 = pool.add(pay(bob, alice, COIN, 0, fee=5_000)).tx
@@ -219,7 +159,7 @@ def test_selection_by_fee_rate_keeps_each_sender_in_nonce_order(funded, alice, b
 
 
 def test_selection_skips_a_sender_whose_next_tx_does_not_fit(funded, alice, bob):
-    pool, _ = make_pool(funded)
+    pool, _ = make_pool(funded, policy=NO_FLOOR)
     big = pool.add(pay(alice, bob, COIN, 0, fee=10_000, memo=b"m" * 200)).tx  # 344 bytes
     pool.add(pay(alice, bob, COIN, 1, fee=10_000))
     small = pool.add(pay(bob, alice, COIN, 0, fee=10)).tx
@@ -246,7 +186,7 @@ def test_selection_always_connects(txs, max_count, max_bytes):
     with tempfile.TemporaryDirectory() as tmp, ChainState(tmp, REGTEST, sync=False) as chain:
         for k in keys:
             generate(chain, 1, k.account)
-        pool, rec = make_pool(chain)
+        pool, rec = make_pool(chain, policy=NO_FLOOR)
         for sender, amount, fee, memo_len in txs:
             k = keys[sender]
             tx = sign_transfer(k, CHAIN_ID, keys[(sender + 1) % 3].account, amount, fee,
@@ -362,7 +302,7 @@ def test_reorg_to_a_conflicting_branch_drops_silently_and_evicts(funded, alice, 
 
 
 def test_reorg_drops_a_chain_from_its_first_shortfall(funded, alice, bob):
-    pool, rec = make_pool(funded)
+    pool, rec = make_pool(funded, policy=NO_FLOOR)
     carol = key(3)
     fork_point = funded.tip.hash
     gift = pay(alice, carol, 10 * COIN, 0)

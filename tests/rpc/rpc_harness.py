@@ -20,7 +20,7 @@ from coinium.crypto.address import encode_address
 from coinium.crypto.keys import PrivateKey
 from coinium.node import Node
 
-DEFAULT_FLAGS = {"rpc_port": 0, "print_to_console": False, "mine": False}
+DEFAULT_FLAGS = {"rpc_port": 0, "p2p_port": 0, "print_to_console": False, "mine": False}
 
 
 def keypair(n: int) -> PrivateKey:

@@ -13,9 +13,10 @@ def default_table() -> MethodTable:
         control,
         mempool,
         mining,
+        network,
         rawtransactions,
         zmq,
     )
 
-    modules = (accounts, blockchain, control, mempool, mining, rawtransactions, zmq)
+    modules = (accounts, blockchain, control, mempool, mining, network, rawtransactions, zmq)
     return MethodTable(method for module in modules for method in module.METHODS)

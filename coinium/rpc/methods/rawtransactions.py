@@ -105,12 +105,16 @@ def _reject_error(reject: MempoolReject) -> RpcError:
 
 
 async def sendrawtransaction(ctx: RpcContext, hexstring: str, maxfeerate: int) -> str:
-    tx = parse_transaction(hexstring)
+    prepared = ctx.prepared.get("sendrawtransaction")
+    tx = prepared.pop(hexstring, None) if prepared else None
+    if tx is None:
+        tx = parse_transaction(hexstring)
     node = ctx.node
     # bitcoind's BroadcastTransaction order: already confirmed, already pooled (then it only
-    # re-announces and succeeds), the mempool's verdict, then the fee cap.
-    if await ctx.on_chain(lambda chain: chain.get_tx_location(tx.txid)) is not None:
-        raise RpcError(RPC_TRANSACTION_ALREADY_IN_CHAIN, "Transaction already in block chain")
+    # re-announces and succeeds), the mempool's verdict, then the fee cap. A confirmed
+    # transaction's nonce is below its sender's account nonce, so the mempool refuses it with
+    # bad-txns-nonce before anything else that could apply: only then is the chain asked (a
+    # round trip to the chain thread per call would cost more than the admission).
     if tx.txid in node.mempool:
         return tx.txid.hex()
     max_fee_rate = maxfeerate
@@ -121,8 +125,29 @@ async def sendrawtransaction(ctx: RpcContext, hexstring: str, maxfeerate: int) -
                            "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)")
         await node.submit_transaction(tx)
     except MempoolReject as reject:
+        if reject.reason == "bad-txns-nonce" and await ctx.on_chain(
+                lambda chain: chain.get_tx_location(tx.txid)) is not None:  # fmt: skip
+            raise RpcError(RPC_TRANSACTION_ALREADY_IN_CHAIN,
+                           "Transaction already in block chain") from None
         raise _reject_error(reject) from None
     return tx.txid.hex()
+
+
+async def prepare_sendrawtransaction(ctx: RpcContext, params: list[Any]) -> None:
+    """Before a batch's sendrawtransaction calls run (one by one, in order): decode them once
+    and start checking their signatures in kernel batches (see `Mempool.preverify`)."""
+    parsed: dict[str, Transaction] = {}
+    for p in params:
+        hexstring = p[0] if isinstance(p, list) and p else (
+            p.get("hexstring") if isinstance(p, dict) else None)  # fmt: skip
+        if isinstance(hexstring, str):
+            try:
+                parsed[hexstring] = parse_transaction(hexstring)
+            except RpcError:
+                continue  # the call itself reports it
+    if len(parsed) > 1:
+        ctx.prepared["sendrawtransaction"] = parsed
+        ctx.node.mempool.preverify(parsed.values())
 
 
 async def testmempoolaccept(ctx: RpcContext, rawtxs: list[Any],
@@ -216,6 +241,7 @@ with blockhash given, "in_active_chain" too.""",
         "The fee cap is a rate, as bitcoind's, over the transaction's size.",
         '"hex"    (string) The transaction hash in hex',
         (Param("hexstring", "hex", "The hex string of the raw transaction"), _MAXFEERATE),
+        prepare_batch=prepare_sendrawtransaction,
     ),
     Method(
         "testmempoolaccept", "rawtransactions", testmempoolaccept,

@@ -1,0 +1,361 @@
+"""Peer-to-peer benchmarks with real node processes on 127.0.0.1.
+
+    PYTHONPATH=. python bench/p2p_bench.py propagation --topology line --txs 1
+    PYTHONPATH=. python bench/p2p_bench.py propagation --topology random --txs 2000
+    PYTHONPATH=. python bench/p2p_bench.py txrelay
+    PYTHONPATH=. python bench/p2p_bench.py sync
+    PYTHONPATH=. python bench/p2p_bench.py all        # everything, JSON in bench/out/p2p.json
+
+propagation: N nodes (8) wired by ``--connect`` as a line or a random connected graph (each node
+dials 2 random earlier ones); blocks enter at node 0 and each node's ``hashblock`` ZMQ
+notification is timestamped by this process, so a block's propagation time is the last node's
+notification minus node 0's. Blocks of 1 transaction (the coinbase) come from
+``generatetoaddress``; blocks of 2,000 transfers are built and mined here (a local ChainState
+that mirrors the nodes' chain, 40 funded senders) and handed to node 0 with ``submitblock``, so
+every node checks 2,000 signatures it has never seen (no mempool, no signature cache).
+
+txrelay: 4 nodes in a line; 5,000 signed transfers go to node 0 in JSON-RPC batches of 500; the
+rate is transactions over the time until the last node's mempool holds them all (``hashtx``
+notifications counted per node).
+
+sync: a chain of 2,000 empty blocks on two nodes, then a third node starts with both as peers;
+blocks/s over the time from its start to its tip matching theirs. With ``--txs-blocks B`` the
+chain is B blocks of 2,000 transfers instead, for transactions/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "functional"))
+sys.path.insert(0, str(REPO / "tests"))
+
+from nodeproc import NodeProcess, free_port, peer_address, sync_blocks, wait_until  # noqa: E402
+
+from coinium.chain.builder import build_block, generate, mine  # noqa: E402
+from coinium.chain.chainstate import ChainState  # noqa: E402
+from coinium.core.params import REGTEST  # noqa: E402
+from coinium.core.transaction import sign_transfer  # noqa: E402
+from coinium.crypto.address import encode_address  # noqa: E402
+from coinium.crypto.keys import PrivateKey  # noqa: E402
+
+FEE = 10_000
+SENDERS = 40
+
+
+class Net:
+    """Node processes, each with hashblock/hashtx notifications this process timestamps."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.nodes: list[NodeProcess] = []
+        self.ctx = zmq.Context()
+        self.subs: list[zmq.Socket] = []
+        self.poller = zmq.Poller()
+        self.arrivals: list[dict[str, float]] = []  # per node: block hash -> time
+        self.tx_counts: list[int] = []
+        self.tx_last: list[float] = []
+
+    def start(self, name: str, args: list[str]) -> NodeProcess:
+        port = free_port()
+        address = f"tcp://127.0.0.1:{port}"
+        node = NodeProcess(self.base / name, extra_args=(
+            f"--zmqpubhashblock={address}", f"--zmqpubhashtx={address}",
+            "--zmqpubhashtxhwm=0", "--log-level=warning", *args))  # fmt: skip
+        node.start()
+        sub = self.ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.setsockopt(zmq.RCVHWM, 0)
+        sub.connect(address)
+        self.poller.register(sub, zmq.POLLIN)
+        self.nodes.append(node)
+        self.subs.append(sub)
+        self.arrivals.append({})
+        self.tx_counts.append(0)
+        self.tx_last.append(0.0)
+        return node
+
+    def pump(self, timeout_ms: int = 10) -> None:
+        for sock, _ in self.poller.poll(timeout_ms):
+            while True:
+                try:
+                    topic, body, _ = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                now = time.perf_counter()
+                i = self.subs.index(sock)
+                if topic == b"hashblock":
+                    self.arrivals[i].setdefault(body.hex(), now)
+                else:
+                    self.tx_counts[i] += 1
+                    self.tx_last[i] = now
+
+    def wait_block(self, block_hash: str, timeout: float = 60.0) -> list[float]:
+        deadline = time.monotonic() + timeout
+        while not all(block_hash in a for a in self.arrivals):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"block {block_hash[:16]} did not reach every node")
+            self.pump()
+        return [a[block_hash] for a in self.arrivals]
+
+    def warm_up(self) -> None:
+        """ZMQ subscribers join late: mine until every node's notification comes through."""
+        for _ in range(50):
+            (block_hash,) = self.nodes[0].rpc("generatetoaddress", 1, miner_address())
+            try:
+                self.wait_block(block_hash, timeout=2)
+                return
+            except TimeoutError:
+                continue
+        raise TimeoutError("notifications never arrived")
+
+    def bans(self) -> int:
+        """Bans across the network: an honest benchmark must cause none."""
+        return sum(len(node.rpc("listbanned")) for node in self.nodes)
+
+    def stop(self) -> None:
+        for sub in self.subs:
+            sub.close(0)
+        self.ctx.term()
+        for node in self.nodes:
+            node.stop()
+
+
+def miner_address() -> str:
+    return encode_address(REGTEST.address_prefix, PrivateKey((7).to_bytes(32, "big")).account)
+
+
+def senders() -> list[PrivateKey]:
+    return [PrivateKey((1000 + i).to_bytes(32, "big")) for i in range(SENDERS)]
+
+
+def topology_args(net_nodes: list[NodeProcess], i: int, topology: str,
+                  rng: random.Random) -> list[str]:  # fmt: skip
+    if i == 0:
+        return []
+    if topology == "line":
+        targets = [i - 1]
+    else:
+        targets = sorted({rng.randrange(i) for _ in range(2)})
+    return [f"--connect={peer_address(net_nodes[t])}" for t in targets]
+
+
+class Mirror:
+    """A local chain that follows node 0 block for block, to build full blocks offline."""
+
+    def __init__(self, base: Path):
+        self.chain = ChainState(base / "mirror", REGTEST, sync=False)
+        self.keys = senders()
+        self.nonces = [0] * len(self.keys)
+
+    def fund(self, node: NodeProcess) -> None:
+        """One block per sender pays it a coinbase; node 0 gets them with submitblock."""
+        for key in self.keys:
+            (block,) = generate(self.chain, 1, key.account)
+            assert node.rpc("submitblock", block.encode().hex()) is None
+
+    def full_blocks(self, count: int, txs: int) -> list:
+        blocks = []
+        per_sender = -(-txs // len(self.keys))
+        for _ in range(count):
+            batch = []
+            for s, key in enumerate(self.keys):
+                for _ in range(per_sender):
+                    if len(batch) == txs:
+                        break
+                    batch.append(sign_transfer(key, REGTEST.chain_id, self.keys[(s + 1) % len(
+                        self.keys)].account, 1, FEE, self.nonces[s]))
+                    self.nonces[s] += 1
+            coinbase_to = PrivateKey((7).to_bytes(32, "big")).account
+            block = mine(build_block(self.chain, batch, coinbase_to))
+            assert self.chain.accept_block(block).status.value == "new-tip"
+            blocks.append(block)
+        return blocks
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+def catch_up(mirror: Mirror, node: NodeProcess) -> None:
+    """Give the mirror every block node 0 has that it lacks (the warm-up blocks)."""
+    from coinium.core.block import Block
+
+    for height in range(mirror.chain.height + 1, node.rpc("getblockcount") + 1):
+        raw = node.rpc("getblock", node.rpc("getblockhash", height), 0)
+        mirror.chain.accept_block(Block.decode(bytes.fromhex(raw)))
+
+
+# --- benchmarks ----------------------------------------------------------------------------------
+def propagation(base: Path, topology: str, nodes: int, blocks: int, txs: int,
+                seed: int = 1) -> dict:  # fmt: skip
+    rng = random.Random(seed)
+    net = Net(base)
+    mirror = Mirror(base) if txs > 1 else None
+    try:
+        for i in range(nodes):
+            net.start(f"n{i}", topology_args(net.nodes, i, topology, rng))
+        if mirror is not None:
+            mirror.fund(net.nodes[0])
+        sync_blocks(net.nodes, timeout=120)
+        net.warm_up()
+        sync_blocks(net.nodes, timeout=60)
+        prepared = []
+        if mirror is not None:
+            catch_up(mirror, net.nodes[0])
+            print(f"  building {blocks} blocks of {txs} transfers...", flush=True)
+            prepared = mirror.full_blocks(blocks, txs)
+        times = []
+        for i in range(blocks):
+            if mirror is not None:
+                block = prepared[i]
+                assert net.nodes[0].rpc("submitblock", block.encode().hex()) is None
+                block_hash = block.hash.hex()
+            else:
+                (block_hash,) = net.nodes[0].rpc("generatetoaddress", 1, miner_address())
+            arrival = net.wait_block(block_hash)
+            times.append(max(arrival) - arrival[0])
+        size = len(prepared[0].encode()) if prepared else None
+        return {"bans": net.bans(), "topology": topology, "nodes": nodes, "blocks": blocks,
+                "txs_per_block": txs,
+                "block_bytes": size, "median_ms": 1000 * statistics.median(times),
+                "worst_ms": 1000 * max(times),
+                "p90_ms": 1000 * sorted(times)[int(0.9 * len(times))]}  # fmt: skip
+    finally:
+        if mirror is not None:
+            mirror.close()
+        net.stop()
+
+
+def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
+    net = Net(base)
+    mirror = Mirror(base)
+    try:
+        for i in range(nodes):
+            net.start(f"n{i}", topology_args(net.nodes, i, "line", random.Random(0)))
+        mirror.fund(net.nodes[0])
+        sync_blocks(net.nodes, timeout=120)
+        net.warm_up()
+        keys, per = mirror.keys, -(-count // SENDERS)
+        txs = [sign_transfer(keys[s], REGTEST.chain_id, keys[(s + 1) % SENDERS].account, 1, FEE, n)
+               for n in range(per) for s in range(SENDERS)][:count]  # fmt: skip
+        # The node's ZMQ subscriber may still be settling for hashtx: start counting from zero.
+        for _ in range(20):
+            net.pump(50)
+        net.tx_counts = [0] * nodes
+        started = time.perf_counter()
+        for i in range(0, count, 500):
+            body = [{"jsonrpc": "2.0", "id": j, "method": "sendrawtransaction",
+                     "params": [tx.raw.hex()]}
+                    for j, tx in enumerate(txs[i : i + 500])]  # fmt: skip
+            status, _, raw = net.nodes[0].http(json.dumps(body).encode(),
+                                               {"Authorization": net.nodes[0].auth_header()})
+            replies = json.loads(raw)
+            assert all(r.get("error") is None for r in replies), replies[:3]
+            net.pump(0)
+        injected = time.perf_counter() - started
+        deadline = time.monotonic() + 120
+        while min(net.tx_counts) < count and time.monotonic() < deadline:
+            net.pump(20)
+        sizes = [n.rpc("getmempoolinfo")["size"] for n in net.nodes]
+        elapsed = max(net.tx_last) - started
+        return {"bans": net.bans(), "nodes": nodes, "topology": "line", "transactions": count,
+                "mempool_sizes": sizes, "injection_s": injected, "all_nodes_s": elapsed,
+                "tx_per_s": count / elapsed}  # fmt: skip
+    finally:
+        mirror.close()
+        net.stop()
+
+
+def sync(base: Path, blocks: int = 2000, txs_blocks: int = 0, txs: int = 2000) -> dict:
+    net = Net(base)
+    mirror = Mirror(base) if txs_blocks else None
+    try:
+        n0 = net.start("n0", [])
+        n1 = net.start("n1", [f"--connect={peer_address(n0)}"])
+        if mirror is not None:
+            mirror.fund(n0)
+            print(f"  building {txs_blocks} blocks of {txs} transfers...", flush=True)
+            for block in mirror.full_blocks(txs_blocks, txs):
+                assert n0.rpc("submitblock", block.encode().hex()) is None
+            blocks, total_txs = txs_blocks + SENDERS, txs_blocks * txs
+        else:
+            for _ in range(0, blocks, 500):
+                n0.rpc("generatetoaddress", min(500, blocks - n0.rpc("getblockcount")),
+                       miner_address(), timeout=300)  # fmt: skip
+            total_txs = 0
+        tip = sync_blocks([n0, n1], timeout=300)
+        started = time.perf_counter()
+        late = NodeProcess(base / "late", extra_args=(
+            f"--addnode={peer_address(n0)}", f"--addnode={peer_address(n1)}",
+            "--log-level=warning"))  # fmt: skip
+        late.start()
+        wait_until(lambda: late.rpc("getbestblockhash") == tip, 600, interval=0.05,
+                   message="the late joiner to sync")  # fmt: skip
+        elapsed = time.perf_counter() - started
+        bans = len(late.rpc("listbanned")) + net.bans()
+        late.stop()
+        height = n0.rpc("getblockcount")
+        result = {"bans": bans, "blocks": height, "seconds": elapsed,
+                  "blocks_per_s": height / elapsed}  # fmt: skip
+        if total_txs:
+            result.update(transactions=total_txs, tx_per_s=total_txs / elapsed)
+        return result
+    finally:
+        if mirror is not None:
+            mirror.close()
+        net.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["propagation", "txrelay", "sync", "all"])
+    parser.add_argument("--topology", choices=["line", "random"], default="line")
+    parser.add_argument("--nodes", type=int, default=8)
+    parser.add_argument("--blocks", type=int, default=50)
+    parser.add_argument("--txs", type=int, default=1)
+    parser.add_argument("--txs-blocks", type=int, default=0)
+    parser.add_argument("--out", default=str(REPO / "bench" / "out" / "p2p.json"))
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="coinium-p2p-bench-"))
+    results = []
+    try:
+        runs = []
+        if args.what in ("propagation", "all"):
+            shapes = [(args.topology, args.txs)] if args.what == "propagation" else \
+                [(t, n) for t in ("line", "random") for n in (1, 2000)]  # fmt: skip
+            runs += [("propagation", lambda t=t, n=n, i=i: propagation(
+                base / f"prop{i}", t, args.nodes, args.blocks, n))
+                for i, (t, n) in enumerate(shapes)]  # fmt: skip
+        if args.what in ("txrelay", "all"):
+            runs.append(("txrelay", lambda: txrelay(base / "txrelay")))
+        if args.what in ("sync", "all"):
+            runs.append(("sync", lambda: sync(base / "sync", args.blocks if args.what == "sync"
+                                               and args.blocks != 50 else 2000, args.txs_blocks)))
+            if args.what == "all":
+                runs.append(("sync", lambda: sync(base / "synctx", txs_blocks=50)))
+        for name, run in runs:
+            print(f"{name}...", flush=True)
+            result = {"bench": name, **run()}
+            print("  " + json.dumps(result), flush=True)
+            results.append(result)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(out.read_text()) if out.exists() and args.what != "all" else []
+    out.write_text(json.dumps(previous + results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

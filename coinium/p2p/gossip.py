@@ -1,0 +1,109 @@
+"""Gossip: relay each validated block and transaction once, to every peer, by the cheapest path.
+
+A block is relayed when the chain made it the tip (the node's listeners hear it after validation),
+a transaction when the mempool took it: never before it was checked, so an invalid object dies at
+the first honest node. The seen-caches (bounded, timed) make each object go out once: a block
+that every neighbour pushes to us is decoded once and relayed once.
+
+Paths: one send on the XPUB reaches every peer subscribed to our gossip socket; a peer that is not
+subscribed (it cannot reach our gossip port, say behind NAT, or it is still connecting its SUB)
+gets the same frame on its request link, through its priority queue. Nothing goes back to the
+peer it came from, and a peer known to have an object already (it announced it) is skipped on the
+request link. The XPUB cannot skip single subscribers; receivers drop duplicates by hash before
+decoding anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from coinium.p2p.messages import BlockMsg, TxMsg, encode
+from coinium.p2p.peer import Peer, Priority
+
+_KIND = {Priority.BLOCK: "block", Priority.TX: "tx"}
+SEEN_TTL_S = 120.0  # gossipsub's seen_ttl
+SEEN_MAX = 200_000
+
+
+class SeenCache:
+    """Hashes seen recently: bounded in size and in age (oldest first out)."""
+
+    def __init__(self, max_entries: int = SEEN_MAX, ttl: float = SEEN_TTL_S,
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: OrderedDict[bytes, float] = OrderedDict()
+
+    def add(self, item: bytes) -> bool:
+        """Remember ``item``; True if it was not there (the first sighting)."""
+        now = self.clock()
+        self._expire(now)
+        fresh = item not in self._entries
+        self._entries[item] = now + self.ttl
+        self._entries.move_to_end(item)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return fresh
+
+    def __contains__(self, item: object) -> bool:
+        expiry = self._entries.get(item)  # type: ignore[call-overload]
+        return expiry is not None and expiry > self.clock()
+
+    def discard(self, item: bytes) -> None:
+        self._entries.pop(item, None)
+
+    def __len__(self) -> int:
+        self._expire(self.clock())
+        return len(self._entries)
+
+    def _expire(self, now: float) -> None:
+        while self._entries:
+            item, expiry = next(iter(self._entries.items()))
+            if expiry > now:
+                break
+            self._entries.popitem(last=False)
+
+
+class Gossip:
+    """Relay decisions. ``publish(frame)`` sends on the XPUB (None when not listening)."""
+
+    def __init__(self, publish: Callable[[bytes], None] | None):
+        self.publish = publish
+        self.blocks_relayed = SeenCache()
+        self.txs_relayed = SeenCache()
+        self.relayed = {"block": 0, "tx": 0}
+
+    def relay_block(self, message: BlockMsg, block_hash: bytes, peers: Iterable[Peer],
+                    source: Peer | None = None) -> bool:  # fmt: skip
+        if not self.blocks_relayed.add(block_hash):
+            return False
+        self._send(encode(message), block_hash, Priority.BLOCK, peers, source)
+        self.relayed["block"] += 1
+        return True
+
+    def relay_tx(self, message: TxMsg, txid: bytes, peers: Iterable[Peer],
+                 source: Peer | None = None) -> bool:  # fmt: skip
+        if not self.txs_relayed.add(txid):
+            return False
+        self._send(encode(message), txid, Priority.TX, peers, source)
+        self.relayed["tx"] += 1
+        return True
+
+    def _send(self, frame: bytes, item: bytes, priority: Priority, peers: Iterable[Peer],
+              source: Peer | None) -> None:  # fmt: skip
+        if self.publish is not None:
+            self.publish(frame)
+        for peer in peers:
+            if peer is source or not peer.active:
+                continue
+            if self.publish is not None and peer.subscribed:
+                peer.known.add(item)
+                peer.stats.sent(_KIND[priority], len(frame))  # the XPUB send reached it
+                continue
+            if item in peer.known:
+                continue
+            peer.known.add(item)
+            peer.queue.put(frame, priority)

@@ -1,0 +1,427 @@
+"""Headers-first sync and the block download window.
+
+1. A peer whose tip has more work than ours (in its VERSION, PING or PONG, or an unconnecting
+   block it pushed) is asked ``getheaders`` with our locator; it answers up to 2,000 headers
+   after the last block we share. Headers must chain and carry their proof of work; they are kept
+   in memory with their cumulative work (`PendingHeader`). A full batch asks for the next one.
+2. When the best pending header has more work than our tip, the *path* is the list of its
+   ancestors we do not have, oldest first. Blocks of the path are requested in a moving window of
+   `WINDOW` blocks from the first one not yet connected, at most `MAX_IN_FLIGHT` per peer, spread
+   over every peer whose best known height reaches them (least loaded first), so a sync draws on
+   several peers in parallel. Only blocks whose header we checked are ever requested.
+3. Blocks arrive in any order and are handed to the chain strictly in path order, one at a time
+   (the chain's orphan pool is small, and in-order intake never needs it).
+4. A peer that holds up the window (the first missing block has been in flight from it longer than
+   the stall timeout, 2 s, doubling on each stall up to 64 s) is disconnected and replaced; its
+   requests go to other peers. ``notfound`` moves a request to another peer at once.
+
+The chain decides validity: a block the chain refuses ends the path (its descendants cannot be
+valid), except a *mutated* one (a body that does not match its good header), which is asked again
+from another peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from coinium.chain.chainstate import AcceptResult, AcceptStatus
+from coinium.chain.locator import block_locator, header_facts
+from coinium.consensus.errors import ConsensusError
+from coinium.consensus.header_rules import check_proof_of_work
+from coinium.consensus.pow import decode_compact, target_to_work
+from coinium.core.block import Block
+from coinium.core.codec import DecodeError
+from coinium.core.header import Header
+from coinium.core.params import NetworkParams
+from coinium.p2p.messages import MAX_HEADERS, BlockMsg, GetData, GetHeaders, InvKind, Message
+from coinium.p2p.peer import Peer
+from coinium.p2p.scoring import Misbehaviour
+
+log = logging.getLogger("coinium.net")
+
+WINDOW = 1024
+MAX_IN_FLIGHT = 32
+REFILL_BATCH = 8  # a peer is sent more requests once this many of its slots are free
+MAX_PER_GETDATA = 128  # blocks one getdata may ask for (a bigger request is refused)
+STALL_TIMEOUT_MIN_S = 2.0
+STALL_TIMEOUT_MAX_S = 64.0
+BLOCK_TIMEOUT_S = 60.0  # any request older than this goes to another peer
+HEADERS_TIMEOUT_S = 30.0
+MAX_PENDING_HEADERS = 100_000  # ask for more headers only when the download has caught up
+UNCONNECTING_TOLERANCE = 8  # unconnecting header batches before each penalty
+
+
+class SyncHost(Protocol):
+    """What the sync needs from the peer manager."""
+
+    params: NetworkParams
+
+    async def on_chain(self, fn: Any, *args: Any) -> Any: ...
+
+    async def submit_block(self, block: Block, peer: Peer | None,
+                           raw: bytes | None) -> AcceptResult: ...
+
+    def send(self, peer: Peer, message: Message) -> None: ...
+
+    def misbehaving(self, peer: Peer, what: Misbehaviour, detail: str = "") -> None: ...
+
+    def active_peers(self) -> list[Peer]: ...
+
+    def disconnect(self, peer: Peer, reason: str) -> None: ...
+
+    def block_synced(self, block_hash: bytes) -> None: ...
+
+    def background(self, coro: Any) -> None: ...
+
+
+@dataclass(slots=True)
+class PendingHeader:
+    header: Header
+    work: int  # cumulative, including this header
+
+
+def header_work(header: Header) -> int:
+    try:
+        return target_to_work(decode_compact(header.bits))
+    except ValueError:
+        return 0
+
+
+class BlockSync:
+    def __init__(self, host: SyncHost):
+        self.host = host
+        self.headers: dict[bytes, PendingHeader] = {}
+        self.best: PendingHeader | None = None
+        self.path: list[bytes] = []
+        self.next = 0  # index in path of the next block to hand to the chain
+        self.cursor = 0  # index in path of the next block never requested
+        self.retry: deque[bytes] = deque()  # blocks to request again (timeouts, notfound)
+        self.received: dict[bytes, tuple[Block, Peer | None, bytes]] = {}
+        self.in_flight: dict[bytes, tuple[Peer, float]] = {}
+        self.headers_asked: dict[int, float] = {}
+        self.more_from: dict[int, bytes] = {}  # peer id -> last header of a full batch
+        self.stall_timeout = STALL_TIMEOUT_MIN_S
+        self.blocks_synced = 0
+        self.started_at: float | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._submit_loop(), name="p2p-sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    @property
+    def active(self) -> bool:
+        return self.next < len(self.path)
+
+    def is_intermediate(self, block_hash: bytes) -> bool:
+        """A block of the path that is not its last: the node is still catching up, so its
+        arrival as a tip is not news worth relaying."""
+        return self.active and block_hash != self.path[-1] and block_hash in self.headers
+
+    def wants(self, block_hash: bytes) -> bool:
+        return block_hash in self.headers
+
+    # --- headers ------------------------------------------------------------------------------
+    async def request_headers(self, peer: Peer, start: bytes | None = None,
+                              force: bool = False) -> None:  # fmt: skip
+        """Ask ``peer`` for headers after our chain (or after the pending header ``start``)."""
+        if not peer.active:
+            return
+        now = time.monotonic()
+        asked = self.headers_asked.get(peer.id)
+        if asked is not None and now - asked < HEADERS_TIMEOUT_S and not force:
+            return
+        if len(self.headers) >= MAX_PENDING_HEADERS and not force:
+            return
+        self.headers_asked[peer.id] = now
+        locator: list[bytes] = await self.host.on_chain(block_locator)
+        if start is not None and start not in locator:
+            locator = [start, *locator[:100]]
+        if peer.active:
+            self.host.send(peer, GetHeaders(tuple(locator)))
+
+    async def on_headers(self, peer: Peer, headers: Sequence[Header]) -> None:
+        if self.headers_asked.pop(peer.id, None) is None:
+            self.host.misbehaving(peer, Misbehaviour.UNREQUESTED, "headers nobody asked for")
+            return
+        self.more_from.pop(peer.id, None)
+        if not headers:
+            return
+        for previous, header in zip(headers, headers[1:], strict=False):
+            if header.prev_hash != previous.hash or header.height != previous.height + 1:
+                self.host.misbehaving(peer, Misbehaviour.BAD_HEADERS, "headers do not chain")
+                return
+        try:
+            for header in headers:
+                check_proof_of_work(header, self.host.params)
+        except ConsensusError as exc:
+            self.host.misbehaving(peer, Misbehaviour.BAD_HEADERS, exc.reason)
+            return
+        facts = await self.host.on_chain(header_facts, headers)
+        if facts.invalid:
+            self.host.misbehaving(peer, Misbehaviour.INVALID_BLOCK, "headers of an invalid chain")
+            return
+        first = headers[0]
+        pending_parent = self.headers.get(first.prev_hash)
+        if pending_parent is not None:
+            parent_work, parent_height = pending_parent.work, pending_parent.header.height
+        elif facts.parent_work is not None:
+            parent_work, parent_height = facts.parent_work, facts.parent_height
+        else:
+            peer.unconnecting += 1
+            if peer.unconnecting % UNCONNECTING_TOLERANCE == 0:
+                self.host.misbehaving(peer, Misbehaviour.UNCONNECTING_HEADERS)
+            await self.request_headers(peer, force=True)
+            return
+        if first.height != parent_height + 1:
+            self.host.misbehaving(peer, Misbehaviour.BAD_HEADERS, "header height")
+            return
+        peer.unconnecting = 0
+        work = parent_work
+        for header in headers:
+            work += header_work(header)
+            if header.hash not in facts.have_data and header.hash not in self.headers:
+                self.headers[header.hash] = PendingHeader(header, work)
+        last = headers[-1]
+        peer.best_known_height = max(peer.best_known_height, last.height)
+        if work > facts.tip_work and (self.best is None or work > self.best.work) \
+                and last.hash in self.headers:
+            self.best = self.headers[last.hash]
+            self._rebuild_path()
+        if len(headers) == MAX_HEADERS:
+            self.more_from[peer.id] = last.hash
+            if len(self.headers) < MAX_PENDING_HEADERS:
+                await self.request_headers(peer, start=last.hash, force=True)
+        self.fill_requests()
+
+    def _rebuild_path(self) -> None:
+        assert self.best is not None
+        path = []
+        cursor = self.best.header.hash
+        while cursor in self.headers:
+            path.append(cursor)
+            cursor = self.headers[cursor].header.prev_hash
+        path.reverse()
+        if self.started_at is None or not self.active:
+            self.started_at = time.monotonic()
+        self.path = path
+        self.next = 0
+        self.cursor = 0
+        self._wake.set()
+        log.info("syncing %d blocks up to %s at height %d", len(path),
+                 self.best.header.hash.hex(), self.best.header.height)  # fmt: skip
+
+    # --- blocks -------------------------------------------------------------------------------
+    def fill_requests(self) -> None:
+        """Request what the window needs from peers with room, least loaded first."""
+        if not self.active:
+            return
+        now = time.monotonic()
+        # A peer gets more only once it has room for a batch, so requests go out in batches
+        # (a getdata per arriving block would be a flood of its own).
+        peers = [p for p in self.host.active_peers()
+                 if len(p.in_flight) <= MAX_IN_FLIGHT - REFILL_BATCH]  # fmt: skip
+        if not peers:
+            return
+        batches: dict[int, list[bytes]] = {}
+        end = min(len(self.path), self.next + WINDOW)
+        self.cursor = max(self.cursor, self.next)
+        postponed: list[bytes] = []
+
+        def assign(block_hash: bytes) -> bool | None:
+            """True: requested; False: nobody can serve it now; None: every peer is full."""
+            entry = self.headers.get(block_hash)
+            if entry is None or block_hash in self.received or block_hash in self.in_flight:
+                return True
+            height = entry.header.height
+            best = None
+            for peer in peers:
+                load = len(peer.in_flight)
+                if load >= MAX_IN_FLIGHT or not peer.active:
+                    continue
+                if peer.best_known_height < height or block_hash in peer.not_found:
+                    continue
+                if best is None or load < len(best.in_flight):
+                    best = peer
+            if best is None:
+                return None if all(len(p.in_flight) >= MAX_IN_FLIGHT for p in peers) else False
+            best.in_flight[block_hash] = now
+            self.in_flight[block_hash] = (best, now)
+            batches.setdefault(best.id, []).append(block_hash)
+            return True
+
+        while self.retry:
+            block_hash = self.retry.popleft()
+            outcome = assign(block_hash)
+            if outcome is None:
+                self.retry.appendleft(block_hash)
+                break
+            if outcome is False:
+                postponed.append(block_hash)
+        else:
+            while self.cursor < end:
+                outcome = assign(self.path[self.cursor])
+                if outcome is None:
+                    break
+                if outcome is False:
+                    postponed.append(self.path[self.cursor])
+                self.cursor += 1
+        self.retry.extend(postponed)
+        by_id = {p.id: p for p in peers}
+        for peer_id, hashes in batches.items():
+            for i in range(0, len(hashes), MAX_PER_GETDATA):
+                chunk = tuple(hashes[i : i + MAX_PER_GETDATA])
+                self.host.send(by_id[peer_id], GetData(InvKind.BLOCK, chunk))
+
+    def on_block(self, peer: Peer, message: BlockMsg, block_hash: bytes) -> None:
+        """A block of the path arrived (requested or pushed)."""
+        request = self.in_flight.pop(block_hash, None)
+        if request is not None:
+            request[0].in_flight.pop(block_hash, None)
+        peer.in_flight.pop(block_hash, None)
+        if block_hash in self.received:
+            return  # a second copy (pushed while our request was under way)
+        try:
+            block = message.decode()
+        except DecodeError as exc:
+            self.host.misbehaving(peer, Misbehaviour.MALFORMED, str(exc))
+            self.retry.append(block_hash)
+            self.fill_requests()
+            return
+        self.received[block_hash] = (block, peer, message.raw)
+        self.stall_timeout = max(STALL_TIMEOUT_MIN_S, self.stall_timeout * 0.9)
+        self._wake.set()
+        self.fill_requests()
+
+    def on_notfound(self, peer: Peer, hashes: Sequence[bytes]) -> bool:
+        """A peer lacks blocks we asked it for; False if it was asked for none of them."""
+        any_requested = False
+        for block_hash in hashes:
+            peer.not_found.add(block_hash)
+            if peer.in_flight.pop(block_hash, None) is not None:
+                any_requested = True
+                request = self.in_flight.get(block_hash)
+                if request is not None and request[0] is peer:
+                    del self.in_flight[block_hash]
+                    self.retry.append(block_hash)
+        self.fill_requests()
+        return any_requested
+
+    def peer_gone(self, peer: Peer) -> None:
+        self.headers_asked.pop(peer.id, None)
+        self.more_from.pop(peer.id, None)
+        for block_hash in list(peer.in_flight):
+            request = self.in_flight.get(block_hash)
+            if request is not None and request[0] is peer:
+                del self.in_flight[block_hash]
+                self.retry.append(block_hash)
+        peer.in_flight.clear()
+
+    def check_stalls(self, now: float) -> None:
+        """Called every second: replace a peer that holds up the window, re-ask old requests."""
+        for peer_id, asked in list(self.headers_asked.items()):
+            if now - asked > HEADERS_TIMEOUT_S:
+                del self.headers_asked[peer_id]
+        if not self.active:
+            return
+        first = self.path[self.next]
+        request = self.in_flight.get(first)
+        if first not in self.received and request is not None:
+            peer, sent = request
+            if now - sent > self.stall_timeout:
+                log.info("peer %d stalled the block download for %.1f s: replacing it",
+                         peer.id, now - sent)  # fmt: skip
+                self.stall_timeout = min(STALL_TIMEOUT_MAX_S, self.stall_timeout * 2)
+                self.host.disconnect(peer, "stalled the block download")
+        for block_hash, (peer, sent) in list(self.in_flight.items()):
+            if now - sent > BLOCK_TIMEOUT_S:
+                del self.in_flight[block_hash]
+                peer.in_flight.pop(block_hash, None)
+                self.retry.append(block_hash)
+        self.fill_requests()
+
+    # --- handing blocks to the chain ----------------------------------------------------------
+    async def _submit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._submit_ready()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("block sync failed; starting over")
+                self._reset()
+
+    async def _submit_ready(self) -> None:
+        since_fill = 0
+        while self.active and self.path[self.next] in self.received:
+            block_hash = self.path[self.next]
+            block, peer, raw = self.received.pop(block_hash)
+            result = await self.host.submit_block(block, peer, raw)
+            if result.status == AcceptStatus.INVALID:
+                if result.error is not None and result.error.mutated:
+                    self.retry.append(block_hash)  # the header is fine: ask someone else
+                    self.fill_requests()
+                    return
+                log.info("sync: block %s refused (%s); dropping its branch", block_hash.hex(),
+                         result.reason)  # fmt: skip
+                self._reset()
+                return
+            self.headers.pop(block_hash, None)
+            if self.active and self.path[self.next] == block_hash:
+                self.next += 1
+                self.blocks_synced += 1
+            since_fill += 1
+            if since_fill >= 16:
+                since_fill = 0
+                self.fill_requests()
+        if self.path and not self.active:
+            self._finish()
+        else:
+            self.fill_requests()
+
+    def _finish(self) -> None:
+        last = self.path[-1]
+        if self.started_at is not None:
+            elapsed = time.monotonic() - self.started_at
+            log.info("synced %d blocks in %.2f s", len(self.path), elapsed)
+        self.path = []
+        self.next = self.cursor = 0
+        self.retry.clear()
+        self.received.clear()
+        self.headers.clear()  # side branches we did not need; a continuation re-reads them
+        self.best = None
+        self.started_at = None
+        self.host.block_synced(last)
+        # A peer that sent a full batch has more: continue from where it stopped.
+        for peer in self.host.active_peers():
+            start = self.more_from.get(peer.id)
+            if start is not None:
+                self.host.background(self.request_headers(peer, start=start, force=True))
+
+    def _reset(self) -> None:
+        for block_hash in list(self.in_flight):
+            peer, _ = self.in_flight.pop(block_hash)
+            peer.in_flight.pop(block_hash, None)
+        self.headers.clear()
+        self.received.clear()
+        self.retry.clear()
+        self.path = []
+        self.next = self.cursor = 0
+        self.best = None

@@ -1,0 +1,119 @@
+"""A scriptable raw peer (Bitcoin Core's P2PInterface, "mininode"): real CurveZMQ, our wire codec,
+and no manners unless asked. It dials a node's ROUTER like a node would, and can then send
+anything: well-formed messages, malformed or oversized frames, unrequested data, floods."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import zmq
+from zmq.utils import z85
+
+from coinium.core.params import REGTEST
+from coinium.p2p.messages import (
+    PROTOCOL_VERSION,
+    Message,
+    Ping,
+    Pong,
+    Tip,
+    Verack,
+    Version,
+    decode,
+    encode,
+)
+from coinium.p2p.transport import CurveKeys, PeerAddress
+
+
+class RawPeer:
+    def __init__(self, address: str, keys: CurveKeys | None = None, *,
+                 claim: bytes | None = None, server_key: bytes | None = None):  # fmt: skip
+        """``claim``: present this public key while holding another secret (an impostor);
+        ``server_key``: expect this key from the node instead of the one in its address."""
+        self.address = PeerAddress.parse(address)
+        self.keys = keys or CurveKeys.generate()
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RECONNECT_IVL, 200)
+        self.sock.curve_serverkey = z85.encode(server_key or self.address.key)
+        self.sock.curve_publickey = z85.encode(claim or self.keys.public)
+        self.sock.curve_secretkey = self.keys.secret_z85
+        self.monitor = self.sock.get_monitor_socket()
+        self.sock.connect(self.address.endpoint())
+        self.received: list[Message] = []
+        self.node_version: Version | None = None
+
+    @property
+    def key_hex(self) -> str:
+        return self.keys.public.hex()
+
+    def close(self) -> None:
+        self.sock.disable_monitor()
+        self.monitor.close(0)
+        self.sock.close(0)
+        self.ctx.term()
+
+    # --- sending ------------------------------------------------------------------------------
+    def send(self, message: Message) -> None:
+        self.send_raw(encode(message))
+
+    def send_raw(self, frame: bytes) -> None:
+        self.sock.send(frame)
+
+    # --- receiving ----------------------------------------------------------------------------
+    def recv(self, timeout: float = 5.0) -> Message | None:
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        message = decode(self.sock.recv())
+        if isinstance(message, Ping):
+            self.send(Pong(message.nonce, Tip(0, REGTEST.genesis_hash, 0)))
+        self.received.append(message)
+        return message
+
+    def wait_for(self, kind: type, timeout: float = 5.0, where=None) -> Message:
+        """The next message of ``kind`` (others are kept in ``received``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self.recv(max(0.01, deadline - time.monotonic()))
+            if isinstance(message, kind) and (where is None or where(message)):
+                return message
+        raise TimeoutError(f"no {kind.__name__} from the node within {timeout} s")
+
+    def handshake(self, tip: Tip | None = None, chain_id: int = REGTEST.chain_id,
+                  timeout: float = 10.0) -> Version:  # fmt: skip
+        self.send(Version(PROTOCOL_VERSION, chain_id, REGTEST.genesis_hash, 1, int(time.time()),
+                          random.getrandbits(64), tip or Tip(0, REGTEST.genesis_hash, 0), 0, 0,
+                          "", "/rawpeer:0.1/"))  # fmt: skip
+        version = self.wait_for(Version, timeout)
+        self.wait_for(Verack, timeout)
+        self.send(Verack())
+        self.node_version = version  # type: ignore[assignment]
+        return version  # type: ignore[return-value]
+
+    def sync_with_ping(self, timeout: float = 5.0) -> None:
+        """A processing barrier: the node answered everything sent before this ping."""
+        nonce = random.getrandbits(64)
+        self.send(Ping(nonce, Tip(0, REGTEST.genesis_hash, 0)))
+        self.wait_for(Pong, timeout, where=lambda m: m.nonce == nonce)
+
+    def alive(self, timeout: float = 2.0) -> bool:
+        try:
+            self.sync_with_ping(timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def disconnected(self, timeout: float = 5.0) -> bool:
+        """Whether the node dropped our link (a DISCONNECTED event on our socket)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.monitor.poll(50):
+                event = recv_monitor_message(self.monitor)
+                if event["event"] in (zmq.EVENT_DISCONNECTED, zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+                                      zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                                      zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):  # fmt: skip
+                    return True
+        return False

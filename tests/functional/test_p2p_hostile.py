@@ -1,0 +1,223 @@
+"""A hostile peer speaking the wire protocol over real CurveZMQ: an invalid block, malformed
+frames, oversized messages, unrequested data, a flood, a stalled download, impostor keys. Each
+gets the peer banned (or refused); the node stays up and correct and its honest peer never
+notices."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest_keys import ALICE, address_of
+from nodeproc import node_key, peer_address, peer_keys, sync_blocks, wait_connected, wait_until
+from p2ppeer import RawPeer
+
+from coinium.chain.builder import mine
+from coinium.consensus.subsidy import block_subsidy
+from coinium.core.block import Block
+from coinium.core.header import Header
+from coinium.core.params import BLOCK_VERSION, REGTEST
+from coinium.core.transaction import Transaction
+from coinium.core.units import COIN
+from coinium.p2p.messages import (
+    BlockMsg,
+    GetData,
+    GetHeaders,
+    Headers,
+    InvKind,
+    MsgType,
+    NotFound,
+    Ping,
+    Pong,
+    Tip,
+    TxMsg,
+    encode,
+)
+from coinium.p2p.transport import CurveKeys, PeerAddress
+
+pytestmark = pytest.mark.slow
+
+
+def tip_block(node) -> Block:
+    return Block.decode(bytes.fromhex(node.rpc("getblock", node.rpc("getbestblockhash"), 0)))
+
+
+def blocks_on(parent: Block, count: int, *, overpay: int = 0) -> list[Block]:
+    """Mined regtest blocks on ``parent``; ``overpay`` makes the first one's coinbase too rich."""
+    blocks = []
+    timestamp = max(parent.header.timestamp + 1, int(time.time()))
+    for i in range(count):
+        height = parent.height + 1
+        amount = block_subsidy(height, REGTEST) + (overpay if i == 0 else 0)
+        coinbase = Transaction.coinbase(height, ALICE.account, amount, b"raw peer")
+        header = Header(BLOCK_VERSION, height, parent.hash, coinbase.txid, timestamp + i,
+                        REGTEST.genesis_bits, 0)  # fmt: skip
+        parent = mine(Block(header, (coinbase,)))
+        blocks.append(parent)
+    return blocks
+
+
+def banned_reasons(node) -> dict[str, str]:
+    return {ban["address"]: ban["reason"] for ban in node.rpc("listbanned")}
+
+
+@pytest.fixture
+def network(start_node):
+    node = start_node("node")
+    honest = start_node("honest", extra_args=[f"--connect={peer_address(node)}"])
+    wait_connected(node, honest)
+    node.rpc("generatetoaddress", 5, address_of(ALICE))
+    sync_blocks([node, honest])
+    honest_id = [p["id"] for p in node.rpc("getpeerinfo") if p["key"] == node_key(honest)]
+    yield node, honest, honest_id
+    # The honest peer never noticed: the same connection all along, and blocks still flow.
+    assert [p["id"] for p in node.rpc("getpeerinfo") if p["key"] == node_key(honest)] == honest_id
+    honest.rpc("generatetoaddress", 1, address_of(ALICE))
+    sync_blocks([node, honest])
+
+
+def expect_ban(node, peer: RawPeer, reason: str) -> None:
+    wait_until(lambda: banned_reasons(node).get(peer.key_hex) == reason, 10,
+               message=f"a ban for {reason}")  # fmt: skip
+    assert peer.key_hex not in peer_keys(node)
+
+
+def test_misbehaving_peers_are_banned_and_the_node_carries_on(network):
+    node, honest, _ = network
+    address = peer_address(node)
+    height = node.rpc("getblockcount")
+
+    # An invalid block (a coinbase paying more than the subsidy, with valid proof of work).
+    peer = RawPeer(address)
+    peer.handshake()
+    bad = blocks_on(tip_block(node), 1, overpay=COIN)[0]
+    peer.send(BlockMsg.from_block(bad))
+    expect_ban(node, peer, "invalid-block")
+    assert peer.disconnected()
+    peer.close()
+
+    # Malformed frames: an empty frame, a truncated ping, an inventory whose count lies.
+    peer = RawPeer(address)
+    peer.handshake()
+    peer.send_raw(b"")
+    peer.send_raw(bytes((MsgType.PING,)) + b"\x01\x02\x03")
+    peer.send_raw(bytes((MsgType.INV, InvKind.TX)) + (5).to_bytes(2, "little") + bytes(32))
+    expect_ban(node, peer, "malformed-message")
+    peer.close()
+
+    # Oversized: a "transaction" past its type's cap.
+    peer = RawPeer(address)
+    peer.handshake()
+    peer.send_raw(bytes((MsgType.TX,)) + bytes(5000))
+    expect_ban(node, peer, "oversized-message")
+    peer.close()
+
+    # Unrequested data: headers, notfound and pongs nobody asked for.
+    peer = RawPeer(address)
+    peer.handshake()
+    for _ in range(3):
+        peer.send(Headers((tip_block(node).header,)))
+        peer.send(NotFound(InvKind.BLOCK, (bytes(32),)))
+        peer.send(Pong(12345, Tip(0, bytes(32), 0)))
+    expect_ban(node, peer, "unrequested-data")
+    peer.close()
+
+    # A flood: thousands of pings in a burst.
+    peer = RawPeer(address)
+    peer.handshake()
+    frame = encode(Ping(1, Tip(0, bytes(32), 0)))
+    for _ in range(3000):
+        peer.send_raw(frame)
+    expect_ban(node, peer, "flooding")
+    peer.close()
+
+    # A transaction with a forged signature.
+    peer = RawPeer(address)
+    peer.handshake()
+    forged = Transaction.transfer(ALICE.public_key, ALICE.account, COIN, 10_000, 0,
+                                  signature=bytes(range(64)))  # fmt: skip
+    peer.send(TxMsg.from_tx(forged))
+    expect_ban(node, peer, "invalid-tx")
+    peer.close()
+
+    # A frame over ZMQ_MAXMSGSIZE never reaches the node: libzmq drops the connection itself.
+    peer = RawPeer(address)
+    peer.handshake()
+    peer.send_raw(bytes((MsgType.BLOCK,)) + bytes(5_000_000))
+    assert peer.disconnected()
+    peer.close()
+
+    # Still up, still correct, and the bans keep the keys out.
+    assert node.rpc("getblockcount") == height
+    assert len(banned_reasons(node)) == 6
+    # The node notices the dropped link too (its ROUTER's monitor), then only the honest peer
+    # is left.
+    wait_until(lambda: node.rpc("getconnectioncount") == 1, 10, message="one peer left")
+    assert peer_keys(node) == {node_key(honest)}
+
+
+def test_a_banned_key_stays_out_across_a_restart(network):
+    node, honest, honest_id = network
+    keys = CurveKeys.generate()
+    peer = RawPeer(peer_address(node), keys)
+    peer.handshake()
+    peer.send(BlockMsg.from_block(blocks_on(tip_block(node), 1, overpay=COIN)[0]))
+    expect_ban(node, peer, "invalid-block")
+    peer.close()
+
+    node.stop()
+    node.start()
+    wait_connected(node, honest)
+    honest_id[:] = [p["id"] for p in node.rpc("getpeerinfo") if p["key"] == node_key(honest)]
+    assert banned_reasons(node).get(keys.public.hex()) == "invalid-block"
+    # The same key is refused at the CurveZMQ handshake: no reply, ever.
+    again = RawPeer(peer_address(node), keys)
+    with pytest.raises(TimeoutError):
+        again.handshake(timeout=2)
+    again.close()
+    node.rpc("setban", keys.public.hex(), "remove")
+    welcome = RawPeer(peer_address(node), keys)
+    welcome.handshake()
+    assert welcome.alive()
+    welcome.close()
+
+
+def test_a_stalling_peer_is_replaced(network):
+    node, honest, _ = network
+    chain = blocks_on(tip_block(node), 3)
+    work_hint = 1 << 200  # "I have far more work than you": the node asks for headers
+    peer = RawPeer(peer_address(node))
+    peer.handshake(tip=Tip(chain[-1].height, chain[-1].hash, work_hint))
+    request = peer.wait_for(GetHeaders, 10)
+    assert isinstance(request, GetHeaders)
+    peer.send(Headers(tuple(b.header for b in chain)))
+    peer.wait_for(GetData, 10)  # ... and never delivers
+    wait_until(lambda: peer.key_hex not in peer_keys(node), 15, message="the staller dropped")
+    peer.close()
+    # The blocks come from an honest peer instead.
+    for block in chain:
+        assert honest.rpc("submitblock", block.encode().hex()) is None
+    assert sync_blocks([node, honest]) == chain[-1].hash.hex()
+
+
+def test_wrong_keys_are_refused(network, start_node):
+    node, honest, _ = network
+    real = PeerAddress.parse(peer_address(node))
+    # A node told the wrong key for its peer never connects (the CurveZMQ handshake fails).
+    wrong = PeerAddress(CurveKeys.generate().public, real.host, real.port)
+    stray = start_node("stray", extra_args=[f"--connect={wrong}"])
+    time.sleep(3)
+    assert stray.rpc("getconnectioncount") == 0
+    # A client claiming a key it does not hold cannot complete the handshake.
+    impostor = RawPeer(str(real), claim=node_key(honest) and bytes.fromhex(node_key(honest)))
+    with pytest.raises(TimeoutError):
+        impostor.handshake(timeout=2)
+    impostor.close()
+    # Another network's peer is refused (and banned: it is never useful).
+    stranger = RawPeer(str(real))
+    stranger.send_raw(b"")  # nothing yet: just make sure the link is up
+    with pytest.raises(TimeoutError):
+        stranger.handshake(chain_id=0xC01A0001, timeout=2)
+    wait_until(lambda: banned_reasons(node).get(stranger.key_hex) == "wrong-network", 10,
+               message="a ban for another network")  # fmt: skip
+    stranger.close()

@@ -1,0 +1,62 @@
+"""Bans by key and by IP network, expiry, and persistence in peers.lmdb across reopening."""
+
+from __future__ import annotations
+
+import pytest
+
+from coinium.p2p.banlist import BanList, ban_subject
+from coinium.p2p.peerdb import PeerDB
+
+KEY = "ab" * 32
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_subjects_are_canonical():
+    assert ban_subject(KEY.upper()) == KEY
+    assert ban_subject(f"{KEY}@127.0.0.1:19444") == KEY
+    assert ban_subject("10.1.2.3") == "10.1.2.3/32"
+    assert ban_subject("10.1.2.3/16") == "10.1.0.0/16"
+    assert ban_subject("2001:db8::1") == "2001:db8::1/128"
+    with pytest.raises(ValueError):
+        ban_subject("not an address")
+
+
+def test_keys_and_networks_are_banned_until_their_time(tmp_path):
+    clock = Clock()
+    bans = BanList(None, clock)
+    bans.ban(KEY, 60, reason="invalid-block")
+    bans.ban("192.168.0.0/24", 120)
+    assert bans.is_banned(KEY) and not bans.is_banned("cd" * 32)
+    assert bans.is_banned(ip="192.168.0.77") and not bans.is_banned(ip="192.168.1.1")
+    assert bans.is_banned("cd" * 32, "::ffff:192.168.0.5")  # IPv4-mapped counts as IPv4
+    clock.now += 61
+    assert not bans.is_banned(KEY) and bans.is_banned(ip="192.168.0.1")
+    assert [b.subject for b in bans.entries()] == ["192.168.0.0/24"]
+    assert bans.unban("192.168.0.0/24") and not bans.unban("192.168.0.0/24")
+
+
+def test_bans_survive_a_restart(tmp_path):
+    clock = Clock()
+    db = PeerDB(tmp_path)
+    bans = BanList(db, clock)
+    bans.ban(KEY, 3600, reason="flooding")
+    bans.ban("10.0.0.1", 10)
+    db.close()
+    clock.now += 20  # the IP ban expires while the node is down
+    db = PeerDB(tmp_path)
+    again = BanList(db, clock)
+    assert again.is_banned(KEY) and not again.is_banned(ip="10.0.0.1")
+    (ban,) = again.entries()
+    assert (ban.subject, ban.reason, ban.until - ban.created) == (KEY, "flooding", 3600)
+    again.clear()
+    db.close()
+    db = PeerDB(tmp_path)
+    assert len(BanList(db, clock)) == 0
+    db.close()

@@ -1,0 +1,61 @@
+"""Seen-cache and relay: once only, by the XPUB or the request link, never back to the source."""
+
+from __future__ import annotations
+
+from coinium.core.params import REGTEST
+from coinium.p2p.gossip import Gossip, SeenCache
+from coinium.p2p.messages import BlockMsg, TxMsg, decode
+from coinium.p2p.peer import Peer, PeerState
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_seen_cache_is_bounded_in_age_and_size():
+    clock = Clock()
+    seen = SeenCache(max_entries=3, ttl=10, clock=clock)
+    assert seen.add(b"a") and not seen.add(b"a")
+    clock.now = 11
+    assert b"a" not in seen and seen.add(b"a")
+    for item in (b"b", b"c", b"d"):
+        seen.add(item)
+    assert b"a" not in seen and len(seen) == 3
+
+
+def active_peer(n: int, subscribed: bool) -> Peer:
+    peer = Peer(n, inbound=bool(n % 2), key=bytes([n]) * 32)
+    peer.state = PeerState.ACTIVE
+    peer.subscribed = subscribed
+    return peer
+
+
+def test_relay_once_by_the_cheapest_path():
+    published: list[bytes] = []
+    gossip = Gossip(published.append)
+    sub, nat, source = active_peer(1, True), active_peer(2, False), active_peer(3, False)
+    block = REGTEST.genesis
+    assert gossip.relay_block(BlockMsg.from_block(block), block.hash, [sub, nat, source], source)
+    assert len(published) == 1 and decode(published[0]).hash == block.hash
+    assert len(sub.queue) == 0  # the XPUB reached it
+    assert len(nat.queue) == 1  # not subscribed: over its request link
+    assert len(source.queue) == 0  # never back to where it came from
+    assert sub.stats.bytes_sent == len(published[0])
+    # Only once.
+    assert not gossip.relay_block(BlockMsg.from_block(block), block.hash, [sub, nat, source])
+    assert len(published) == 1 and len(nat.queue) == 1
+
+
+def test_without_a_gossip_socket_everything_goes_over_request_links():
+    gossip = Gossip(None)
+    peers = [active_peer(n, True) for n in (1, 2)]
+    tx = REGTEST.genesis.transactions[0]
+    assert gossip.relay_tx(TxMsg.from_tx(tx), tx.txid, peers)
+    assert [len(p.queue) for p in peers] == [1, 1]
+    peers[0].known.add(b"x" * 32)
+    assert gossip.relay_tx(TxMsg(b"\x01"), b"x" * 32, peers)
+    assert [len(p.queue) for p in peers] == [1, 2]  # the peer that had it is skipped

@@ -1,0 +1,57 @@
+"""Per-peer machinery: the priority send queue, token buckets, bounded sets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from coinium.p2p.peer import BoundedSet, Priority, SendQueue, TokenBucket
+
+
+def test_blocks_before_headers_before_transactions_before_addresses():
+    queue = SendQueue()
+    order = [(b"addr1", Priority.ADDR), (b"tx1", Priority.TX), (b"hdr1", Priority.HEADERS),
+             (b"blk1", Priority.BLOCK), (b"tx2", Priority.TX), (b"ping", Priority.CONTROL),
+             (b"blk2", Priority.BLOCK)]  # fmt: skip
+    for frame, priority in order:
+        assert queue.put(frame, priority)
+    out = [queue.pop_nowait() for _ in range(len(order))]
+    assert out == [b"ping", b"blk1", b"blk2", b"hdr1", b"tx1", b"tx2", b"addr1"]
+    assert queue.pop_nowait() is None and queue.bytes == 0
+
+
+def test_a_full_queue_sheds_gossip_but_keeps_blocks_and_control():
+    queue = SendQueue(max_bytes=100)
+    assert queue.put(bytes(90), Priority.BLOCK)
+    assert not queue.put(bytes(20), Priority.TX)
+    assert not queue.put(bytes(20), Priority.ADDR)
+    assert queue.put(bytes(20), Priority.CONTROL)
+    assert queue.dropped == 2 and len(queue) == 2
+
+
+def test_get_waits_for_a_frame():
+    async def body():
+        queue = SendQueue()
+        waiter = asyncio.create_task(queue.get())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        queue.put(b"x", Priority.TX)
+        return await asyncio.wait_for(waiter, 1)
+
+    assert asyncio.run(body()) == b"x"
+
+
+def test_token_bucket():
+    bucket = TokenBucket(rate=10, burst=5, now=0.0)
+    assert all(bucket.take(now=0.0) for _ in range(5))
+    assert not bucket.take(now=0.0)
+    assert bucket.wait_time(1, now=0.0) == 0.1
+    assert bucket.take(now=0.1)
+    assert not bucket.take(now=0.1)
+    assert bucket.take(3, now=10.0) and bucket.tokens == 2
+
+
+def test_bounded_set_forgets_the_oldest():
+    items = BoundedSet(2)
+    for item in (b"a", b"b", b"c"):
+        items.add(item)
+    assert b"a" not in items and b"b" in items and b"c" in items and len(items) == 2

@@ -1,0 +1,213 @@
+"""Headers-first sync against a real chain: the window, parallel peers, in-order intake,
+notfound, stalls, invalid blocks and unwelcome headers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from coinium import kernels
+from coinium.chain.builder import build_block, generate, mine
+from coinium.chain.chainstate import ChainState
+from coinium.core.block import Block
+from coinium.core.header import Header
+from coinium.core.params import REGTEST
+from coinium.core.transaction import Transaction
+from coinium.p2p.messages import BlockMsg, GetData, GetHeaders
+from coinium.p2p.peer import Peer, PeerState
+from coinium.p2p.scoring import Misbehaviour
+from coinium.p2p.sync import MAX_IN_FLIGHT, BlockSync
+
+
+class Host:
+    """The peer manager's side of the sync, over a real ChainState."""
+
+    params = REGTEST
+
+    def __init__(self, chain: ChainState, peers: list[Peer]):
+        self.chain = chain
+        self.peers = peers
+        self.sent: list[tuple[int, object]] = []
+        self.offences: list[tuple[int, Misbehaviour]] = []
+        self.dropped: list[int] = []
+        self.synced: list[bytes] = []
+
+    async def on_chain(self, fn, *args):
+        return fn(self.chain, *args)
+
+    async def submit_block(self, block, peer, raw):
+        return self.chain.accept_block(block)
+
+    def send(self, peer, message):
+        self.sent.append((peer.id, message))
+
+    def misbehaving(self, peer, what, detail=""):
+        self.offences.append((peer.id, what))
+
+    def active_peers(self):
+        return [p for p in self.peers if p.active]
+
+    def disconnect(self, peer, reason):
+        peer.state = PeerState.CLOSED
+        self.dropped.append(peer.id)
+
+    def block_synced(self, block_hash):
+        self.synced.append(block_hash)
+
+    def background(self, coro):
+        asyncio.ensure_future(coro)
+
+    def requests(self, kind=GetData):
+        found = [(pid, m) for pid, m in self.sent if isinstance(m, kind)]
+        self.sent = [(pid, m) for pid, m in self.sent if not isinstance(m, kind)]
+        return found
+
+
+def peer(n: int, height: int) -> Peer:
+    p = Peer(n, inbound=False, key=bytes([n]) * 32)
+    p.state = PeerState.ACTIVE
+    p.best_known_height = height
+    return p
+
+
+@pytest.fixture
+def remote(tmp_path, alice):
+    chain = ChainState(tmp_path / "remote", REGTEST, sync=False)
+    blocks = generate(chain, 80, alice.account)
+    yield chain, {b.hash: b for b in blocks}, blocks
+    chain.close()
+
+
+@pytest.fixture
+def local(tmp_path):
+    chain = ChainState(tmp_path / "local", REGTEST, sync=False)
+    yield chain
+    chain.close()
+
+
+async def until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.005)
+
+
+def deliver(sync, host, by_hash, requests, peers):
+    for peer_id, message in requests:
+        source = next(p for p in peers if p.id == peer_id)
+        for block_hash in message.hashes:
+            sync.on_block(source, BlockMsg.from_block(by_hash[block_hash]), block_hash)
+
+
+def test_sync_downloads_in_parallel_and_connects_in_order(remote, local):
+    remote_chain, by_hash, blocks = remote
+    p1, p2 = peer(1, 80), peer(2, 80)
+    host = Host(local, [p1, p2])
+
+    async def body():
+        sync = BlockSync(host)
+        sync.start()
+        await sync.request_headers(p1)
+        ((_, request),) = host.requests(GetHeaders)
+        assert request.locator == (REGTEST.genesis_hash,)
+        await sync.on_headers(p1, [b.header for b in blocks])
+        assert sync.active and len(sync.path) == 80
+        requests = host.requests()
+        per_peer = {pid: sum(len(m.hashes) for q, m in requests if q == pid) for pid in (1, 2)}
+        assert per_peer == {1: MAX_IN_FLIGHT, 2: MAX_IN_FLIGHT}  # both peers, each full
+        # The second peer answers first: nothing connects before the first block is there.
+        deliver(sync, host, by_hash, [r for r in requests if r[0] == 2], [p1, p2])
+        await asyncio.sleep(0.02)
+        assert local.height == 0
+        deliver(sync, host, by_hash, [r for r in requests if r[0] == 1], [p1, p2])
+        while local.height < 80:
+            deliver(sync, host, by_hash, host.requests(), [p1, p2])
+            await asyncio.sleep(0.005)
+        await until(lambda: host.synced)
+        assert host.synced == [blocks[-1].hash] and not sync.active
+        assert local.tip.hash == remote_chain.tip.hash and not host.offences
+        await sync.stop()
+
+    asyncio.run(body())
+
+
+def test_notfound_and_stalls_move_requests_to_other_peers(remote, local):
+    _, by_hash, blocks = remote
+    p1, p2 = peer(1, 80), peer(2, 80)
+    host = Host(local, [p1, p2])
+
+    async def body():
+        sync = BlockSync(host)
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [b.header for b in blocks[:40]])
+        requests = host.requests()
+        first_holder = next(pid for pid, m in requests if blocks[0].hash in m.hashes)
+        holder = p1 if first_holder == 1 else p2
+        other = p2 if holder is p1 else p1
+        # The holder of the first block says it has none of them: they go to the other peer.
+        asked = [h for pid, m in requests if pid == holder.id for h in m.hashes]
+        assert sync.on_notfound(holder, asked)
+        assert not sync.on_notfound(holder, [bytes(32)])  # never asked for that one
+        moved = [h for pid, m in host.requests() for h in m.hashes]
+        assert blocks[0].hash in moved or blocks[0].hash in other.in_flight
+        # Now the other peer sits on the first block: after the stall timeout it is replaced.
+        sync.check_stalls(time.monotonic() + 3)
+        assert host.dropped == [other.id]
+        host.peers.remove(other)
+        sync.peer_gone(other)
+        assert not other.in_flight and sync.retry
+
+    asyncio.run(body())
+
+
+def _overpaying_child(chain: ChainState, parent_hash: bytes, recipient: bytes) -> Block:
+    template = build_block(chain, [], recipient, parent=parent_hash)
+    coinbase = template.transactions[0]
+    rich = Transaction.coinbase(coinbase.nonce, recipient, coinbase.amount + 1)
+    h = template.header
+    header = Header(h.version, h.height, h.prev_hash, kernels.merkle_root([rich.txid]),
+                    h.timestamp, h.bits, 0)  # fmt: skip
+    return mine(Block(header, (rich,)))
+
+
+def test_an_invalid_block_ends_the_path(remote, local, alice):
+    remote_chain, by_hash, blocks = remote
+    bad = _overpaying_child(remote_chain, blocks[4].hash, alice.account)
+    p1 = peer(1, 10)
+    host = Host(local, [p1])
+    headers = [b.header for b in blocks[:5]] + [bad.header]
+    by_hash[bad.hash] = bad
+
+    async def body():
+        sync = BlockSync(host)
+        sync.start()
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, headers)
+        deliver(sync, host, by_hash, host.requests(), [p1])
+        await until(lambda: not sync.active)
+        assert local.height == 5 and not sync.headers
+        await sync.stop()
+
+    asyncio.run(body())
+
+
+def test_unwelcome_headers_cost_the_peer(remote, local):
+    _, _, blocks = remote
+    p1 = peer(1, 80)
+    host = Host(local, [p1])
+
+    async def body():
+        sync = BlockSync(host)
+        await sync.on_headers(p1, [blocks[0].header])
+        assert host.offences == [(1, Misbehaviour.UNREQUESTED)]
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [blocks[0].header, blocks[2].header])
+        assert host.offences[-1] == (1, Misbehaviour.BAD_HEADERS)
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [blocks[5].header])  # does not connect to anything we know
+        assert not sync.active and host.requests(GetHeaders)  # asks again with a locator
+
+    asyncio.run(body())
