@@ -37,6 +37,11 @@ STOP_TIMEOUT_S = 20.0
 START_TIMEOUT_S = 60.0
 
 
+class _Interrupted(BaseException):
+    """Ctrl-C, seen once. Not a KeyboardInterrupt: with one (caught below), the process now and
+    then still ended by SIGINT after its cleanup (exit status -2)."""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -200,6 +205,13 @@ def devnet_command(count, miners, topology, mine_interval, datadir, duration, re
     from rich.console import Console
     from rich.live import Live
 
+    def interrupt(signum, frame):
+        # The nodes run in sessions of their own (Ctrl-C does not reach them): a second Ctrl-C
+        # must not cut the cleanup short and leave them running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise _Interrupted
+
+    signal.signal(signal.SIGINT, interrupt)
     rng = random.Random(seed)
     temporary = datadir is None
     base = Path(tempfile.mkdtemp(prefix="coinium-devnet-")) if temporary else Path(datadir)
@@ -219,9 +231,10 @@ def devnet_command(count, miners, topology, mine_interval, datadir, duration, re
             while duration is None or time.monotonic() - started < duration:
                 time.sleep(refresh)
                 live.update(_table(nodes, started), refresh=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         console.print("\nstopping the nodes...")
         _stop(nodes)
         if temporary:

@@ -75,7 +75,7 @@ from coinium.p2p.messages import (
 from coinium.p2p.peer import PRIORITY, RATE_CLASS, Peer, PeerState, RateClass
 from coinium.p2p.peerdb import PeerDB
 from coinium.p2p.scoring import Merit, Misbehaviour
-from coinium.p2p.sync import MAX_PER_GETDATA, UNCONNECTING_TOLERANCE, BlockSync
+from coinium.p2p.sync import MAX_PER_GETDATA, UNCONNECTING_TOLERANCE, BlockSync, decode_block
 from coinium.p2p.transport import (
     Connection,
     CurveKeys,
@@ -252,7 +252,7 @@ class PeerManager:
             self.ctx.destroy(linger=0)
         if self.db is not None:
             self.addrman.flush()
-            self.db.close()
+            await asyncio.to_thread(self.db.close)  # waits for the queued writes
             self.db = None
         log.info("p2p stopped")
 
@@ -373,13 +373,16 @@ class PeerManager:
             except zmq.ZMQError:
                 continue
             conn = Connection.of(frame)
-            crowded = len(self._xpub_subs) > 4 * self.config.max_connections
+            key = bytes.fromhex(key_hex)
+            # Room for subscribers that are not (yet) our peers is bounded; our peers' always is.
+            crowded = len(self._xpub_subs) > 4 * self.config.max_connections \
+                and key_hex not in self._xpub_subs and key not in self.by_key  # fmt: skip
             if self.bans.is_banned(key_hex) or crowded:
                 if conn is not None:
                     conn.kick()
                 continue
             self._xpub_subs[key_hex] = conn
-            peer = self.by_key.get(bytes.fromhex(key_hex))
+            peer = self.by_key.get(key)
             if peer is not None and peer.state != PeerState.CLOSED:
                 peer.subscribed = True
                 peer.xpub_conn = conn
@@ -394,6 +397,10 @@ class PeerManager:
                 if event["event"] == zmq.EVENT_MONITOR_STOPPED:
                     return
                 fd = event["value"]
+                if link == "gossip":  # a subscriber that never became a peer is forgotten too
+                    for key_hex, conn in list(self._xpub_subs.items()):
+                        if conn is not None and conn.fd == fd and not conn.alive():
+                            del self._xpub_subs[key_hex]
                 for peer in list(self.peers.values()):
                     conn = peer.router_conn if link == "request" else peer.xpub_conn
                     if conn is None or conn.fd != fd or conn.alive():
@@ -582,6 +589,7 @@ class PeerManager:
             sock.connect(address.endpoint())
         except zmq.ZMQError as exc:  # an address libzmq cannot use (a name that does not resolve)
             self._close(peer, f"cannot connect to {address.hostport}: {exc}")
+            monitor.close(0)  # its reader was cancelled before it ran, so it cannot close it
             return None
         self.addrman.attempt(key)
         self.send(peer, self._version())
@@ -595,17 +603,28 @@ class PeerManager:
         port = peer.version.pub_port
         if not port:
             return
-        host = peer.address.host if peer.address is not None else \
-            (peer.version.listen_host or peer.ip)  # fmt: skip
+        if peer.address is not None:
+            host = peer.address.host
+        else:  # what an inbound peer says of itself: an IP address, or where we see it
+            listen_host = peer.version.listen_host
+            host = listen_host if is_ip(listen_host) else peer.ip
         if not host:
             return
         sock = client_socket(self.ctx, zmq.SUB, self.keys, peer.key, ipv6=":" in host)
-        peer.sub = sock
         monitor = sock.get_monitor_socket(_MONITORED_EVENTS)
+        try:
+            sock.connect(PeerAddress(peer.key, host, port).endpoint())
+        except zmq.ZMQError as exc:
+            sock.disable_monitor()
+            monitor.close(0)
+            sock.close(0)
+            log.debug("peer %d: cannot subscribe to its gossip at %s port %d: %s", peer.id,
+                      host, port, exc)  # fmt: skip
+            return
+        peer.sub = sock
         peer.tasks.append(asyncio.create_task(self._sub_loop(peer), name=f"p2p-sub-{peer.id}"))
         peer.tasks.append(asyncio.create_task(self._monitor_loop(peer, monitor, "gossip"),
                                               name=f"p2p-submon-{peer.id}"))  # fmt: skip
-        sock.connect(PeerAddress(peer.key, host, port).endpoint())
 
     def disconnect(self, peer: Peer, reason: str) -> None:
         self._close(peer, reason)
@@ -939,12 +958,16 @@ class PeerManager:
     async def _on_block(self, peer: Peer, msg: BlockMsg, channel: str) -> None:
         block_hash = msg.hash
         peer.known.add(block_hash)
-        if block_hash in peer.in_flight or self.sync.wants(block_hash):
-            self.sync.on_block(peer, msg, block_hash)
+        if self.sync.requested(block_hash):
+            await self.sync.on_block(peer, msg, block_hash)
             return
         if block_hash in self.seen_blocks or block_hash in self._processing:
             return  # a relay of something we have: every neighbour sends it
-        block = msg.decode()  # DecodeError: malformed, handled by the worker
+        if self.sync.wants(block_hash):
+            return  # a block of the download that was not asked for yet: it is, in its turn
+        block = await decode_block(msg)  # DecodeError: malformed, handled by the worker
+        if block_hash in self.seen_blocks or block_hash in self._processing:
+            return  # another copy was handled while this one decoded
         parent = block.header.prev_hash
         if parent not in self.seen_blocks and not await self.on_chain(stored_blocks, [parent]):
             # No orphan blocks from pushes (Bitcoin Core's rule): nothing is checked, stored or
@@ -978,7 +1001,9 @@ class PeerManager:
             offence = scoring.for_block_error(result.error)
             if peer is not None and offence is not None:
                 self.misbehaving(peer, offence, f"block {block_hash.hex()[:16]}: {result.reason}")
-            if result.error is None or not result.error.mutated:
+            # Refused for good: not a corrupted copy of a good block (mutated), nor one that may
+            # be valid later (time-too-new).
+            if result.error is None or (result.error.permanent and not result.error.mutated):
                 self.seen_blocks.add(block_hash)
             return result
         self.seen_blocks.add(block_hash)

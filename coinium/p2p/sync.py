@@ -10,7 +10,10 @@
    over every peer whose best known height reaches them (least loaded first), so a sync draws on
    several peers in parallel. Only blocks whose header we checked are ever requested.
 3. Blocks arrive in any order and are handed to the chain strictly in path order, one at a time
-   (the chain's orphan pool is small, and in-order intake never needs it).
+   (the chain's orphan pool is small, and in-order intake never needs it). Only blocks that were
+   requested (from any peer) are kept: a pushed block of the path waits for its turn to be
+   asked, so what the sync holds is bounded by the window, whatever peers send. A large block
+   is decoded on a worker thread, not on the event loop.
 4. A peer that holds up the window (the first missing block has been in flight from it longer than
    the stall timeout, 2 s, doubling on each stall up to 64 s) is disconnected and replaced; its
    requests go to other peers. ``notfound`` moves a request to another peer at once.
@@ -55,6 +58,15 @@ BLOCK_TIMEOUT_S = 60.0  # any request older than this goes to another peer
 HEADERS_TIMEOUT_S = 30.0
 MAX_PENDING_HEADERS = 100_000  # ask for more headers only when the download has caught up
 UNCONNECTING_TOLERANCE = 8  # unconnecting header batches before each penalty
+DECODE_INLINE_MAX = 256 << 10  # larger blocks are decoded on a worker thread (~15 ms per MB)
+
+
+async def decode_block(message: BlockMsg) -> Block:
+    """The block in ``message``; a large one is decoded off the event loop. Raises
+    `DecodeError`."""
+    if len(message.raw) <= DECODE_INLINE_MAX:
+        return message.decode()
+    return await asyncio.to_thread(message.decode)
 
 
 class SyncHost(Protocol):
@@ -136,6 +148,10 @@ class BlockSync:
     def wants(self, block_hash: bytes) -> bool:
         return block_hash in self.headers
 
+    def requested(self, block_hash: bytes) -> bool:
+        """Whether the download asked some peer for this block and waits for it."""
+        return block_hash in self.in_flight
+
     # --- headers ------------------------------------------------------------------------------
     async def request_headers(self, peer: Peer, start: bytes | None = None,
                               force: bool = False) -> None:  # fmt: skip
@@ -147,7 +163,14 @@ class BlockSync:
         if asked is not None and now - asked < HEADERS_TIMEOUT_S and not force:
             return
         if len(self.headers) >= MAX_PENDING_HEADERS and not force:
-            return
+            if self.active:
+                return  # the download catches up first
+            # No download is under way, so the pending headers lead nowhere (a branch with less
+            # work than ours, cheap to make at the proof-of-work limit): forget them rather
+            # than let them stop every later sync.
+            self.headers.clear()
+            self.more_from.clear()
+            self.best = None
         self.headers_asked[peer.id] = now
         locator: list[bytes] = await self.host.on_chain(block_locator)
         if start is not None and start not in locator:
@@ -288,19 +311,25 @@ class BlockSync:
                 chunk = tuple(hashes[i : i + MAX_PER_GETDATA])
                 self.host.send(by_id[peer_id], GetData(InvKind.BLOCK, chunk))
 
-    def on_block(self, peer: Peer, message: BlockMsg, block_hash: bytes) -> None:
-        """A block of the path arrived (requested or pushed)."""
+    async def on_block(self, peer: Peer, message: BlockMsg, block_hash: bytes) -> None:
+        """A block we requested arrived (from the peer asked, or from another one). A block
+        nobody asked for is left alone: the window requests it when its turn comes."""
+        if block_hash not in self.in_flight or block_hash in self.received:
+            return
+        try:
+            block: Block | None = await decode_block(message)
+        except DecodeError as exc:
+            block = None
+            self.host.misbehaving(peer, Misbehaviour.MALFORMED, str(exc))
         request = self.in_flight.pop(block_hash, None)
         if request is not None:
             request[0].in_flight.pop(block_hash, None)
         peer.in_flight.pop(block_hash, None)
-        if block_hash in self.received:
-            return  # a second copy (pushed while our request was under way)
-        try:
-            block = message.decode()
-        except DecodeError as exc:
-            self.host.misbehaving(peer, Misbehaviour.MALFORMED, str(exc))
-            self.retry.append(block_hash)
+        if block_hash not in self.headers or block_hash in self.received:
+            return  # the download moved on, or another copy came first, while this one decoded
+        if block is None:
+            if request is not None:
+                self.retry.append(block_hash)
             self.fill_requests()
             return
         self.received[block_hash] = (block, peer, message.raw)

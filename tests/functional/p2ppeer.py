@@ -81,10 +81,11 @@ class RawPeer:
         raise TimeoutError(f"no {kind.__name__} from the node within {timeout} s")
 
     def handshake(self, tip: Tip | None = None, chain_id: int = REGTEST.chain_id,
-                  timeout: float = 10.0) -> Version:  # fmt: skip
+                  timeout: float = 10.0, *, listen_port: int = 0, pub_port: int = 0,
+                  listen_host: str = "") -> Version:  # fmt: skip
         self.send(Version(PROTOCOL_VERSION, chain_id, REGTEST.genesis_hash, 1, int(time.time()),
-                          random.getrandbits(64), tip or Tip(0, REGTEST.genesis_hash, 0), 0, 0,
-                          "", "/rawpeer:0.1/"))  # fmt: skip
+                          random.getrandbits(64), tip or Tip(0, REGTEST.genesis_hash, 0),
+                          listen_port, pub_port, listen_host, "/rawpeer:0.1/"))  # fmt: skip
         version = self.wait_for(Version, timeout)
         self.wait_for(Verack, timeout)
         self.send(Verack())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from nodeproc import REPO_ROOT
@@ -35,3 +37,29 @@ def test_devnet_starts_connects_mines_and_stops_everything(tmp_path):
     for n in range(3):
         with open(tmp_path / f"node{n}" / "regtest" / ".lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_second_ctrl_c_does_not_cut_the_cleanup_short():
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "400"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coinium", "devnet", "--nodes", "2", "--miners", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    base = None
+    try:
+        for line in proc.stdout:
+            match = re.search(r"datadirs in (\S+)", line)
+            if match:
+                base = match[1]
+                break
+        assert base is not None and os.path.isdir(base)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)  # the nodes are stopping (they take a moment): Ctrl-C again
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert not os.path.exists(base), out  # the temporary datadirs went: every node stopped

@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
+import zmq
 from conftest_keys import ALICE, address_of
 from nodeproc import node_key, peer_address, peer_keys, sync_blocks, wait_connected, wait_until
 from p2ppeer import RawPeer
+from zmq.utils import z85
 
 from coinium.chain.builder import mine
 from coinium.consensus.subsidy import block_subsidy
@@ -25,6 +27,7 @@ from coinium.p2p.messages import (
     GetHeaders,
     Headers,
     InvKind,
+    MempoolReq,
     MsgType,
     NotFound,
     Ping,
@@ -127,7 +130,10 @@ def test_misbehaving_peers_are_banned_and_the_node_carries_on(network):
     peer.handshake()
     frame = encode(Ping(1, Tip(0, bytes(32), 0)))
     for _ in range(3000):
-        peer.send_raw(frame)
+        try:
+            peer.sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            break  # banned and dropped already: a blocking send would wait for ever
     expect_ban(node, peer, "flooding")
     peer.close()
 
@@ -221,3 +227,60 @@ def test_wrong_keys_are_refused(network, start_node):
     wait_until(lambda: banned_reasons(node).get(stranger.key_hex) == "wrong-network", 10,
                message="a ban for another network")  # fmt: skip
     stranger.close()
+
+
+def test_an_inbound_peer_naming_an_unusable_gossip_host_is_still_welcomed(start_node):
+    # What an inbound peer says of itself is not a place to dial: a host that is no IP address
+    # (here one libzmq refuses outright) made the handshake's last step raise, so the peer got
+    # no MEMPOOL request, no address exchange and no sync.
+    node = start_node("node")
+    peer = RawPeer(peer_address(node))
+    try:
+        peer.handshake(listen_port=1, pub_port=1, listen_host="no such host")
+        peer.wait_for(MempoolReq, 10)
+        assert peer.alive()
+        assert "Traceback" not in node.output()
+    finally:
+        peer.close()
+
+
+def test_stray_gossip_subscribers_do_not_crowd_out_peers(start_node):
+    # Subscribers to the gossip socket that never become peers were remembered for good; past
+    # 4 x maxconnections of them every new subscriber was refused, and a node whose gossip
+    # subscription is refused drops the whole connection: no new peer could stay.
+    node = start_node("node", extra_args=["--maxconnections=9"])
+    info = node.rpc("getnetworkinfo")
+    server_key = bytes.fromhex(info["key"])
+    ctx = zmq.Context()
+    subs = []
+    try:
+        for _ in range(4 * 9 + 2):
+            keys = CurveKeys.generate()
+            sock = ctx.socket(zmq.SUB)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.curve_serverkey = z85.encode(server_key)
+            sock.curve_publickey = keys.public_z85
+            sock.curve_secretkey = keys.secret_z85
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+            subs.append((sock, sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)))
+            sock.connect(f"tcp://127.0.0.1:{info['gossipport']}")
+        for _, monitor in subs:
+            assert monitor.poll(10_000), "a subscriber never got through the handshake"
+        time.sleep(1.0)  # the node reads every subscription
+    finally:
+        for sock, monitor in subs:
+            sock.disable_monitor()
+            monitor.close(0)
+            sock.close(0)
+        ctx.term()
+    honest = start_node("honest", extra_args=[f"--connect={peer_address(node)}"])
+
+    def honest_links() -> list[tuple[int, str]]:
+        return [(p["id"], p["gossip_out"]) for p in node.rpc("getpeerinfo")
+                if p["key"] == node_key(honest)]  # fmt: skip
+
+    wait_until(lambda: [g for _, g in honest_links()] == ["pub"], 20,
+               message="the honest peer subscribed to the node's gossip")  # fmt: skip
+    links = honest_links()
+    time.sleep(2)
+    assert honest_links() == links  # the same connection, still subscribed

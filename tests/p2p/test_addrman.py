@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 from coinium.p2p.addrman import BACKOFF_MAX_S, AddrMan, backoff
 from coinium.p2p.messages import AddrRecord
@@ -95,3 +96,25 @@ def test_getaddr_answers_a_share():
         book.add(addr(n), "gossip")
     assert len(book.sample(1000, lambda e: False)) == 23
     assert len(book.sample(10, lambda e: False)) == 10
+
+
+def test_a_full_table_takes_a_large_addr_without_stalling():
+    # A peer's addr of 1,000 new keys into a full table: evicting one record per new one meant
+    # a pass over the whole table each time (~0.5 s of event loop for one message).
+    clock = Clock()
+    book = AddrMan(None, clock, max_addresses=4096)
+    own = bytes(32)
+
+    def records(first: int, count: int) -> list[AddrRecord]:
+        return [AddrRecord(n.to_bytes(32, "big"), f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}",
+                           19444) for n in range(first, first + count)]  # fmt: skip
+
+    book.add_records(records(1, 4096), own)
+    assert len(book) == 4096
+    clock.now += 100  # the old records are the longer unseen: they go first
+    fresh = records(10_000, 1000)
+    started = time.perf_counter()
+    assert book.add_records(fresh, own) == 1000
+    elapsed = time.perf_counter() - started
+    assert len(book) <= 4096 and all(r.key in book for r in fresh)
+    assert elapsed < 0.25, f"{elapsed:.3f} s for one addr message"

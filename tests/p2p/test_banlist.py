@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from coinium.p2p.banlist import BanList, ban_subject
@@ -59,4 +61,23 @@ def test_bans_survive_a_restart(tmp_path):
     db.close()
     db = PeerDB(tmp_path)
     assert len(BanList(db, clock)) == 0
+    db.close()
+
+
+def test_bans_are_written_off_the_calling_thread_in_order(tmp_path):
+    # A commit syncs to disk: a ban (or the address flush) must not stall the event loop.
+    db = PeerDB(tmp_path)
+    writers = []
+    futures = [db.write(lambda txn, n=n: writers.append((n, threading.current_thread())))
+               for n in range(5)]  # fmt: skip
+    bans = BanList(db, Clock())
+    bans.ban(KEY, 3600, reason="flooding")
+    db.flush()
+    assert [f.result() for f in futures] == [None] * 5
+    assert [n for n, _ in writers] == list(range(5))
+    threads = {t for _, t in writers}
+    assert len(threads) == 1 and threading.current_thread() not in threads
+    db.close()  # waits for what is queued
+    db = PeerDB(tmp_path)
+    assert BanList(db, Clock()).is_banned(KEY)
     db.close()

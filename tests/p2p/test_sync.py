@@ -15,6 +15,7 @@ from coinium.core.block import Block
 from coinium.core.header import Header
 from coinium.core.params import REGTEST
 from coinium.core.transaction import Transaction
+from coinium.p2p import sync as sync_module
 from coinium.p2p.messages import BlockMsg, GetData, GetHeaders
 from coinium.p2p.peer import Peer, PeerState
 from coinium.p2p.scoring import Misbehaviour
@@ -95,11 +96,11 @@ async def until(predicate, timeout=5.0):
         await asyncio.sleep(0.005)
 
 
-def deliver(sync, host, by_hash, requests, peers):
+async def deliver(sync, host, by_hash, requests, peers):
     for peer_id, message in requests:
         source = next(p for p in peers if p.id == peer_id)
         for block_hash in message.hashes:
-            sync.on_block(source, BlockMsg.from_block(by_hash[block_hash]), block_hash)
+            await sync.on_block(source, BlockMsg.from_block(by_hash[block_hash]), block_hash)
 
 
 def test_sync_downloads_in_parallel_and_connects_in_order(remote, local):
@@ -119,12 +120,12 @@ def test_sync_downloads_in_parallel_and_connects_in_order(remote, local):
         per_peer = {pid: sum(len(m.hashes) for q, m in requests if q == pid) for pid in (1, 2)}
         assert per_peer == {1: MAX_IN_FLIGHT, 2: MAX_IN_FLIGHT}  # both peers, each full
         # The second peer answers first: nothing connects before the first block is there.
-        deliver(sync, host, by_hash, [r for r in requests if r[0] == 2], [p1, p2])
+        await deliver(sync, host, by_hash, [r for r in requests if r[0] == 2], [p1, p2])
         await asyncio.sleep(0.02)
         assert local.height == 0
-        deliver(sync, host, by_hash, [r for r in requests if r[0] == 1], [p1, p2])
+        await deliver(sync, host, by_hash, [r for r in requests if r[0] == 1], [p1, p2])
         while local.height < 80:
-            deliver(sync, host, by_hash, host.requests(), [p1, p2])
+            await deliver(sync, host, by_hash, host.requests(), [p1, p2])
             await asyncio.sleep(0.005)
         await until(lambda: host.synced)
         assert host.synced == [blocks[-1].hash] and not sync.active
@@ -186,7 +187,7 @@ def test_an_invalid_block_ends_the_path(remote, local, alice):
         sync.start()
         await sync.request_headers(p1)
         await sync.on_headers(p1, headers)
-        deliver(sync, host, by_hash, host.requests(), [p1])
+        await deliver(sync, host, by_hash, host.requests(), [p1])
         await until(lambda: not sync.active)
         assert local.height == 5 and not sync.headers
         await sync.stop()
@@ -209,5 +210,89 @@ def test_unwelcome_headers_cost_the_peer(remote, local):
         await sync.request_headers(p1)
         await sync.on_headers(p1, [blocks[5].header])  # does not connect to anything we know
         assert not sync.active and host.requests(GetHeaders)  # asks again with a locator
+
+    asyncio.run(body())
+
+
+def test_pushed_blocks_nobody_asked_for_are_not_held(remote, local):
+    _, by_hash, blocks = remote
+    p1 = peer(1, 80)
+    host = Host(local, [p1])
+
+    async def body():
+        sync = BlockSync(host)
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [b.header for b in blocks])
+        asked = {h for _, m in host.requests() for h in m.hashes}
+        assert blocks[1].hash in asked and blocks[70].hash not in asked
+        # Blocks of the path pushed out of turn would pile up in memory (a peer can push every
+        # block of 100,000 pending headers, with 4 MB bodies): only requested ones are kept.
+        for block in blocks[40:]:
+            await sync.on_block(p1, BlockMsg.from_block(block), block.hash)
+        assert not sync.received
+        await sync.on_block(p1, BlockMsg.from_block(blocks[1]), blocks[1].hash)
+        assert list(sync.received) == [blocks[1].hash] and blocks[1].hash not in p1.in_flight
+
+    asyncio.run(body())
+
+
+def test_headers_that_lead_nowhere_do_not_stop_later_syncs(remote, tmp_path, bob, monkeypatch):
+    # Headers of a branch with less work than ours (cheap at the proof-of-work limit) fill the
+    # pending table up to its cap; no download starts from them. They must not keep the node
+    # from ever asking anyone for headers again.
+    monkeypatch.setattr(sync_module, "MAX_PENDING_HEADERS", 10)
+    ours, _, _ = remote  # 80 blocks
+    fork = ChainState(tmp_path / "fork", REGTEST, sync=False)
+    try:
+        branch = generate(fork, 12, bob.account)
+    finally:
+        fork.close()
+    attacker, honest = peer(1, 12), peer(2, 200)
+    host = Host(ours, [attacker, honest])
+
+    async def body():
+        sync = BlockSync(host)
+        await sync.request_headers(attacker)
+        host.requests(GetHeaders)
+        await sync.on_headers(attacker, [b.header for b in branch])
+        assert not sync.active and len(sync.headers) == 12 and not host.offences
+        await sync.request_headers(honest)
+        assert [pid for pid, _ in host.requests(GetHeaders)] == [honest.id]
+        assert not sync.headers
+
+    asyncio.run(body())
+
+
+def test_a_large_block_is_decoded_off_the_event_loop(remote, local, alice, bob):
+    _, _, blocks = remote
+    p1 = peer(1, 80)
+    host = Host(local, [p1])
+    # A 3 MB body under the first block's header (a mutated copy; decoding does not care).
+    tx = Transaction.transfer(alice.public_key, bob.account, 1, 10_000, 0,
+                              signature=bytes(64))  # fmt: skip
+    count = 3_000_000 // len(tx.raw)
+    big = BlockMsg(blocks[0].header.encode() + count.to_bytes(4, "little") + tx.raw * count)
+    assert big.hash == blocks[0].hash
+
+    async def body():
+        sync = BlockSync(host)
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [b.header for b in blocks])
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        await sync.on_block(p1, big, blocks[0].hash)
+        during = ticks - before
+        task.cancel()
+        assert len(sync.received[blocks[0].hash][0].transactions) == count
+        assert during >= 2  # the loop kept running while the block decoded
 
     asyncio.run(body())
