@@ -365,7 +365,8 @@ class ChainState:
         known = self.index.get(block_hash)
         if known is not None and known.status.invalid:
             return self._invalid(block_hash, BlockError("duplicate-invalid", "known invalid"))
-        if (known is not None and known.status & BlockStatus.HAVE_DATA) or block_hash in self.orphans:
+        stored = known is not None and known.status & BlockStatus.HAVE_DATA
+        if stored or block_hash in self.orphans:
             return AcceptResult(AcceptStatus.DUPLICATE, block_hash)
 
         parent = self.index.get(block.header.prev_hash)
@@ -376,8 +377,8 @@ class ChainState:
             # Remember the hash as invalid only when the header commits to exactly this body
             # (not mutated) and the header itself has its work; otherwise a corrupted copy of a
             # good block could blacklist it.
-            if exc.permanent and not exc.mutated and exc.reason not in ("high-hash", "bad-diffbits") \
-                    and parent is not None:
+            header_ok = exc.reason not in ("high-hash", "bad-diffbits")
+            if exc.permanent and not exc.mutated and header_ok and parent is not None:
                 self._store_failed(block, parent, BlockStatus.FAILED)
             return self._invalid(block_hash, exc)
 
@@ -480,7 +481,8 @@ class ChainState:
             entry = self.index[block_hash]
             if entry.status.invalid:
                 continue
-            if best is None or (entry.chainwork, -entry.sequence) > (best.chainwork, -best.sequence):
+            rank = (entry.chainwork, -entry.sequence)
+            if best is None or rank > (best.chainwork, -best.sequence):
                 best = entry
         if best is None:  # only reachable if every block but genesis was invalidated
             best = self.index[self.main_chain[0]]
@@ -510,7 +512,8 @@ class ChainState:
         return errors
 
     def _path_to(self, target: IndexEntry) -> tuple[list[IndexEntry], list[IndexEntry]]:
-        """(main-chain entries to disconnect, tip first; branch entries to connect, oldest first)."""
+        """(main-chain entries to disconnect, tip first; branch entries to connect, oldest
+        first)."""
         branch = []
         cursor = target
         while not self.is_on_main_chain(cursor.hash):
@@ -656,7 +659,8 @@ class ChainState:
                             tuple(changes.connected), tuple(changes.disconnected))  # fmt: skip
 
     def reconsider_block(self, block_hash: bytes) -> AcceptResult:
-        """Clear the invalid marks of a block, its ancestors and descendants (RPC reconsiderblock)."""
+        """Clear the invalid marks of a block, its ancestors and descendants
+        (RPC reconsiderblock)."""
         if block_hash not in self.index:
             raise KeyError(block_hash)
         touched = []

@@ -72,7 +72,9 @@ class Transaction:
 
     # --- constructors -------------------------------------------------------------------------
     @classmethod
-    def coinbase(cls, height: int, recipient: bytes, amount: int, extra: bytes = b"") -> Transaction:
+    def coinbase(
+        cls, height: int, recipient: bytes, amount: int, extra: bytes = b""
+    ) -> Transaction:
         return cls(TxKind.COINBASE, recipient, amount, nonce=height, payload=extra)
 
     @classmethod

@@ -18,7 +18,8 @@ def parse_amount(text: str) -> int:
     if not text or text.count(".") > 1 or text.startswith(("+", "-")):
         raise ValueError(f"not an amount: {text!r}")
     whole, _, frac = text.partition(".")
-    if not (whole or frac) or not (whole.isdigit() or whole == "") or not (frac.isdigit() or frac == ""):
+    digits_ok = (whole.isdigit() or whole == "") and (frac.isdigit() or frac == "")
+    if not (whole or frac) or not digits_ok:
         raise ValueError(f"not an amount: {text!r}")
     if len(frac) > 8:
         raise ValueError(f"amount {text!r} has more than 8 decimal places")
