@@ -150,7 +150,7 @@ class Node:
         hooks = NodeHooks(
             on_chain=lambda fn, *args: self.chain_call(fn, self.chain, *args),
             submit_block=self.submit_block, submit_transaction=self.submit_transaction,
-            tip=tip, mempool=self.mempool,
+            tip=tip, mempool=self.mempool, submit_blocks=self.submit_blocks,
         )  # fmt: skip
         self.p2p = PeerManager(config, hooks)
         self.listeners.append(self.p2p)
@@ -174,6 +174,17 @@ class Node:
             log.info("block %s refused: %s", block.hash.hex(), result.error)
         self.publish(result)
         return result
+
+    async def submit_blocks(self, blocks: list[Block]) -> list[AcceptResult]:
+        """A run of blocks, as a sync receives them: the chain checks the next block's
+        signatures while it applies the current one, and shares commits across the run
+        (`ChainState.accept_blocks`). One result per block, as `submit_block` would give."""
+        results = await self.chain_call(self.chain.accept_blocks, blocks)
+        for block, result in zip(blocks, results, strict=True):
+            if result.status == AcceptStatus.INVALID:
+                log.info("block %s refused: %s", block.hash.hex(), result.error)
+            self.publish(result)
+        return results
 
     async def invalidate_block(self, block_hash: bytes) -> AcceptResult:
         result = await self.chain_call(self.chain.invalidate_block, block_hash)

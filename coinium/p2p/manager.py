@@ -135,6 +135,8 @@ class NodeHooks:
     submit_transaction: Callable[[Transaction], Awaitable[None]]
     tip: Callable[[], tuple[int, bytes, int]]  # (height, hash, chainwork) of the current tip
     mempool: Mempool
+    # A run of blocks in one call (the chain's sync pipeline); without it, one at a time.
+    submit_blocks: Callable[[list[Block]], Awaitable[list[AcceptResult]]] | None = None
 
 
 @dataclass(slots=True)
@@ -988,6 +990,23 @@ class PeerManager:
     async def submit_block(self, block: Block, peer: Peer | None,
                            raw: bytes | None) -> AcceptResult:  # fmt: skip
         """Hand a block to the chain and settle with the peer that sent it."""
+        self._remember_source(block, peer, raw)
+        return self._settle(block, peer, await self.hooks.submit_block(block))
+
+    async def submit_blocks(
+        self, run: list[tuple[Block, Peer | None, bytes | None]]
+    ) -> list[AcceptResult]:
+        """Hand a run of consecutive blocks (a sync) to the chain in one call, then settle with
+        each block's peer exactly as `submit_block` does."""
+        if self.hooks.submit_blocks is None:
+            return [await self.submit_block(block, peer, raw) for block, peer, raw in run]
+        for block, peer, raw in run:
+            self._remember_source(block, peer, raw)
+        results = await self.hooks.submit_blocks([block for block, _, _ in run])
+        return [self._settle(block, peer, result)
+                for (block, peer, _), result in zip(run, results, strict=True)]  # fmt: skip
+
+    def _remember_source(self, block: Block, peer: Peer | None, raw: bytes | None) -> None:
         block_hash = block.hash
         if raw is not None:
             self._recent_raw[block_hash] = raw
@@ -996,7 +1015,9 @@ class PeerManager:
         self._block_source[block_hash] = peer
         while len(self._block_source) > RECENT_RAW_BLOCKS:
             self._block_source.popitem(last=False)
-        result = await self.hooks.submit_block(block)
+
+    def _settle(self, block: Block, peer: Peer | None, result: AcceptResult) -> AcceptResult:
+        block_hash = block.hash
         if result.status == AcceptStatus.INVALID:
             offence = scoring.for_block_error(result.error)
             if peer is not None and offence is not None:

@@ -41,6 +41,9 @@ class Host:
     async def submit_block(self, block, peer, raw):
         return self.chain.accept_block(block)
 
+    async def submit_blocks(self, run):
+        return self.chain.accept_blocks([block for block, _, _ in run])
+
     def send(self, peer, message):
         self.sent.append((peer.id, message))
 
