@@ -22,6 +22,8 @@ from typing import TypeVar
 
 import lmdb
 
+from coinium.store.chainstore import write_transaction
+
 log = logging.getLogger("coinium.net")
 
 T = TypeVar("T")
@@ -66,21 +68,7 @@ class PeerDB:
 
     def _write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run ``fn`` in one write transaction; the map doubles when full."""
-        while True:
-            txn = self.env.begin(write=True)
-            try:
-                result = fn(txn)
-                txn.commit()
-                return result
-            except lmdb.MapFullError:
-                txn.abort()
-                size = self.env.info()["map_size"]
-                if size >= MAX_MAP_SIZE:
-                    raise
-                self.env.set_mapsize(size * 2)
-            except BaseException:
-                txn.abort()
-                raise
+        return write_transaction(self.env, fn, MAX_MAP_SIZE)
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
         self.write(lambda txn: txn.put(key, value, db=self.db[db]))

@@ -43,6 +43,34 @@ INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40
 
 
+def grow_map(env: lmdb.Environment, limit: int = MAX_MAP_SIZE) -> None:
+    """Double a full LMDB map (no transaction of this process may be open)."""
+    current = env.info()["map_size"]
+    if current >= limit:
+        raise StoreError(f"LMDB map reached {current} bytes; refusing to grow further")
+    log.info("LMDB map full at %d MiB; growing to %d MiB", current >> 20, current >> 19)
+    env.set_mapsize(current * 2)
+
+
+def write_transaction(
+    env: lmdb.Environment, fn: Callable[[lmdb.Transaction], T], map_limit: int = MAX_MAP_SIZE
+) -> T:
+    """Run ``fn`` in one write transaction, committed only if it returns normally; when the map
+    is full the transaction is aborted, the map doubled and ``fn`` run again."""
+    while True:
+        txn = env.begin(write=True)
+        try:
+            result = fn(txn)
+            txn.commit()
+            return result
+        except lmdb.MapFullError:
+            txn.abort()
+            grow_map(env, map_limit)
+        except BaseException:
+            txn.abort()
+            raise
+
+
 class StoreError(Exception):
     """The store cannot be used (locked, wrong network, unreadable); never a consensus failure."""
 
@@ -154,18 +182,7 @@ class ChainStore:
         must only write through the transaction and compute the same writes every time."""
         if self._batch is not None:
             return self._write_in_batch(fn)
-        while True:
-            txn = self.env.begin(write=True)
-            try:
-                result = fn(txn)
-                txn.commit()
-                return result
-            except lmdb.MapFullError:
-                txn.abort()
-                self._grow()
-            except BaseException:
-                txn.abort()
-                raise
+        return write_transaction(self.env, fn)
 
     # --- batches: several writes per commit -----------------------------------------------------
     # A commit writes every page its transaction dirtied and waits for the disk. A block's
@@ -256,11 +273,7 @@ class ChainStore:
                 raise BatchLostError(f"writing a batch again failed: {exc}") from exc
 
     def _grow(self) -> None:
-        current = self.env.info()["map_size"]
-        if current >= MAX_MAP_SIZE:
-            raise StoreError(f"LMDB map reached {current} bytes; refusing to grow further")
-        log.info("LMDB map full at %d MiB; growing to %d MiB", current >> 20, current >> 19)
-        self.env.set_mapsize(current * 2)
+        grow_map(self.env)
 
     # --- typed helpers ------------------------------------------------------------------------
     def get(self, txn: lmdb.Transaction, db: str, key: bytes) -> bytes | None:
