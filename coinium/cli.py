@@ -32,7 +32,26 @@ def zmq_options(fn):
     return fn
 
 
-@click.group()
+class CoiniumGroup(click.Group):
+    """Every bad flag is one ``Error:`` line naming it and exit status 1, as bitcoind exits on a
+    bad argument (click's usage errors would exit 2)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@click.group(cls=CoiniumGroup)
 @click.version_option(package_name="coinium")
 def main() -> None:
     """Coinium: a BLAKE3 proof-of-work node with compiled hot paths."""
@@ -85,6 +104,7 @@ def node(datadir, network, **flags) -> None:
     """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""
     from coinium.logsetup import configure_logging
     from coinium.node import Node
+    from coinium.preflight import StartupError
     from coinium.store.chainstore import StoreError
 
     try:
@@ -96,7 +116,7 @@ def node(datadir, network, **flags) -> None:
     configure_logging(options.datadir, options.log_level, options.print_to_console)
     try:
         asyncio.run(Node(options).run())
-    except StoreError as exc:
+    except (StoreError, StartupError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot start the node: {exc}") from None
@@ -120,8 +140,11 @@ def _with_new_miner_address(options):
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @common_options
-@click.option("--rpc-port", type=int, default=None, help="JSON-RPC port of the node.")
-@click.option("--rpc-host", default="127.0.0.1", show_default=True)
+@click.option("--rpc-port", type=click.IntRange(1, 65535), default=None,
+              help="JSON-RPC port of the node [default: rpc_port in coinium.toml, else the "
+                   "network's].")
+@click.option("--rpc-host", default=None,
+              help="[default: rpc_bind in coinium.toml, else 127.0.0.1]")
 @click.option("--rpc-user", default=None)
 @click.option("--rpc-password", default=None)
 @click.argument("method")
@@ -131,23 +154,27 @@ def rpc(datadir, network, rpc_port, rpc_host, rpc_user, rpc_password, method, ar
 
     Each ARG is read as JSON when it parses (numbers, true/false, arrays, objects), else taken
     as a string, so `coinium rpc getblockhash 0` and `coinium rpc getblock HASH 2` both work.
+    Options go before METHOD; what follows it is passed on, so negative numbers work as ARGs.
     """
-    from coinium.config import default_datadir
+    from coinium.config import default_datadir, rpc_endpoint
     from coinium.core.params import get_network
     from coinium.wallet.keystore import network_datadir
     from coinium.wallet.rpc_client import RpcClient, RpcClientError, RpcError
 
+    if method.startswith("-"):  # unknown options are let through only for the ARGs after METHOD
+        raise click.NoSuchOption(method.partition("=")[0])
     params = get_network(network)
     try:
+        host, port = rpc_endpoint(network, datadir, rpc_host, rpc_port)
         client = RpcClient.for_node(
             network_datadir(datadir or default_datadir(), params),
-            rpc_port or params.rpc_port, host=rpc_host, user=rpc_user, password=rpc_password,
+            port, host=host, user=rpc_user, password=rpc_password,
         )  # fmt: skip
         result = client.call(method, *[_parse_arg(a) for a in args])
     except RpcError as exc:
         click.echo(f"error code: {exc.code}\nerror message:\n{exc.message}", err=True)
         sys.exit(1)
-    except (RpcClientError, ValueError) as exc:
+    except (RpcClientError, ValueError) as exc:  # ConfigError is a ValueError
         raise click.ClickException(str(exc)) from None
     if isinstance(result, str):
         click.echo(result)

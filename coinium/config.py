@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from coinium.core.params import NETWORKS, NetworkParams, get_network
+from coinium.crypto.address import AddressError, decode_address
 from coinium.mempool import policy as mempool_policy
 
 CONFIG_FILE = "coinium.toml"
@@ -145,7 +146,7 @@ def build_options(
         rpc_max_request_bytes=_int(settings, "rpc_max_request_bytes", 32 << 20, 1024, 1 << 30),
         p2p_port=_port(settings, "p2p_port", params.p2p_port),
         mine=_bool(settings, "mine", False),
-        miner_address=settings.get("miner_address") and _str(settings, "miner_address", ""),
+        miner_address=_miner_address(settings, params),
         miner_processes=_int(settings, "miner_processes", os.cpu_count() or 1, 1, 1024),
         mine_interval=_seconds(settings, "mine_interval", 1.0),
         zmq=tuple(_zmq_publishers(settings)),
@@ -155,6 +156,20 @@ def build_options(
         persist_mempool=_bool(settings, "persistmempool", True),
         p2p=_p2p_options(settings),
     )
+
+
+def rpc_endpoint(
+    network: str, datadir: str | os.PathLike[str] | None, host: str | None, port: int | None
+) -> tuple[str, int]:
+    """Where a client (``coinium rpc``, ``wallet``, ``mine``) finds the node's JSON-RPC: its
+    flags, else the node's ``coinium.toml`` (``rpc_bind``, ``rpc_port``), else the network's
+    default, as bitcoin-cli reads bitcoin.conf. A wildcard bind is reached on 127.0.0.1."""
+    options = build_options(network, datadir)
+    if host is None:
+        host = options.rpc_bind
+        if host in ("0.0.0.0", "::", "*", ""):
+            host = "127.0.0.1"
+    return host, port if port is not None else options.rpc_port
 
 
 def _p2p_options(settings: dict[str, Any]) -> P2POptions:
@@ -210,11 +225,32 @@ def _zmq_publishers(settings: dict[str, Any]) -> list[ZmqPublisher]:
         addresses = _str_list(settings, f"zmqpub{topic}")
         hwm = _int(settings, f"zmqpub{topic}hwm", DEFAULT_ZMQ_HWM, 0, 1 << 31)
         for address in addresses:
-            if not address.startswith(("tcp://", "ipc://", "inproc://")):
+            if not _ZMQ_ENDPOINT.match(address):
                 raise ConfigError(f"zmqpub{topic}: {address!r} is not a ZeroMQ endpoint "
                                   "(tcp://host:port or ipc://path)")  # fmt: skip
+            port = address.rpartition(":")[2]
+            if address.startswith("tcp://") and not 1 <= int(port) <= 65535:
+                raise ConfigError(f"zmqpub{topic}: port {port} of {address!r} is not 1 to 65535")
             publishers.append(ZmqPublisher(topic, address, hwm))
     return publishers
+
+
+# tcp://host:port (host a name, an IPv4 address, [IPv6] or *), ipc://path, inproc://name
+_ZMQ_ENDPOINT = re.compile(
+    r"^(tcp://(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}|(ipc|inproc)://\S+)$"
+)
+
+
+def _miner_address(settings: dict[str, Any], params: NetworkParams) -> str | None:
+    """Checked here, so a mistyped address stops the node before anything has started."""
+    if settings.get("miner_address") in (None, ""):
+        return None
+    address = _str(settings, "miner_address", "")
+    try:
+        decode_address(address, params.address_prefix)
+    except AddressError as exc:
+        raise ConfigError(f"miner_address: {address!r}: {exc}") from None
+    return address
 
 
 def _rpcauth_lines(settings: dict[str, Any]) -> list[str]:

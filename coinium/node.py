@@ -17,6 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import zmq
+
 from coinium.chain.builder import build_block
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
@@ -24,6 +26,7 @@ from coinium.config import NodeOptions
 from coinium.core.block import Block
 from coinium.core.transaction import Transaction
 from coinium.crypto.address import decode_address
+from coinium.preflight import StartupError, check_listen_ports
 
 log = logging.getLogger("coinium.node")
 
@@ -53,7 +56,7 @@ class Node:
         from coinium.chain.sigcache import SignatureCache
         from coinium.mempool.persist import load_mempool
         from coinium.mempool.pool import Mempool
-        from coinium.notify.zmq_publisher import ZmqNotifier
+        from coinium.notify.zmq_publisher import NotifierError, ZmqNotifier
         from coinium.rpc.server import RpcServer
 
         self.options.datadir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +71,10 @@ class Node:
         self.mempool.tip_height = self.chain.height
         self.listeners.append(self.mempool)
         if self.options.zmq:
-            self.notifier = ZmqNotifier(self.options.zmq)
+            try:
+                self.notifier = ZmqNotifier(self.options.zmq)
+            except NotifierError as exc:
+                raise StartupError(str(exc)) from None
             self.listeners.append(self.notifier)
             self.mempool.listeners.append(self.notifier)
         if self.options.persist_mempool:
@@ -76,7 +82,13 @@ class Node:
         self._mempool_timer = asyncio.create_task(self._expire_mempool())
         await self._start_p2p()
         self.rpc = RpcServer(self, self.options)
-        await self.rpc.start()
+        try:
+            await self.rpc.start()
+        except OSError as exc:
+            self.rpc = None
+            raise StartupError(f"--rpc-port / rpc_port: cannot listen on "
+                               f"{self.options.rpc_bind}:{self.options.rpc_port}: "
+                               f"{exc.strerror or exc}") from None  # fmt: skip
         if self.options.mine:
             from coinium.mining.node_miner import NodeMiner
 
@@ -92,6 +104,7 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
+        check_listen_ports(self.options)  # before anything starts: a taken port is one line
         try:
             await self.start()
             await self._stop.wait()
@@ -155,7 +168,12 @@ class Node:
         self.p2p = PeerManager(config, hooks)
         self.listeners.append(self.p2p)
         self.mempool.listeners.append(self.p2p)
-        await self.p2p.start()
+        try:
+            await self.p2p.start()
+        except zmq.ZMQError as exc:
+            raise StartupError(f"--p2p-port / --p2p-pub-port: cannot listen on {p2p.bind} "
+                               f"(ports {self.options.p2p_port}, {p2p.pub_port}): "
+                               f"{zmq.strerror(exc.errno)}") from None  # fmt: skip
 
     async def _expire_mempool(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from coinium.chain.chainstate import AcceptResult, AcceptStatus
 from coinium.core.block import Block
 from coinium.core.params import GENESIS_RECIPIENT
+from coinium.crypto.address import encode_address
 from coinium.mining.engine import Miner, MinerConfig, MinerEvent, SourceUnavailable
 from coinium.mining.work import Template
 
@@ -101,7 +102,8 @@ class NodeMiner:
         self._miner = Miner(_NodeWorkSource(self.node, loop), config, _log_event)
         await loop.run_in_executor(None, self._miner.start)  # spawning takes a moment
         self.node.listeners.append(self)
-        log.info("mining with %d processes to account %s", self.processes, self.recipient.hex())
+        address = encode_address(self.node.params.address_prefix, self.recipient)
+        log.info("mining with %d processes to %s", self.processes, address)
 
     async def stop(self) -> None:
         if self._miner is None:

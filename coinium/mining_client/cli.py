@@ -54,7 +54,8 @@ def _target(text: str | None) -> int | None:
 
 @click.command("mine")
 @click.option("--rpc", "rpc_url", default=None, metavar="URL",
-              help="The node's JSON-RPC URL [default: http://127.0.0.1:<the network's port>].")
+              help="The node's JSON-RPC URL [default: rpc_bind and rpc_port from coinium.toml, "
+                   "else http://127.0.0.1:<the network's port>].")
 @click.option("--rpc-cookie", type=click.Path(dir_okay=False), default=None,
               help="The node's cookie file [default: .cookie in the network datadir].")
 @click.option("--rpc-user", default=None)
@@ -92,7 +93,7 @@ def mine_command(rpc_url, rpc_cookie, rpc_user, rpc_password, datadir, network, 
     New tips arrive by the node's ZMQ hashblock publisher (or a short poll); the node going
     away or restarting is waited out with backoff. Ctrl-C stops every worker.
     """
-    from coinium.config import default_datadir
+    from coinium.config import ConfigError, default_datadir, rpc_endpoint
     from coinium.mining.engine import Miner, MinerConfig
     from coinium.mining_client.display import JsonSink, LineSink, LiveDisplay
     from coinium.mining_client.node_link import RpcWorkSource, TipWatcher
@@ -106,7 +107,13 @@ def mine_command(rpc_url, rpc_cookie, rpc_user, rpc_password, datadir, network, 
         raise click.UsageError("give both --rpc-user and --rpc-password, or neither")
     if rpc_user is not None and rpc_cookie is not None:
         raise click.UsageError("give --rpc-cookie or --rpc-user/--rpc-password, not both")
-    url = rpc_url or f"http://127.0.0.1:{params.rpc_port}"
+    if rpc_url is None:
+        try:
+            host, port = rpc_endpoint(params.name, datadir, None, None)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        rpc_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    url = rpc_url
     if rpc_user is None and rpc_cookie is None:
         rpc_cookie = network_datadir(datadir or default_datadir(), params) / COOKIE_FILE
 

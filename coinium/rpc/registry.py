@@ -48,6 +48,7 @@ class Param:
     type: str  # a key of _TYPES
     help: str
     default: Any = REQUIRED
+    aliases: tuple[str, ...] = ()  # other names a named call may use (Core's "verbosity|verbose")
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -127,7 +128,7 @@ class Method:
 
     def _positional(self, named: dict[str, Any]) -> list[Any]:
         """bitcoind's transformNamedArguments: names to positions, ``args`` first."""
-        names = [p.name for p in self.params]
+        index = {name: i for i, p in enumerate(self.params) for name in (p.name, *p.aliases)}
         extra = named.get("args", [])
         if not isinstance(extra, list):
             raise RpcError(RPC_TYPE_ERROR, "JSON value of type "
@@ -136,9 +137,12 @@ class Method:
         for key, value in named.items():
             if key == "args":
                 continue
-            if key not in names:
+            if key not in index:
                 raise RpcError(RPC_INVALID_PARAMETER, f"Unknown named parameter {key}")
-            i = names.index(key)
+            i = index[key]
+            if i < len(positional) and positional[i] is not None and i >= len(extra):
+                raise RpcError(RPC_INVALID_PARAMETER, f"Parameter {key} specified multiple "
+                               "times")  # fmt: skip
             if i < len(extra):
                 raise RpcError(RPC_INVALID_PARAMETER, f"Parameter {key} specified twice both "
                                "as positional and named argument")  # fmt: skip

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import click
 
-from coinium.config import default_datadir
+from coinium.config import ConfigError, default_datadir, rpc_endpoint
 from coinium.core.params import MAIN, NETWORKS, NetworkParams, get_network
 from coinium.core.transaction import MAX_MEMO_SIZE, sign_transfer
 from coinium.core.units import format_amount, parse_amount
@@ -75,9 +75,10 @@ def _rpc_options(f: F) -> F:
             "--rpc-port",
             type=click.IntRange(1, 65535),
             default=None,
-            help="Node RPC port (default: the network's).",
+            help="Node RPC port [default: rpc_port in coinium.toml, else the network's].",
         ),
-        click.option("--rpc-host", default="127.0.0.1", show_default=True, help="Node RPC host."),
+        click.option("--rpc-host", default=None,
+                     help="Node RPC host [default: rpc_bind in coinium.toml, else 127.0.0.1]."),
     ):
         f = option(f)
     return f
@@ -90,7 +91,7 @@ def _user_errors(f: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
-        except (WalletError, RpcClientError, AddressError) as exc:
+        except (WalletError, RpcClientError, AddressError, ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -128,15 +129,17 @@ def _passphrase(prompt: str, *, confirm: bool = False) -> str:
 def _client(
     ndir: Path,
     params: NetworkParams,
-    host: str,
+    host: str | None,
     port: int | None,
     user: str | None,
     password: str | None,
 ) -> RpcClient:
     if (user is None) != (password is None):
         raise click.UsageError("give both --rpc-user and --rpc-password, or neither (cookie)")
+    base = ndir.parent if params.data_subdir else ndir
+    host, port = rpc_endpoint(params.name, base, host, port)
     return RpcClient.for_node(
-        ndir, port or params.rpc_port, host=host, user=user, password=password, timeout=RPC_TIMEOUT
+        ndir, port, host=host, user=user, password=password, timeout=RPC_TIMEOUT
     )
 
 

@@ -34,14 +34,14 @@ def test_the_command_is_registered_and_documents_its_options():
 
 def test_bad_options_are_refused_before_anything_starts():
     assert "Invalid value for --address" in run("--address", "rcn1nonsense").output
-    assert run("--address", ADDRESS, "--rpc-user", "u").exit_code == 2
+    assert run("--address", ADDRESS, "--rpc-user", "u").exit_code == 1  # bitcoind: 1
     assert "not both" in run("--address", ADDRESS, "--rpc-user", "u", "--rpc-password", "p",
                              "--rpc-cookie", "/x").output  # fmt: skip
     wrong = run("--address", encode_address(MAIN.address_prefix, key(5).account),
                 "--network", "regtest")  # fmt: skip
-    assert wrong.exit_code == 2 and "a main address, but --network regtest" in wrong.output
-    assert run("--address", ADDRESS, "--local-target", "xyz").exit_code == 2
-    assert run("--address", ADDRESS, "--processes", "0").exit_code == 2
+    assert wrong.exit_code == 1 and "a main address, but --network regtest" in wrong.output
+    assert run("--address", ADDRESS, "--local-target", "xyz").exit_code == 1
+    assert run("--address", ADDRESS, "--processes", "0").exit_code == 1
 
 
 def test_json_lines_carry_every_event():

@@ -253,7 +253,7 @@ METHODS = [
         '  "size" : n,            (numeric) the block size in bytes\n'
         '  "tx" : [ "hex" | {...}, ... ]  txids (verbosity 1) or decoded transactions (2)',
         (_BLOCKHASH, Param("verbosity", "verbosity", "0 for hex, 1 for a json object, 2 for a "
-                           "json object with transaction data", 1)),
+                           "json object with transaction data", 1, aliases=("verbose",))),
     ),
     Method(
         "getchaintips", "blockchain", getchaintips,

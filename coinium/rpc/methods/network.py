@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from coinium.mempool.pool import coins
 from coinium.p2p.manager import PeerManager
 from coinium.rpc.errors import RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RpcError
 from coinium.rpc.registry import Method, Param
@@ -47,8 +48,10 @@ async def getnetworkinfo(ctx: RpcContext) -> dict[str, Any]:
     info = {"version": parts[0] * 10000 + parts[1] * 100 + parts[2]}
     info.update(_p2p(ctx).network_info())
     info["timeoffset"] = 0
-    info["relayfee"] = 0
-    info["incrementalfee"] = 0
+    # The node's own policy (the mempool refuses less), in coins per 1000 bytes as bitcoind.
+    policy = ctx.node.options.mempool
+    info["relayfee"] = coins(policy.min_relay_fee_rate)
+    info["incrementalfee"] = coins(policy.incremental_relay_fee_rate)
     return info
 
 
