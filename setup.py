@@ -4,6 +4,10 @@ The Cython extension is optional at install time in one sense only: if no C comp
 available the package installs anyway and `coinium.kernels` runs on the pure-Python backend,
 saying so once. Set ``COINIUM_REQUIRE_EXT=1`` (CI does) to turn a failed build into an error, so
 a broken extension can never pass unnoticed.
+
+A failed rebuild also removes the extension an earlier build left (in ``build/`` and, with
+``--inplace``, in the source tree): setuptools would otherwise copy that stale binary into place
+as if the rebuild had worked, and the node would run kernels older than their sources.
 """
 
 import os
@@ -15,6 +19,7 @@ from setuptools.command.build_ext import build_ext
 
 class OptionalBuildExt(build_ext):
     def run(self):
+        self.failed = set()
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - any build failure degrades to pure Python
@@ -24,7 +29,18 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
+            self.failed.add(ext.name)
+            _remove(self.get_ext_fullpath(ext.name))  # the stale build, not to be copied
             self._give_up(exc)
+
+    def copy_extensions_to_source(self):
+        build_py = self.get_finalized_command("build_py")
+        for ext in self.extensions:
+            if ext.name in self.failed:
+                inplace_file, _ = self._get_inplace_equivalent(build_py, ext)
+                _remove(inplace_file)
+        self.extensions = [ext for ext in self.extensions if ext.name not in self.failed]
+        super().copy_extensions_to_source()
 
     def _give_up(self, exc):
         if os.environ.get("COINIUM_REQUIRE_EXT") == "1":
@@ -34,6 +50,12 @@ class OptionalBuildExt(build_ext):
             "coinium will use the pure-Python kernel backend.",
             file=sys.stderr,
         )
+
+
+def _remove(path):
+    if os.path.exists(path):
+        os.remove(path)
+        print(f"removed the stale {path}", file=sys.stderr)
 
 
 def extensions():

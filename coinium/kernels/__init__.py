@@ -2,7 +2,10 @@
 
 ``COINIUM_KERNELS=cython|numba|python`` picks a backend; a requested backend that fails to load is
 an error, never a silent fallback. Without the variable the fastest backend that loads is used
-(cython, then numba, then python); if the compiled extension is missing, this says so once.
+(cython, then numba, then python). If the compiled extension is missing, this says so once per
+run of a program (processes it starts, such as miner workers, inherit ``COINIUM_KERNELS_NOTICE``
+and stay quiet), and while Numba compiles its kernels (about half a minute on a first start) it
+says how long it has been at it.
 
     pow_search(header, target, start_nonce, count) -> (nonce | None, hashes_done)
     merkle_root(txids) -> bytes
@@ -14,6 +17,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
+import time
 from types import ModuleType
 
 log = logging.getLogger("coinium.kernels")
@@ -24,6 +29,8 @@ _BACKEND_MODULES = {
     "python": "coinium.kernels.python_backend",
 }
 _PREFERENCE = ("cython", "numba", "python")
+_NOTICE_ENV = "COINIUM_KERNELS_NOTICE"  # set once the fallback was reported: children inherit it
+PROGRESS_INTERVAL_S = 10.0
 
 
 class KernelBackendError(ImportError):
@@ -58,22 +65,51 @@ def _select() -> ModuleType:
     requested = os.environ.get("COINIUM_KERNELS", "").strip().lower()
     if requested:
         return load_backend(requested)
-    failures = []
+    failures: list[str] = []
     for name in _PREFERENCE:
+        if not failures:
+            try:
+                return load_backend(name)
+            except KernelBackendError as exc:
+                failures.append(str(exc))
+                continue
         try:
-            return load_backend(name)
+            return _load_fallback(name)
         except KernelBackendError as exc:
             failures.append(str(exc))
     raise KernelBackendError("; ".join(failures))
 
 
+def _load_fallback(name: str) -> ModuleType:
+    """Load a slower backend, telling the operator why and, while Numba compiles, how long."""
+    quiet = bool(os.environ.get(_NOTICE_ENV))
+    if not quiet:
+        compiling = " (its first start compiles it: about 30 s)" if name == "numba" else ""
+        log.warning("compiled kernels unavailable; using the %s kernel backend (slower)%s. "
+                    "Reinstall with a C compiler to build them.", name, compiling)  # fmt: skip
+    started = time.monotonic()
+    done = threading.Event()
+
+    def progress() -> None:
+        while not done.wait(PROGRESS_INTERVAL_S):
+            log.warning("still preparing the %s kernels (%.0f s)", name,
+                        time.monotonic() - started)  # fmt: skip
+
+    ticker = threading.Thread(target=progress, name="kernel-progress", daemon=True)
+    if not quiet:
+        ticker.start()
+    try:
+        backend = load_backend(name)
+    finally:
+        done.set()
+    os.environ[_NOTICE_ENV] = "1"
+    elapsed = time.monotonic() - started
+    if not quiet and elapsed >= 1.0:
+        log.warning("%s kernels ready in %.0f s", name, elapsed)
+    return backend
+
+
 _backend = _select()
-if _backend.NAME != _PREFERENCE[0] and not os.environ.get("COINIUM_KERNELS"):
-    log.warning(
-        "compiled kernels unavailable; using the %s kernel backend (slower). "
-        "Reinstall with a C compiler to build them.",
-        _backend.NAME,
-    )
 
 BACKEND: str = _backend.NAME
 pow_search = _backend.pow_search
