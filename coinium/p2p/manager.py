@@ -164,6 +164,7 @@ class PeerManager:
         self.outbound: dict[bytes, Peer] = {}  # every outbound link, from the dial on
         self.by_rid: dict[bytes, Peer] = {}  # inbound links by ROUTER routing id
         self.manual: dict[bytes, _Manual] = {}
+        self.closed_traffic = [0, 0]  # bytes received from and sent to peers since closed
         self.port = 0
         self.pub_port = 0
         self.started_at = time.monotonic()
@@ -636,6 +637,8 @@ class PeerManager:
             return
         was_active = peer.active
         peer.state = PeerState.CLOSED
+        self.closed_traffic[0] += peer.stats.bytes_recv
+        self.closed_traffic[1] += peer.stats.bytes_sent
         peer.disconnect_reason = reason
         self.peers.pop(peer.id, None)
         if self.by_key.get(peer.key) is peer:
@@ -1302,6 +1305,12 @@ class PeerManager:
             "knownaddresses": len(self.addrman),
             "warnings": [],
         }
+
+    def traffic_totals(self) -> tuple[int, int]:
+        """(bytes received, bytes sent) over every peer since start (getnettotals)."""
+        peers = list(self.peers.values())
+        return (self.closed_traffic[0] + sum(p.stats.bytes_recv for p in peers),
+                self.closed_traffic[1] + sum(p.stats.bytes_sent for p in peers))  # fmt: skip
 
     def connection_count(self) -> int:
         return len(self.active_peers())

@@ -37,6 +37,7 @@ _TYPES: dict[str, tuple[tuple[str, ...], str]] = {
     "hex": (("string",), "string"),
     "bool": (("bool",), "boolean"),
     "verbosity": (("number", "bool"), "numeric or boolean"),  # bitcoind accepts both
+    "hash_or_height": (("string", "number"), "string or numeric"),  # getblockstats
     "array": (("array",), "json array"),
     "object": (("object",), "json object"),
 }

@@ -7,16 +7,24 @@ from coinium.rpc.registry import MethodTable
 
 
 def default_table() -> MethodTable:
+    from coinium.rpc.activity import ActiveCommands
     from coinium.rpc.methods import (
         accounts,
         blockchain,
+        chainstats,
         control,
         mempool,
         mining,
         network,
+        nodeinfo,
         rawtransactions,
+        util,
         zmq,
     )
 
-    modules = (accounts, blockchain, control, mempool, mining, network, rawtransactions, zmq)
-    return MethodTable(method for module in modules for method in module.METHODS)
+    modules = (accounts, blockchain, chainstats, control, mempool, mining, network, nodeinfo,
+               rawtransactions, util, zmq)  # fmt: skip
+    active = ActiveCommands()
+    table = MethodTable(active.tracked(method) for module in modules for method in module.METHODS)
+    table.active = active  # getrpcinfo lists what is running
+    return table
