@@ -99,6 +99,9 @@ def main() -> None:
 @click.option("--maxconnections", type=int, default=None, help="Most peers at once [default: 125].")
 @click.option("--bantime", type=int, default=None,
               help="Seconds a misbehaving peer stays banned [default: 86400].")
+@click.option("--wallet-kdf", default=None, metavar="PROFILE",
+              help="Argon2id cost of wallets createwallet makes: moderate, interactive or "
+                   "minimum (tests; not on main) [default: moderate].")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 def node(datadir, network, **flags) -> None:
     """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""

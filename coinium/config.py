@@ -77,6 +77,7 @@ class NodeOptions:
     mempool: mempool_policy.MempoolPolicy = mempool_policy.MempoolPolicy()
     persist_mempool: bool = True  # save mempool.dat at shutdown, load it at start
     p2p: P2POptions = P2POptions()
+    wallet_kdf: str = "moderate"  # Argon2id cost of wallets createwallet makes (wallet.manager)
 
     @property
     def datadir(self) -> Path:
@@ -116,7 +117,7 @@ _KNOWN = {
     "minrelaytxfee", "incrementalrelayfee", "maxmempool", "mempoolexpiry",
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
-    "maxconnections", "bantime",
+    "maxconnections", "bantime", "wallet_kdf",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -155,7 +156,15 @@ def build_options(
         mempool=_mempool_policy(settings),
         persist_mempool=_bool(settings, "persistmempool", True),
         p2p=_p2p_options(settings),
+        wallet_kdf=_wallet_kdf(settings, params),
     )
+
+
+def _wallet_kdf(settings: dict[str, Any], params: NetworkParams) -> str:
+    profile = _choice(settings, "wallet_kdf", "moderate", ("moderate", "interactive", "minimum"))
+    if profile != "moderate" and params.name == "main":
+        raise ConfigError("wallet_kdf: a weaker key derivation than moderate is refused on main")
+    return profile
 
 
 def rpc_endpoint(

@@ -45,6 +45,7 @@ class Node:
         self.rpc: Any = None
         self.miner: Any = None
         self.p2p: Any = None
+        self.wallets: Any = None  # the loaded wallets (coinium.wallet.manager), for the RPC
         self.listeners: list[ChainListener] = []
         self.published_tip = b""  # the tip the listeners (mempool, miner) last heard of
         self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
@@ -81,6 +82,9 @@ class Node:
             load_mempool(self.mempool, self.options.datadir)
         self._mempool_timer = asyncio.create_task(self._expire_mempool())
         await self._start_p2p()
+        from coinium.wallet.manager import WalletManager
+
+        self.wallets = WalletManager(self.options.datadir, self.params, self.options.wallet_kdf)
         self.rpc = RpcServer(self, self.options)
         try:
             await self.rpc.start()
@@ -124,6 +128,8 @@ class Node:
             await self.p2p.stop()
         if self.rpc is not None:
             await self.rpc.stop()
+        if self.wallets is not None:
+            self.wallets.close()  # drops every unlocked wallet's keys
         if self._mempool_timer is not None:
             self._mempool_timer.cancel()
             self._mempool_timer = None

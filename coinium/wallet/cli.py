@@ -39,7 +39,7 @@ from coinium.core.params import MAIN, NETWORKS, NetworkParams, get_network
 from coinium.core.transaction import MAX_MEMO_SIZE, sign_transfer
 from coinium.core.units import format_amount, parse_amount
 from coinium.crypto.address import AddressError, decode_address
-from coinium.wallet import keystore
+from coinium.wallet import hd, keystore
 from coinium.wallet.keystore import Wallet, WalletError, WalletNotFoundError
 from coinium.wallet.rpc_client import RpcClient, RpcClientError, RpcError
 
@@ -204,7 +204,9 @@ def create_cmd(
             "wallet file can try guesses against it offline.",
             err=True,
         )
-    wallet = keystore.create_wallet(
+    # Deterministic (coinium.wallet.hd): every later address derives from the wallet's seed, so
+    # this file, backed up once, restores them all.
+    wallet = hd.create_hd_wallet(
         ndir, params, name, passphrase, label=label, opslimit=kdf_opslimit, memlimit=kdf_memlimit
     )
     del passphrase

@@ -152,6 +152,7 @@ class Wallet:
     kdf: KdfParams = field(repr=False)
     keys: tuple[WalletKey, ...]
     path: Path
+    hd: dict[str, Any] | None = field(default=None, repr=False)  # the seed: coinium.wallet.hd
 
     @property
     def receiving_address(self) -> str:
@@ -373,7 +374,12 @@ def add_key(
         try:
             _open_all(wallet, key)  # the passphrase must be the wallet's before we seal with it
             created = int(time.time()) if now is None else now
-            new = _seal(key, PrivateKey.generate(), params, name, label, created)
+            private = PrivateKey.generate()
+            if wallet.hd is not None:  # a deterministic wallet derives its next key
+                from coinium.wallet.hd import next_key
+
+                private, wallet = next_key(wallet, key)
+            new = _seal(key, private, params, name, label, created)
         finally:
             del key
         wallet = replace(wallet, keys=wallet.keys + (new,))
@@ -421,6 +427,8 @@ def _encode(wallet: Wallet) -> bytes:
             for k in wallet.keys
         ],
     }
+    if wallet.hd is not None:
+        doc["hd"] = wallet.hd
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -506,7 +514,10 @@ def _decode_doc(data: bytes, path: Path, params: NetworkParams, name: str) -> Wa
         )
     if len({k.public_key for k in keys}) != len(keys):
         raise _Corrupt("the same key appears twice")
-    return Wallet(name, network, created, kdf, tuple(keys), path)
+    hd = doc.get("hd")
+    if hd is not None and not isinstance(hd, dict):
+        raise _Corrupt("hd must be an object")
+    return Wallet(name, network, created, kdf, tuple(keys), path, hd)
 
 
 def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:

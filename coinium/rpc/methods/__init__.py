@@ -19,11 +19,12 @@ def default_table() -> MethodTable:
         nodeinfo,
         rawtransactions,
         util,
+        wallet,
         zmq,
     )
 
     modules = (accounts, blockchain, chainstats, control, mempool, mining, network, nodeinfo,
-               rawtransactions, util, zmq)  # fmt: skip
+               rawtransactions, util, wallet, zmq)  # fmt: skip
     active = ActiveCommands()
     table = MethodTable(active.tracked(method) for module in modules for method in module.METHODS)
     table.active = active  # getrpcinfo lists what is running

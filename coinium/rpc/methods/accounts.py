@@ -1,4 +1,6 @@
-"""Accounts (ours; bitcoind has UTXOs and a wallet instead): getaccount, listtransactions."""
+"""Accounts (ours; bitcoind has UTXOs and a wallet instead): getaccount, and listtransactions of
+an address (registered by coinium.rpc.methods.wallet, whose listtransactions takes an address or
+the wallet)."""
 
 from __future__ import annotations
 
@@ -119,28 +121,5 @@ METHODS = [
   "pending_balance_units" : n
 }""",
         (Param("address", "string", "The account's address"),),
-    ),
-    Method(
-        "listtransactions", "accounts", listtransactions,
-        "Returns up to 'count' most recent transactions of an address, newest first, skipping\n"
-        "the first 'skip'. Pending (mempool) transactions come first with 0 confirmations and\n"
-        "no blockhash/height. Confirmed ones come from the node's address index.",
-        """\
-[
-  {
-    "txid" : "hex",
-    "blockhash" : "hex",     (string) absent while pending
-    "height" : n,            (numeric) absent while pending
-    "time" : xxx,            (numeric) block time, or when it entered the mempool
-    "category" : "str",      (string) "send", "receive" or "generate"
-    "amount" : n,            (numeric) coins, negative for a send
-    "fee" : n,               (numeric, send only) coins, negative
-    "address" : "str",       (string) the counterparty (null for generate)
-    "confirmations" : n
-  }, ...
-]""",
-        (Param("address", "string", "The account's address"),
-         Param("count", "number", "The number of transactions to return", 10),
-         Param("skip", "number", "The number of transactions to skip", 0)),
     ),
 ]
