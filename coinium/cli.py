@@ -1,4 +1,5 @@
-"""The ``coinium`` command line: ``node``, ``rpc``, ``wallet``, ``watch`` and ``mine``."""
+"""The ``coinium`` command line: ``node``, ``rpc``, ``wallet``, ``watch``, ``mine``, ``devnet``,
+``backup`` and ``restore``."""
 
 from __future__ import annotations
 
@@ -202,6 +203,7 @@ def _parse_arg(text: str):
 
 
 def _register_subcommands() -> None:
+    from coinium.backup_cli import backup_command, restore_command
     from coinium.devnet import devnet_command
     from coinium.mining_client.cli import mine_command
     from coinium.notify.watch import watch_command
@@ -211,6 +213,8 @@ def _register_subcommands() -> None:
     main.add_command(wallet_group, "wallet")
     main.add_command(watch_command, "watch")
     main.add_command(devnet_command, "devnet")
+    main.add_command(backup_command, "backup")
+    main.add_command(restore_command, "restore")
 
 
 _register_subcommands()

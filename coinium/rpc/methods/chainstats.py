@@ -1,5 +1,5 @@
-"""Chain statistics: getblockstats, getchaintxstats and getstateinfo (bitcoind's gettxoutsetinfo
-for an account state).
+"""Chain statistics: getblockstats, getchaintxstats, getstateinfo (bitcoind's gettxoutsetinfo
+for an account state) and verifychain.
 
 Amounts in getblockstats are integers of base units and fee rates base units per byte, as
 bitcoind gives satoshis and sat/vB there. Accounts instead of UTXOs change a few fields:
@@ -19,12 +19,14 @@ its own serialization, so the two are not comparable). There is no ``muhash`` an
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from blake3 import blake3
 
 from coinium.chain.chainstate import ChainState
+from coinium.chain.verify import ChainCheckError, check_linkage, check_recent, reader
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.account import Account
 from coinium.core.block import Block
@@ -36,6 +38,7 @@ from coinium.rpc.registry import Method, Param
 from coinium.rpc.server import RpcContext
 from coinium.store.records import IndexEntry
 
+log = logging.getLogger("coinium.rpc")
 PERCENTILES = (10, 25, 50, 75, 90)  # bitcoind's feerate_percentiles, by size weight
 BLOCK_STATS = (
     "avgfee", "avgfeerate", "avgtxsize", "blockhash", "feerate_percentiles", "height", "ins",
@@ -220,7 +223,41 @@ async def getstateinfo(ctx: RpcContext) -> dict[str, Any]:
     return info
 
 
+# --- verifychain --------------------------------------------------------------------------------
+def verify(chain: ChainState, checklevel: int, nblocks: int) -> bool:
+    with chain.store.read() as txn:
+        get = reader(txn, chain.store.db)
+        try:
+            depth = nblocks or chain.height
+            check_linkage(get, chain.params, depth)
+            if checklevel >= 3:
+                check_recent(get, chain.params, depth)
+        except ChainCheckError as exc:
+            log.error("verifychain: %s", exc)
+            return False
+    return True
+
+
+async def verifychain(ctx: RpcContext, checklevel: int, nblocks: int) -> bool:
+    if not 0 <= checklevel <= 4:
+        raise RpcError(RPC_INVALID_PARAMETER, "checklevel must be 0 to 4")
+    if nblocks < 0:
+        raise RpcError(RPC_INVALID_PARAMETER, "nblocks must be 0 (all) or more")
+    return await ctx.on_chain(verify, checklevel, nblocks)
+
+
 METHODS = [
+    Method(
+        "verifychain", "blockchain", verifychain,
+        "Verifies the last nblocks blocks (coinium.chain.verify). Levels 0-2: each block is\n"
+        "stored, decodes, hashes to its key, matches its Merkle root, links to its parent, and\n"
+        "has a decodable undo record. Levels 3-4 also replay the undo records back and the\n"
+        "blocks forward (signatures checked) and must reach the stored state. A failure is\n"
+        "logged in debug.log.",
+        "true|false    (boolean) Verification finished successfully.",
+        (Param("checklevel", "number", "How thorough the block verification is (0-4)", 3),
+         Param("nblocks", "number", "The number of blocks to check (0: all)", 6)),
+    ),
     Method(
         "getblockstats", "blockchain", getblockstats,
         "Compute per block statistics for a given window. All amounts are in base units\n"
