@@ -100,6 +100,8 @@ def main() -> None:
 @click.option("--maxconnections", type=int, default=None, help="Most peers at once [default: 125].")
 @click.option("--bantime", type=int, default=None,
               help="Seconds a misbehaving peer stays banned [default: 86400].")
+@click.option("--natpmp/--no-natpmp", default=None,
+              help="Map the P2P ports on the gateway with PCP, else NAT-PMP [default: off].")
 @click.option("--wallet-kdf", default=None, metavar="PROFILE",
               help="Argon2id cost of wallets createwallet makes: moderate, interactive or "
                    "minimum (tests; not on main) [default: moderate].")

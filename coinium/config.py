@@ -78,6 +78,7 @@ class NodeOptions:
     persist_mempool: bool = True  # save mempool.dat at shutdown, load it at start
     p2p: P2POptions = P2POptions()
     wallet_kdf: str = "moderate"  # Argon2id cost of wallets createwallet makes (wallet.manager)
+    natpmp: bool = False  # map the P2P ports on the gateway with PCP / NAT-PMP (coinium.nat)
 
     @property
     def datadir(self) -> Path:
@@ -117,7 +118,7 @@ _KNOWN = {
     "minrelaytxfee", "incrementalrelayfee", "maxmempool", "mempoolexpiry",
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
-    "maxconnections", "bantime", "wallet_kdf",
+    "maxconnections", "bantime", "wallet_kdf", "natpmp",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -157,6 +158,7 @@ def build_options(
         persist_mempool=_bool(settings, "persistmempool", True),
         p2p=_p2p_options(settings),
         wallet_kdf=_wallet_kdf(settings, params),
+        natpmp=_bool(settings, "natpmp", False),
     )
 
 

@@ -46,6 +46,7 @@ class Node:
         self.miner: Any = None
         self.p2p: Any = None
         self.wallets: Any = None  # the loaded wallets (coinium.wallet.manager), for the RPC
+        self.nat: Any = None  # the P2P ports' mappings on the gateway (--natpmp)
         self.listeners: list[ChainListener] = []
         self.published_tip = b""  # the tip the listeners (mempool, miner) last heard of
         self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
@@ -82,6 +83,8 @@ class Node:
             load_mempool(self.mempool, self.options.datadir)
         self._mempool_timer = asyncio.create_task(self._expire_mempool())
         await self._start_p2p()
+        if self.options.natpmp and self.p2p.router is not None:
+            await self._map_ports()
         from coinium.wallet.manager import WalletManager
 
         self.wallets = WalletManager(self.options.datadir, self.params, self.options.wallet_kdf)
@@ -124,6 +127,8 @@ class Node:
         """Stop taking work, then close everything in reverse order; state is flushed by LMDB."""
         if self.miner is not None:
             await self.miner.stop()
+        if self.nat is not None:
+            await self.nat.stop()
         if self.p2p is not None:
             await self.p2p.stop()
         if self.rpc is not None:
@@ -180,6 +185,16 @@ class Node:
             raise StartupError(f"--p2p-port / --p2p-pub-port: cannot listen on {p2p.bind} "
                                f"(ports {self.options.p2p_port}, {p2p.pub_port}): "
                                f"{zmq.strerror(exc.errno)}") from None  # fmt: skip
+
+    async def _map_ports(self) -> None:
+        """--natpmp: map the P2P ports on the gateway and announce the mapped address."""
+        from coinium.nat.mapper import PortMapper
+
+        self.nat = PortMapper([self.p2p.port, self.p2p.pub_port])
+        await self.nat.start()
+        mapped = self.nat.mappings.get(self.p2p.port)
+        if mapped is not None:
+            self.p2p.mapped_addresses.append((mapped.external_ip, mapped.external_port))
 
     async def _expire_mempool(self) -> None:
         while True:

@@ -165,6 +165,7 @@ class PeerManager:
         self.by_rid: dict[bytes, Peer] = {}  # inbound links by ROUTER routing id
         self.manual: dict[bytes, _Manual] = {}
         self.closed_traffic = [0, 0]  # bytes received from and sent to peers since closed
+        self.mapped_addresses: list[tuple[str, int]] = []  # (host, port) a NAT maps to us
         self.port = 0
         self.pub_port = 0
         self.started_at = time.monotonic()
@@ -302,7 +303,8 @@ class PeerManager:
             hosts = [self.config.bind]
         else:
             hosts = ["127.0.0.1"]
-        return [PeerAddress(self.keys.public, host, self.port) for host in hosts]
+        return [PeerAddress(self.keys.public, host, self.port) for host in hosts] + [
+            PeerAddress(self.keys.public, host, port) for host, port in self.mapped_addresses]
 
     def _allow(self, key_hex: str, ip: str) -> bool:
         return not self.bans.is_banned(key_hex, ip)

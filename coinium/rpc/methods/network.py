@@ -52,6 +52,8 @@ async def getnetworkinfo(ctx: RpcContext) -> dict[str, Any]:
     policy = ctx.node.options.mempool
     info["relayfee"] = coins(policy.min_relay_fee_rate)
     info["incrementalfee"] = coins(policy.incremental_relay_fee_rate)
+    nat = getattr(ctx.node, "nat", None)
+    info["natmappings"] = nat.info() if nat is not None else []  # --natpmp (coinium.nat)
     return info
 
 
@@ -163,7 +165,10 @@ METHODS = [
                          "score" : n }, ... ],
   "key" : "hex",            (string) This node's Curve public key
   "listening" : true|false, "gossipport" : n, "banned" : n, "knownaddresses" : n,
-  "warnings" : [ "str", ... ]
+  "warnings" : [ "str", ... ],
+  "natmappings" : [ { "protocol" : "pcp"|"natpmp", "gateway" : "str", "localport" : n,
+                      "address" : "str", "port" : n, "lifetime" : n,
+                      "verified" : false } ]  (--natpmp; an unmapped port has "error")
 }""",
         needs_chain=False,
     ),
