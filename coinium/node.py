@@ -52,6 +52,7 @@ class Node:
         self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
         self._stop = asyncio.Event()
         self._mempool_timer: asyncio.Task[None] | None = None
+        self._self_test: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,6 +86,11 @@ class Node:
         await self._start_p2p()
         if self.options.natpmp and self.p2p.router is not None:
             await self._map_ports()
+        if self.p2p.router is not None and (self.nat is not None or self.options.p2p.externalip):
+            # A peer dials each address back before it is announced (coinium.p2p.reachability).
+            from coinium.p2p.reachability import self_test_loop
+
+            self._self_test = asyncio.create_task(self_test_loop(self.p2p, self._mapped_address))
         from coinium.wallet.manager import WalletManager
 
         self.wallets = WalletManager(self.options.datadir, self.params, self.options.wallet_kdf)
@@ -127,6 +133,9 @@ class Node:
         """Stop taking work, then close everything in reverse order; state is flushed by LMDB."""
         if self.miner is not None:
             await self.miner.stop()
+        if self._self_test is not None:
+            self._self_test.cancel()
+            self._self_test = None
         if self.nat is not None:
             await self.nat.stop()
         if self.p2p is not None:
@@ -192,9 +201,10 @@ class Node:
 
         self.nat = PortMapper([self.p2p.port, self.p2p.pub_port])
         await self.nat.start()
-        mapped = self.nat.mappings.get(self.p2p.port)
-        if mapped is not None:
-            self.p2p.mapped_addresses.append((mapped.external_ip, mapped.external_port))
+
+    def _mapped_address(self) -> tuple[str, int] | None:
+        mapping = self.nat.mappings.get(self.p2p.port) if self.nat is not None else None
+        return None if mapping is None else (mapping.external_ip, mapping.external_port)
 
     async def _expire_mempool(self) -> None:
         while True:

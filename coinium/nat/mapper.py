@@ -3,8 +3,8 @@
 Each port is mapped at start (coinium.nat.pcp: PCP, else NAT-PMP), renewed at half its lifetime
 (RFC 6886 section 3.3), and deleted at shutdown (lifetime 0). A gateway that does not answer is
 a warning, never a reason to stop: the node works without inbound peers. The mapped addresses
-are what `getnetworkinfo` shows under ``natmappings``; they are *not* checked by a peer dialling
-back (no such message in the P2P protocol yet), so they read ``"verified": false``.
+are what `getnetworkinfo` shows under ``natmappings``; the P2P port's mapped address is announced
+only once a peer has dialled it back (coinium.p2p.reachability), which ``verified`` shows.
 """
 
 from __future__ import annotations
@@ -68,12 +68,15 @@ class PortMapper:
                 log.info("nat: could not delete the mapping of port %d: %s", port, exc)
         self.mappings.clear()
 
-    def info(self) -> list[dict[str, object]]:
-        shown: list[dict[str, object]] = [
-            {"protocol": m.protocol, "gateway": m.gateway, "localport": port,
-             "address": m.external_ip, "port": m.external_port, "lifetime": m.lifetime,
-             "verified": False}
-            for port, m in self.mappings.items()
-        ]  # fmt: skip
+    def info(self, verified: dict[int, object] | None = None) -> list[dict[str, object]]:
+        """``verified``: the self-test's verdicts by the external port they checked."""
+        shown: list[dict[str, object]] = []
+        for port, m in self.mappings.items():
+            verdict = (verified or {}).get(m.external_port)
+            shown.append({
+                "protocol": m.protocol, "gateway": m.gateway, "localport": port,
+                "address": m.external_ip, "port": m.external_port, "lifetime": m.lifetime,
+                "verified": None if verdict is None
+                else bool(verdict.reachable and verdict.host == m.external_ip)})  # fmt: skip
         shown += [{"localport": port, "error": error} for port, error in self.errors.items()]
         return shown

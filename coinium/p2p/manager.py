@@ -49,6 +49,8 @@ from coinium.p2p.messages import (
     Addr,
     AddrRecord,
     BlockMsg,
+    CheckAddr,
+    CheckAddrReply,
     GetAddr,
     GetData,
     GetHeaders,
@@ -74,6 +76,7 @@ from coinium.p2p.messages import (
 )
 from coinium.p2p.peer import PRIORITY, RATE_CLASS, Peer, PeerState, RateClass
 from coinium.p2p.peerdb import PeerDB
+from coinium.p2p.reachability import Reachability
 from coinium.p2p.scoring import Merit, Misbehaviour
 from coinium.p2p.sync import MAX_PER_GETDATA, UNCONNECTING_TOLERANCE, BlockSync, decode_block
 from coinium.p2p.transport import (
@@ -166,6 +169,7 @@ class PeerManager:
         self.manual: dict[bytes, _Manual] = {}
         self.closed_traffic = [0, 0]  # bytes received from and sent to peers since closed
         self.mapped_addresses: list[tuple[str, int]] = []  # (host, port) a NAT maps to us
+        self.reachability = Reachability(self)  # the dial-back self-test (checkaddr)
         self.port = 0
         self.pub_port = 0
         self.started_at = time.monotonic()
@@ -198,6 +202,7 @@ class PeerManager:
             Pong: self._on_pong, GetAddr: self._on_getaddr, Addr: self._on_addr,
             Inv: self._on_inv, GetData: self._on_getdata, NotFound: self._on_notfound,
             GetHeaders: self._on_getheaders, Headers: self._on_headers, BlockMsg: self._on_block,
+            CheckAddr: self._on_checkaddr, CheckAddrReply: self._on_checkaddrreply,
             TxMsg: self._on_tx, MempoolReq: self._on_mempool,
         }  # fmt: skip
 
@@ -855,6 +860,14 @@ class PeerManager:
         peer.note_tip(msg.tip)
         self._maybe_sync(peer)
 
+    # --- the reachability self-test (coinium.p2p.reachability) ------------------------------------
+    async def _on_checkaddr(self, peer: Peer, msg: CheckAddr, channel: str) -> None:
+        self.background(self.reachability.serve(peer, msg))  # dialling takes seconds
+
+    async def _on_checkaddrreply(self, peer: Peer, msg: CheckAddrReply, channel: str) -> None:
+        if not self.reachability.take_reply(peer, msg):
+            self.misbehaving(peer, Misbehaviour.UNREQUESTED, "a checkaddrreply for no checkaddr")
+
     # --- addresses ----------------------------------------------------------------------------
     async def _on_getaddr(self, peer: Peer, msg: GetAddr, channel: str) -> None:
         if peer.getaddr_answered:
@@ -1297,7 +1310,8 @@ class PeerManager:
                  "proxy_randomize_credentials": False} for name in ("ipv4", "ipv6")
             ],  # fmt: skip
             "localaddresses": [
-                {"address": str(a), "host": a.host, "port": a.port, "score": 1}
+                {"address": str(a), "host": a.host, "port": a.port, "score": 1,
+                 "reachable": self._verified(a.host, a.port)}
                 for a in self.local_addresses()
             ],  # fmt: skip
             "key": self.public_key.hex(),
@@ -1307,6 +1321,11 @@ class PeerManager:
             "knownaddresses": len(self.addrman),
             "warnings": [],
         }
+
+    def _verified(self, host: str, port: int) -> bool | None:
+        """What a peer dialling host:port back found (None: not checked)."""
+        verdict = self.reachability.verdicts.get(port)
+        return verdict.reachable if verdict is not None and verdict.host == host else None
 
     def traffic_totals(self) -> tuple[int, int]:
         """(bytes received, bytes sent) over every peer since start (getnettotals)."""

@@ -88,6 +88,8 @@ class MsgType(IntEnum):
     BLOCK = 12
     TX = 13
     MEMPOOL = 14
+    CHECKADDR = 15  # "dial me back at this port" (the reachability self-test)
+    CHECKADDRREPLY = 16
 
 
 class InvKind(IntEnum):
@@ -111,6 +113,8 @@ MAX_PAYLOAD: dict[MsgType, int] = {
     MsgType.BLOCK: MAX_BLOCK_SIZE,
     MsgType.TX: MAX_TX_SIZE,
     MsgType.MEMPOOL: 0,
+    MsgType.CHECKADDR: 8 + 2,
+    MsgType.CHECKADDRREPLY: 8 + 2 + 1 + 2 + MAX_HOST,
 }
 # The ZMQ_MAXMSGSIZE of every receiving socket: the largest frame of any type.
 MAX_FRAME_SIZE = 1 + max(MAX_PAYLOAD.values())
@@ -409,13 +413,54 @@ class MempoolReq:
         return cls()
 
 
+@dataclass(frozen=True, slots=True)
+class CheckAddr:
+    """Ask a peer to dial us back at ``port`` on the IP it sees us at (never another host: a
+    peer cannot be made to dial a third party) and to say whether the CurveZMQ handshake with
+    our key completed there."""
+
+    TYPE: ClassVar[MsgType] = MsgType.CHECKADDR
+    nonce: int
+    port: int
+
+    def payload(self) -> bytes:
+        return u64(self.nonce) + u16(self.port)
+
+    @classmethod
+    def read(cls, r: Reader) -> CheckAddr:
+        return cls(r.u64("nonce"), r.u16("port"))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAddrReply:
+    TYPE: ClassVar[MsgType] = MsgType.CHECKADDRREPLY
+    nonce: int
+    port: int
+    reachable: bool
+    host: str  # the IP the peer dialled: where it sees us
+
+    def payload(self) -> bytes:
+        return u64(self.nonce) + u16(self.port) + bytes((int(self.reachable),)) + _var(
+            self.host.encode("ascii"))
+
+    @classmethod
+    def read(cls, r: Reader) -> CheckAddrReply:
+        nonce, port = r.u64("nonce"), r.u16("port")
+        offset = r.offset
+        flag = r.u8("reachable")
+        if flag > 1:
+            raise r.fail("reachable", offset, f"{flag} is not 0 or 1")
+        return cls(nonce, port, bool(flag), _text(r, "host", MAX_HOST, "ascii"))
+
+
 Message = (Version | Verack | Ping | Pong | GetAddr | Addr | Inv | GetData | NotFound
-           | GetHeaders | Headers | BlockMsg | TxMsg | MempoolReq)  # fmt: skip
+           | GetHeaders | Headers | BlockMsg | TxMsg | MempoolReq | CheckAddr
+           | CheckAddrReply)  # fmt: skip
 
 MESSAGE_CLASSES: dict[MsgType, type] = {
     cls.TYPE: cls
     for cls in (Version, Verack, Ping, Pong, GetAddr, Addr, Inv, GetData, NotFound, GetHeaders,
-                Headers, BlockMsg, TxMsg, MempoolReq)
+                Headers, BlockMsg, TxMsg, MempoolReq, CheckAddr, CheckAddrReply)
 }  # fmt: skip
 
 

@@ -40,6 +40,7 @@ PRIORITY: dict[MsgType, Priority] = {
     MsgType.GETHEADERS: Priority.CONTROL, MsgType.GETDATA: Priority.CONTROL,
     MsgType.NOTFOUND: Priority.CONTROL, MsgType.MEMPOOL: Priority.CONTROL,
     MsgType.GETADDR: Priority.CONTROL,
+    MsgType.CHECKADDR: Priority.CONTROL, MsgType.CHECKADDRREPLY: Priority.CONTROL,
     MsgType.BLOCK: Priority.BLOCK,
     MsgType.HEADERS: Priority.HEADERS,
     MsgType.TX: Priority.TX, MsgType.INV: Priority.TX,
@@ -92,6 +93,7 @@ class RateClass(Enum):
 
 RATE_CLASS: dict[MsgType, RateClass] = {
     MsgType.PING: RateClass.PING, MsgType.PONG: RateClass.PING,
+    MsgType.CHECKADDR: RateClass.PING, MsgType.CHECKADDRREPLY: RateClass.PING,
     MsgType.GETHEADERS: RateClass.REQUEST, MsgType.GETDATA: RateClass.REQUEST,
     MsgType.GETADDR: RateClass.REQUEST, MsgType.MEMPOOL: RateClass.REQUEST,
     MsgType.ADDR: RateClass.ADDR,

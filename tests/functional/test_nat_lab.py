@@ -88,41 +88,96 @@ def reachable_from(ns: str, host: str, port: int) -> bool:
     return run("ip", "netns", "exec", ns, sys.executable, "-c", probe, check=False).returncode == 0
 
 
+def start_node(ns: str, datadir, log, *extra: str) -> subprocess.Popen:
+    return in_ns(ns, sys.executable, "-m", "coinium", "node", "--datadir", str(datadir),
+                 "--network", "regtest", "--bind", "0.0.0.0", "--p2p-port", str(P2P_PORT),
+                 "--p2p-pub-port", str(PUB_PORT), "--rpc-port", str(RPC_PORT), *extra,
+                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def stop(proc: subprocess.Popen | None) -> int | None:
+    if proc is None or proc.poll() is not None:
+        return None if proc is None else proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(10)
+
+
+def wan_peer(lab, tmp_path, log) -> tuple[subprocess.Popen, str]:
+    """A node on the internet side; the node behind the NAT connects out to it."""
+    peer = start_node(lab["wan"], tmp_path / "wan", log)
+    info = wait_until(lambda: ns_rpc(lab["wan"], tmp_path / "wan" / "regtest", "getnetworkinfo"),
+                      timeout=60, message="the wan node to answer")  # fmt: skip
+    return peer, f"{info['key']}@192.0.2.2:{P2P_PORT}"
+
+
 @pytest.mark.parametrize("gateway", ["pcp", "natpmp"])
-def test_natpmp_maps_the_p2p_ports_through_a_real_nat(lab, tmp_path, gateway):
+def test_natpmp_maps_verifies_and_announces_through_a_real_nat(lab, tmp_path, gateway):
     server = in_ns(lab["rtr"], sys.executable, str(SERVER), "10.77.0.1", PUBLIC_IP, "rw0",
                    gateway, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    node = None
-    log = open(tmp_path / "node.out", "wb")
+    node = peer = None
+    log = open(tmp_path / "nodes.out", "wb")
     try:
         assert server.stdout.readline().strip() == "ready"
         # Before any mapping the NAT lets nothing in.
         assert not reachable_from(lab["wan"], PUBLIC_IP, P2P_PORT)
-        node = in_ns(lab["lan"], sys.executable, "-m", "coinium", "node", "--datadir",
-                     str(tmp_path), "--network", "regtest", "--bind", "0.0.0.0", "--p2p-port",
-                     str(P2P_PORT), "--p2p-pub-port", str(PUB_PORT), "--rpc-port", str(RPC_PORT),
-                     "--natpmp", stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-        datadir = tmp_path / "regtest"
-        info = wait_until(lambda: ns_rpc(lab["lan"], datadir, "getnetworkinfo"), timeout=60,
-                          message="the node in the lab to answer")  # fmt: skip
+        peer, peer_address = wan_peer(lab, tmp_path, log)
+        node = start_node(lab["lan"], tmp_path / "lan", log, "--natpmp", "--connect",
+                          peer_address)  # fmt: skip
+        datadir = tmp_path / "lan" / "regtest"
+
+        def verified():
+            info = ns_rpc(lab["lan"], datadir, "getnetworkinfo")
+            mapped = {m["localport"]: m for m in (info or {}).get("natmappings", [])}
+            return info if mapped.get(P2P_PORT, {}).get("verified") else None
+
+        info = wait_until(verified, timeout=90, interval=0.5,
+                          message="the mapped address to be dialled back")  # fmt: skip
         mappings = {m["localport"]: m for m in info["natmappings"]}
         assert set(mappings) == {P2P_PORT, PUB_PORT}, info["natmappings"]
         for port, mapping in mappings.items():
             assert mapping["protocol"] == gateway and mapping["address"] == PUBLIC_IP
             assert mapping["port"] == port and mapping["gateway"] == "10.77.0.1"
-            assert mapping["verified"] is False  # no dial-back self-test yet
-        assert any(a["address"].endswith(f"@{PUBLIC_IP}:{P2P_PORT}")
-                   for a in info["localaddresses"])  # fmt: skip
+        public = [a for a in info["localaddresses"] if a["host"] == PUBLIC_IP]
+        assert public and public[0]["port"] == P2P_PORT and public[0]["reachable"] is True
         # The wan side reaches the node at the public address; an unmapped port stays shut.
         assert reachable_from(lab["wan"], PUBLIC_IP, P2P_PORT)
         assert not reachable_from(lab["wan"], PUBLIC_IP, P2P_PORT + 10)
-        node.send_signal(signal.SIGTERM)
-        assert node.wait(30) == 0
+        assert stop(node) == 0
         # Shutdown deleted the mappings (lifetime 0): the NAT is closed again.
         assert not reachable_from(lab["wan"], PUBLIC_IP, P2P_PORT)
     finally:
-        for proc in (node, server):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        stop(node)
+        stop(peer)
+        server.kill()
+        server.wait(10)
+        log.close()
+
+
+def test_an_unmapped_external_address_is_reported_unreachable(lab, tmp_path):
+    """--externalip names the NAT's public address, but nothing maps the port: the peer's dial
+    back fails, and getnetworkinfo says so."""
+    node = peer = None
+    log = open(tmp_path / "nodes.out", "wb")
+    try:
+        peer, peer_address = wan_peer(lab, tmp_path, log)
+        node = start_node(lab["lan"], tmp_path / "lan", log, "--externalip", PUBLIC_IP,
+                          "--connect", peer_address)  # fmt: skip
+        datadir = tmp_path / "lan" / "regtest"
+
+        def checked():
+            info = ns_rpc(lab["lan"], datadir, "getnetworkinfo")
+            found = [a for a in (info or {}).get("localaddresses", []) if a["host"] == PUBLIC_IP]
+            return found[0] if found and found[0]["reachable"] is not None else None
+
+        address = wait_until(checked, timeout=90, interval=0.5,
+                             message="the external address to be checked")  # fmt: skip
+        assert address["reachable"] is False
+        assert ns_rpc(lab["lan"], datadir, "getnetworkinfo")["natmappings"] == []
+    finally:
+        stop(node)
+        stop(peer)
         log.close()

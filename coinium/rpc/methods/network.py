@@ -53,7 +53,8 @@ async def getnetworkinfo(ctx: RpcContext) -> dict[str, Any]:
     info["relayfee"] = coins(policy.min_relay_fee_rate)
     info["incrementalfee"] = coins(policy.incremental_relay_fee_rate)
     nat = getattr(ctx.node, "nat", None)
-    info["natmappings"] = nat.info() if nat is not None else []  # --natpmp (coinium.nat)
+    verdicts = _p2p(ctx).reachability.verdicts
+    info["natmappings"] = nat.info(verdicts) if nat is not None else []  # --natpmp
     return info
 
 
@@ -162,13 +163,15 @@ METHODS = [
   "timeoffset" : n, "connections" : n, "connections_in" : n, "connections_out" : n,
   "networkactive" : true, "networks" : [ ... ], "relayfee" : n, "incrementalfee" : n,
   "localaddresses" : [ { "address" : "key@host:port", "host" : "str", "port" : n,
-                         "score" : n }, ... ],
+                         "score" : n, "reachable" : true|false|null }, ... ],
+                         (reachable: what a peer dialling it back found; null: not checked)
   "key" : "hex",            (string) This node's Curve public key
   "listening" : true|false, "gossipport" : n, "banned" : n, "knownaddresses" : n,
   "warnings" : [ "str", ... ],
   "natmappings" : [ { "protocol" : "pcp"|"natpmp", "gateway" : "str", "localport" : n,
                       "address" : "str", "port" : n, "lifetime" : n,
-                      "verified" : false } ]  (--natpmp; an unmapped port has "error")
+                      "verified" : true|false|null } ]  (--natpmp; an unmapped port has
+                      "error"; verified: a peer dialled it back, null: not checked yet)
 }""",
         needs_chain=False,
     ),
