@@ -102,6 +102,9 @@ def main() -> None:
               help="Seconds a misbehaving peer stays banned [default: 86400].")
 @click.option("--natpmp/--no-natpmp", default=None,
               help="Map the P2P ports on the gateway with PCP, else NAT-PMP [default: off].")
+@click.option("--wallet", "wallet", multiple=True, metavar="NAME",
+              help="Load this wallet at start (may repeat; createwallet/loadwallet "
+                   "load_on_startup keep a list too).")
 @click.option("--wallet-kdf", default=None, metavar="PROFILE",
               help="Argon2id cost of wallets createwallet makes: moderate, interactive or "
                    "minimum (tests; not on main) [default: moderate].")

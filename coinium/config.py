@@ -79,6 +79,7 @@ class NodeOptions:
     p2p: P2POptions = P2POptions()
     wallet_kdf: str = "moderate"  # Argon2id cost of wallets createwallet makes (wallet.manager)
     natpmp: bool = False  # map the P2P ports on the gateway with PCP / NAT-PMP (coinium.nat)
+    wallets: tuple[str, ...] = ()  # wallets loaded at start (bitcoind's -wallet)
 
     @property
     def datadir(self) -> Path:
@@ -118,7 +119,7 @@ _KNOWN = {
     "minrelaytxfee", "incrementalrelayfee", "maxmempool", "mempoolexpiry",
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
-    "maxconnections", "bantime", "wallet_kdf", "natpmp",
+    "maxconnections", "bantime", "wallet_kdf", "natpmp", "wallet",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -159,7 +160,20 @@ def build_options(
         p2p=_p2p_options(settings),
         wallet_kdf=_wallet_kdf(settings, params),
         natpmp=_bool(settings, "natpmp", False),
+        wallets=tuple(_wallet_names(settings)),
     )
+
+
+def _wallet_names(settings: dict[str, Any]) -> list[str]:
+    names = _str_list(settings, "wallet")
+    for name in names:
+        if not _WALLET_NAME.fullmatch(name):
+            raise ConfigError(f"wallet: {name!r} is not a wallet name (1 to 64 letters, digits, "
+                              "'.', '_' or '-', starting with a letter or digit)")  # fmt: skip
+    return names
+
+
+_WALLET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _wallet_kdf(settings: dict[str, Any], params: NetworkParams) -> str:

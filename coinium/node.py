@@ -91,9 +91,14 @@ class Node:
             from coinium.p2p.reachability import self_test_loop
 
             self._self_test = asyncio.create_task(self_test_loop(self.p2p, self._mapped_address))
+        from coinium.wallet.keystore import WalletError
         from coinium.wallet.manager import WalletManager
 
         self.wallets = WalletManager(self.options.datadir, self.params, self.options.wallet_kdf)
+        try:
+            await asyncio.to_thread(self.wallets.load_at_start, list(self.options.wallets))
+        except WalletError as exc:
+            raise StartupError(f"--wallet: {exc}") from None
         self.rpc = RpcServer(self, self.options)
         try:
             await self.rpc.start()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ from coinium.wallet.keystore import Wallet, WalletError
 
 log = logging.getLogger("coinium.wallet")
 
+SETTINGS_FILE = "settings.json"  # in the wallets folder: {"wallet": [names loaded at start]}
 MAX_UNLOCK_SECONDS = 100_000_000  # bitcoind's cap on walletpassphrase's timeout
 # Argon2id cost of wallets the node creates: (opslimit, memlimit) by the wallet_kdf setting.
 KDF_PROFILES = {
@@ -124,6 +126,47 @@ class WalletManager:
         if loaded is None:
             raise WalletNotLoaded("Requested wallet does not exist or is not loaded")
         return loaded
+
+    # --- wallets loaded at start (bitcoind's settings.json "wallet" list) ----------------------
+    @property
+    def settings_path(self) -> Path:
+        return keystore.wallets_dir(self.datadir) / SETTINGS_FILE
+
+    def load_on_startup_names(self) -> list[str]:
+        try:
+            names = json.loads(self.settings_path.read_text()).get("wallet", [])
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("ignoring %s: %s", self.settings_path, exc)
+            return []
+        return [n for n in names if isinstance(n, str)]
+
+    def set_load_on_startup(self, name: str, load: bool | None) -> None:
+        """None leaves the list as it is (bitcoind's unset load_on_startup)."""
+        if load is None:
+            return
+        names = [n for n in self.load_on_startup_names() if n != name]
+        if load:
+            names.append(name)
+        keystore._ensure_private_dir(self.settings_path.parent)
+        tmp = self.settings_path.with_name(SETTINGS_FILE + ".tmp")
+        tmp.write_text(json.dumps({"wallet": names}, indent=2) + "\n")
+        os.replace(tmp, self.settings_path)
+
+    def load_at_start(self, names: list[str]) -> None:
+        """Load ``names`` (--wallet: an error stops the node) and the settings' list (a warning)."""
+        for name in names:
+            if name not in self.loaded:
+                self.load(name)
+        for name in self.load_on_startup_names():
+            if name in self.loaded:
+                continue
+            try:
+                self.load(name)
+            except WalletError as exc:
+                log.warning("wallet %r listed in %s not loaded: %s", name, self.settings_path,
+                            exc)  # fmt: skip
 
     def close(self) -> None:
         for loaded in self.loaded.values():

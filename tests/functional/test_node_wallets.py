@@ -112,3 +112,22 @@ def test_insufficient_funds_and_bad_sends(start_node):
     assert failure(node, "sendtoaddress", address_of(BOB), 1).code == -6
     assert failure(node, "sendtoaddress", "rcn1nonsense", 1).code == -5
     assert failure(node, "sendtoaddress", address_of(BOB), 0).code == -3
+
+
+def test_wallets_load_at_start(start_node):
+    node = start_node("n", extra_args=NODE_ARGS)
+    node.rpc("createwallet", "kept", False, False, PASSPHRASE, False, True, True)
+    node.rpc("createwallet", "other", False, False, PASSPHRASE)
+    node.stop()
+    again = start_node("n", extra_args=NODE_ARGS)
+    assert again.rpc("listwallets") == ["kept"]  # load_on_startup: true
+    again.rpc("unloadwallet", "kept", False)  # false: off the list
+    again.stop()
+    third = start_node("n", extra_args=(*NODE_ARGS, "--wallet", "other"))
+    assert third.rpc("listwallets") == ["other"]
+    third.stop()
+    missing = start_node("n", extra_args=(*NODE_ARGS, "--wallet", "nosuch"), wait=False)
+    assert missing.wait_exit(60) == 1
+    errors = [line for line in missing.output().splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "--wallet" in errors[0] and "nosuch" in errors[0]
+    assert "Traceback" not in missing.output()

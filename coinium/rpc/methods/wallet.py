@@ -110,6 +110,7 @@ async def createwallet(ctx: RpcContext, wallet_name: str, disable_private_keys: 
     try:
         check_wallet_name(wallet_name)
         await asyncio.to_thread(manager.create, wallet_name, passphrase)
+        manager.set_load_on_startup(wallet_name, load_on_startup)
     except WalletError as exc:
         raise _wallet_error(exc) from None
     return {"name": wallet_name, "warnings": []}
@@ -119,6 +120,7 @@ async def loadwallet(ctx: RpcContext, filename: str, load_on_startup: bool | Non
     manager = _manager(ctx)
     try:
         await asyncio.to_thread(manager.load, filename)
+        manager.set_load_on_startup(filename, load_on_startup)
     except WalletError as exc:
         raise _wallet_error(exc) from None
     return {"name": filename, "warnings": []}
@@ -130,6 +132,7 @@ async def unloadwallet(ctx: RpcContext, wallet_name: str | None,
     name = wallet_name if wallet_name is not None else _selected(ctx).name
     _loaded(manager, name)
     manager.unload(name)
+    manager.set_load_on_startup(name, load_on_startup)
     return {"warnings": []}
 
 
@@ -382,7 +385,9 @@ METHODS = [
          Param("passphrase", "string", "Encrypt the wallet with this passphrase (required).", ""),
          Param("avoid_reuse", "bool", "Not supported (must be false)", False),
          Param("descriptors", "bool", "Ignored", True),
-         Param("load_on_startup", "bool", "Ignored: wallets are loaded with loadwallet", None)),
+         Param("load_on_startup", "bool", "Save wallet name to persistent settings and load on "
+               "startup. True to add wallet to startup list, false to remove, null to leave "
+               "unchanged.", None)),
         needs_chain=False,
     ),
     Method(
@@ -390,7 +395,8 @@ METHODS = [
         "Loads a wallet from <datadir>/wallets/<filename>.wallet (locked).",
         '{ "name" : "str", "warnings" : [ "str", ... ] }',
         (Param("filename", "string", "The wallet name."),
-         Param("load_on_startup", "bool", "Ignored", None)),
+         Param("load_on_startup", "bool", "Add to (true) or remove from (false) the wallets "
+               "loaded at start (<datadir>/wallets/settings.json); null leaves it", None)),
         needs_chain=False,
     ),
     Method(
@@ -398,7 +404,8 @@ METHODS = [
         "Unloads the wallet named, or the one the request is for; its keys are dropped.",
         '{ "warnings" : [ "str", ... ] }',
         (Param("wallet_name", "string", "The name of the wallet to unload.", None),
-         Param("load_on_startup", "bool", "Ignored", None)),
+         Param("load_on_startup", "bool", "Add to (true) or remove from (false) the wallets "
+               "loaded at start; null leaves it", None)),
         needs_chain=False,
     ),
     Method(
