@@ -44,3 +44,12 @@ def sign_open_address() -> int:
     """crypto_sign_open's address from PyNaCl's cffi module (tests use it to check that path)."""
     pointer = _sodium.ffi.addressof(_sodium.lib, "crypto_sign_open")
     return int(_sodium.ffi.cast("uintptr_t", pointer))
+
+
+def sha512_address() -> int:
+    """crypto_hash_sha512's address (PyNaCl binds it), for the C Ed25519 checks' challenge hash."""
+    try:
+        pointer = _sodium.ffi.addressof(_sodium.lib, "crypto_hash_sha512")
+        return int(_sodium.ffi.cast("uintptr_t", pointer))
+    except (AttributeError, TypeError, _sodium.ffi.error) as exc:
+        raise ImportError(f"cannot reach libsodium's SHA-512 through PyNaCl: {exc}") from exc
