@@ -15,7 +15,7 @@
 #define BASE_W 8
 
 /* At or above this many points, Pippenger (measured in bench/test_bench_batch_verify.py). */
-#define PIPPENGER_MIN_POINTS 190
+#define PIPPENGER_MIN_POINTS 128
 
 static int msm_straus(ge_p3 *out, const sc *b_scalar, const ge_p3 *pts, const sc *scalars,
                       size_t n) {
