@@ -21,6 +21,7 @@ A is valid iff
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 P = 2**255 - 19
@@ -86,8 +87,12 @@ BASE = decode_point(bytes.fromhex("58" + "66" * 31))
 assert BASE is not None
 
 
+@functools.cache
 def _base_table() -> list[list[Point]]:
-    """[j 16^i]B for i < 64 and j < 16, so that [s]B takes at most 64 additions."""
+    """[j 16^i]B for i < 64 and j < 16, so that [s]B takes at most 64 additions.
+
+    The reference's one concession to speed (the python and numba backends call it for every
+    signature libsodium rejects), built at first use so that importing stays cheap."""
     table = []
     row_base = BASE
     for _ in range(64):
@@ -99,23 +104,20 @@ def _base_table() -> list[list[Point]]:
     return table
 
 
-# The reference's one concession to speed (the python and numba backends call it for every
-# signature libsodium rejects): B's multiples are tabulated, and [k]A takes 4 bits at a time.
-_BASE_TABLE = _base_table()
-
-
 def multiply_base(scalar: int) -> Point:
     """[scalar]B for 0 <= scalar < 2^256, one table entry per 4-bit digit."""
+    table = _base_table()
     result = IDENTITY
     for i in range(64):
         digit = (scalar >> (4 * i)) & 15
         if digit:
-            result = add(result, _BASE_TABLE[i][digit])
+            result = add(result, table[i][digit])
     return result
 
 
 def multiply(scalar: int, point: Point) -> Point:
-    """[scalar]point, 4 bits at a time from the top: 4 doublings, then one table addition."""
+    """[scalar]point, 4 bits at a time from the top: 4 doublings, then one table addition (and
+    [k]A with k < L takes 252 doublings and at most 63 additions)."""
     multiples = [IDENTITY]
     for _ in range(15):
         multiples.append(add(multiples[-1], point))
