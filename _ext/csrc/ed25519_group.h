@@ -45,6 +45,18 @@ static inline void ge_to_cached(ge_cached *r, const ge_p3 *p) {
     fe_mul(&r->T2d, &p->T, &fe_d2);
 }
 
+/* Z is exactly the limbs of 1 (as decoding leaves it), so X and Y are affine. */
+static inline int ge_z_is_one(const ge_p3 *p) {
+    return p->Z.v[0] == 1 && (p->Z.v[1] | p->Z.v[2] | p->Z.v[3] | p->Z.v[4]) == 0;
+}
+
+/* The Z = 1 form of a point with ge_z_is_one(p). */
+static inline void ge_to_affine_z1(ge_affine *r, const ge_p3 *p) {
+    fe_add(&r->YplusX, &p->Y, &p->X);
+    fe_sub(&r->YminusX, &p->Y, &p->X);
+    fe_mul(&r->T2d, &p->T, &fe_d2);
+}
+
 static inline void ge_completed_to_p3(ge_p3 *r, const ge_completed *c) {
     fe_mul(&r->X, &c->E, &c->F);
     fe_mul(&r->Y, &c->G, &c->H);

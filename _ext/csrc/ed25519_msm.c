@@ -124,18 +124,23 @@ static int msm_pippenger(ge_p3 *out, const sc *b_scalar, const ge_p3 *pts, const
     const int nbuckets = 1 << (c - 1);
     int16_t *digits = malloc(m * windows * sizeof(int16_t));
     ge_cached *cached = malloc(m * sizeof(ge_cached));
+    ge_affine *affine = malloc(m * sizeof(ge_affine));
     ge_p3 *buckets = malloc(nbuckets * sizeof(ge_p3));
     uint8_t *used = malloc(nbuckets);
-    if (!digits || !cached || !buckets || !used) {
-        free(digits), free(cached), free(buckets), free(used);
+    if (!digits || !cached || !affine || !buckets || !used) {
+        free(digits), free(cached), free(affine), free(buckets), free(used);
         return -1;
     }
+    /* Decoded points have Z = 1 (B too): then the cheaper mixed addition applies to them all. */
+    int all_affine = 1;
     for (size_t i = 0; i < m; i++) {
         const sc *s = i < n ? &scalars[i] : b_scalar;
         const ge_p3 *p = i < n ? &pts[i] : &ge_base_point;
         int carry = 0;
         for (int w = 0; w < windows; w++) digits[i * windows + w] = (int16_t)radix_digit(s, w, c, &carry);
         ge_to_cached(&cached[i], p);
+        if (ge_z_is_one(p)) ge_to_affine_z1(&affine[i], p);
+        else all_affine = 0;
     }
 
     ge_p3 acc;
@@ -160,7 +165,8 @@ static int msm_pippenger(ge_p3 *out, const sc *b_scalar, const ge_p3 *pts, const
                 else ge_neg(&buckets[b], p);
                 used[b] = 1;
             } else {
-                ge_add_cached(&t, &buckets[b], &cached[i], d < 0);
+                if (all_affine) ge_add_affine(&t, &buckets[b], &affine[i], d < 0);
+                else ge_add_cached(&t, &buckets[b], &cached[i], d < 0);
                 ge_completed_to_p3(&buckets[b], &t);
             }
         }
@@ -180,7 +186,7 @@ static int msm_pippenger(ge_p3 *out, const sc *b_scalar, const ge_p3 *pts, const
         if (have_total) ge_add_p3(&acc, &acc, &total);
     }
     *out = acc;
-    free(digits), free(cached), free(buckets), free(used);
+    free(digits), free(cached), free(affine), free(buckets), free(used);
     return 0;
 }
 
