@@ -14,7 +14,8 @@
 #define STRAUS_TABLE (1 << (STRAUS_W - 2)) /* P, 3P, ..., 15P */
 #define BASE_W 8
 
-/* At or above this many points, Pippenger (measured in bench/test_bench_batch_verify.py). */
+/* At or above this many points (64 signatures), Pippenger: the crossover measured by
+ * bench/test_bench_batch_verify.py. */
 #define PIPPENGER_MIN_POINTS 128
 
 static int msm_straus(ge_p3 *out, const sc *b_scalar, const ge_p3 *pts, const sc *scalars,
@@ -67,21 +68,18 @@ static int msm_straus(ge_p3 *out, const sc *b_scalar, const ge_p3 *pts, const sc
     ge_identity(&acc);
     for (int pos = top; pos >= 0; pos--) {
         ge_dbl(&c, &acc);
-        int have = 0; /* c holds the value; acc is stale */
+        /* c holds the running value; acc is brought up to date before each addition */
         for (size_t i = 0; i < n; i++) {
             int d = digits[257 * i + pos];
             if (!d) continue;
             ge_completed_to_p3(&acc, &c);
             ge_add_cached(&c, &acc, &tables[i * STRAUS_TABLE + (abs(d) >> 1)], d < 0);
-            have = 1;
         }
         int d = b_digits[pos];
         if (d) {
             ge_completed_to_p3(&acc, &c);
             ge_add_affine(&c, &acc, &ge_base_table[abs(d) >> 1], d < 0);
-            have = 1;
         }
-        (void)have;
         if (pos) ge_completed_to_p2(&acc, &c); /* the next step only doubles it */
         else ge_completed_to_p3(&acc, &c);
     }

@@ -220,3 +220,16 @@ def test_libsodium_accepting_implies_the_rule_accepting(kind, seed):
     pk, msg, sig = one_case(random.Random(seed), kind)
     if libsodium_accepts(pk, msg, sig):
         assert ref.verify(pk, msg, sig)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.binary(min_size=32, max_size=32), st.binary(max_size=40)),
+                          st.binary(max_size=64),
+                          st.one_of(st.binary(min_size=64, max_size=64), st.binary(max_size=70))),
+                min_size=1, max_size=12))
+def test_arbitrary_bytes_never_raise_and_agree(cases):
+    """Whatever the bytes and lengths: a verdict, the same from every implementation."""
+    verdicts = all_verdicts(cases, COINIUM)
+    expected = verdicts.pop("reference")
+    for name, got in verdicts.items():
+        assert got == expected, name
