@@ -1,9 +1,9 @@
-"""libsodium's Ed25519 verifier as a raw C function address, for the compiled backends.
+"""libsodium entry points as raw C function addresses, for the compiled backends.
 
-Coinium's signature rule is libsodium's crypto_sign_verify_detached (see python_backend.verify_one
-and docs/KERNELS.md), so the compiled backends call libsodium itself rather than a second Ed25519
-implementation: the same verdicts by construction. The library is the one PyNaCl ships in its
-wheel (or links, when built against a system libsodium), so `pip install .` needs nothing more.
+The library is the one PyNaCl ships in its wheel (or links, when built against a system
+libsodium), so `pip install .` needs nothing more. The C batch check takes SHA-512 from it; the
+numba backend (and the benchmarks' "before" baseline) call crypto_sign_verify_detached, whose
+accepting implies Coinium's rule accepting (see ed25519_zip215.verify and docs/KERNELS.md).
 """
 
 from __future__ import annotations

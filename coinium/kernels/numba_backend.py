@@ -383,7 +383,7 @@ def verify_batch(
     *,
     threads: int | None = None,
 ) -> list[bool]:
-    """One verdict per signature under Coinium's rule (coinium.crypto.ed25519_zip215.verify).
+    """One verdict per signature under Coinium's rule (coinium.kernels.ed25519_zip215.verify).
 
     libsodium's crypto_sign_verify_detached runs first, in Numba-compiled loops over slices of
     the batch without the GIL, in `threads` threads (default: every usable core); a signature it
