@@ -30,7 +30,8 @@
 #include <stdio.h>
 
 #define MAX_THREADS 256
-#define MIN_SIGS_PER_THREAD 64 /* smaller slices lose more to fixed costs than threads gain */
+#define MIN_SLICE 64   /* smaller slices lose more to fixed costs than threads gain */
+#define MAX_SLICE 4096 /* beyond this a larger batch saves little per signature */
 #define SMALL_MSG 1024         /* hash inputs up to this size use a stack buffer */
 
 /* Everything the checks need about one signature that passed decoding. */
@@ -230,12 +231,37 @@ done:
     return rc;
 }
 
+/* The whole call: slices of the caller's arrays, claimed one at a time by the threads, so a
+ * thread that the OS runs less (other work on the machine) takes fewer of them. */
+typedef struct {
+    slice_job proto; /* everything but lo and hi */
+    size_t n, slice, next; /* next: the next unclaimed index, shared */
+    int out_of_mem;
+} batch_job;
+
+static void *batch_worker(void *arg) {
+    batch_job *batch = (batch_job *)arg;
+    for (;;) {
 #ifdef COINIUM_ED_PTHREADS
-static void *slice_worker(void *arg) {
-    run_slice((slice_job *)arg);
+        size_t lo = __atomic_fetch_add(&batch->next, batch->slice, __ATOMIC_RELAXED);
+#else
+        size_t lo = batch->next;
+        batch->next += batch->slice;
+#endif
+        if (lo >= batch->n) break;
+        slice_job job = batch->proto;
+        job.lo = lo;
+        job.hi = lo + batch->slice < batch->n ? lo + batch->slice : batch->n;
+        if (run_slice(&job) != 0) {
+#ifdef COINIUM_ED_PTHREADS
+            __atomic_store_n(&batch->out_of_mem, 1, __ATOMIC_RELAXED);
+#else
+            batch->out_of_mem = 1;
+#endif
+        }
+    }
     return NULL;
 }
-#endif
 
 int coinium_ed25519_verify_batch(coinium_sha512_fn sha512, size_t n,
                                  const unsigned char *const *pks, const size_t *pk_len,
@@ -245,36 +271,34 @@ int coinium_ed25519_verify_batch(coinium_sha512_fn sha512, size_t n,
     if (n == 0) return 0;
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
-    size_t most = (n + MIN_SIGS_PER_THREAD - 1) / MIN_SIGS_PER_THREAD;
-    if ((size_t)threads > most) threads = (int)most;
+    /* Two slices per thread (so the work can move to the thread that is free), each as large as
+     * that allows within [MIN_SLICE, MAX_SLICE]: larger batches cost less per signature. */
+    size_t slice = (n + 2 * (size_t)threads - 1) / (2 * (size_t)threads);
+    if (threads == 1) slice = n;
+    if (slice < MIN_SLICE) slice = MIN_SLICE;
+    if (slice > MAX_SLICE) slice = MAX_SLICE;
+    size_t slices = (n + slice - 1) / slice;
+    if ((size_t)threads > slices) threads = (int)slices;
 
-    slice_job jobs[MAX_THREADS];
-    size_t per = n / (size_t)threads, extra = n % (size_t)threads, start = 0;
-    for (int t = 0; t < threads; t++) {
-        slice_job *job = &jobs[t];
-        memset(job, 0, sizeof *job);
-        job->sha512 = sha512;
-        job->pks = pks, job->msgs = msgs, job->sigs = sigs;
-        job->pk_len = pk_len, job->msg_len = msg_len, job->sig_len = sig_len;
-        job->ok = ok, job->rule = rule, job->mode = msm_mode;
-        job->lo = start;
-        start += per + ((size_t)t < extra ? 1 : 0);
-        job->hi = start;
-    }
-    int failed = 0;
+    batch_job batch;
+    memset(&batch, 0, sizeof batch);
+    batch.proto.sha512 = sha512;
+    batch.proto.pks = pks, batch.proto.msgs = msgs, batch.proto.sigs = sigs;
+    batch.proto.pk_len = pk_len, batch.proto.msg_len = msg_len, batch.proto.sig_len = sig_len;
+    batch.proto.ok = ok, batch.proto.rule = rule, batch.proto.mode = msm_mode;
+    batch.n = n, batch.slice = slice;
 #ifdef COINIUM_ED_PTHREADS
     pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, slice_worker, &jobs[t]) == 0;
-    run_slice(&jobs[0]); /* the calling thread works too */
+    int started = 0;
     for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(tids[t], NULL);
-        else run_slice(&jobs[t]); /* no thread to be had: do it here */
+        if (pthread_create(&tids[started], NULL, batch_worker, &batch) != 0) break; /* fewer */
+        started++;
     }
+    batch_worker(&batch); /* the calling thread works too */
+    for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
 #else
-    for (int t = 0; t < threads; t++) run_slice(&jobs[t]);
+    (void)threads;
+    batch_worker(&batch);
 #endif
-    for (int t = 0; t < threads; t++) failed |= jobs[t].out_of_mem;
-    return failed ? -1 : 0;
+    return batch.out_of_mem ? -1 : 0;
 }
