@@ -58,6 +58,11 @@ def _remove(path):
         print(f"removed the stale {path}", file=sys.stderr)
 
 
+# Coinium's Ed25519 rule: field, group, multi-scalar multiplication, single and batch checks.
+ED25519_SOURCES = [f"_ext/csrc/ed25519_{part}.c" for part in ("field", "group", "msm", "batch")]
+ED25519_HEADERS = [f"_ext/csrc/ed25519_{part}.h" for part in ("field", "group", "msm", "batch")]
+
+
 def extensions():
     from Cython.Build import cythonize
 
@@ -70,9 +75,10 @@ def extensions():
     ext = Extension(
         "coinium.kernels._ckernels",
         # hand-written C lives in _ext/csrc/ (the .gitignore drops the generated _ext/*.c)
-        sources=["_ext/ckernels.pyx", "_ext/csrc/blake3_kernels.c", "_ext/csrc/verify_threads.c"],
+        sources=["_ext/ckernels.pyx", "_ext/csrc/blake3_kernels.c", "_ext/csrc/verify_threads.c",
+                 *ED25519_SOURCES],
         include_dirs=["_ext/csrc"],
-        depends=["_ext/csrc/blake3_kernels.h"],
+        depends=["_ext/csrc/blake3_kernels.h", *ED25519_HEADERS],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )

@@ -253,3 +253,96 @@ def verify_many(list public_keys, list messages, list signatures, int threads,
         free(sigs)
         free(lens)
         free(ok)
+
+
+# ---- Coinium's Ed25519 rule (ZIP-215, small-order keys refused): _ext/csrc/ed25519_*.c ----
+
+cdef extern from "ed25519_batch.h" nogil:
+    ctypedef int (*coinium_sha512_fn)(unsigned char *out, const unsigned char *inp,
+                                      unsigned long long inlen) noexcept nogil
+    int COINIUM_ED25519_RULE
+    int coinium_ed25519_init()
+    int coinium_ed25519_verify_one(coinium_sha512_fn sha512, const unsigned char *pk,
+                                   size_t pk_len, const unsigned char *msg, size_t msg_len,
+                                   const unsigned char *sig, size_t sig_len, int rule)
+    int coinium_ed25519_verify_batch(coinium_sha512_fn sha512, size_t n,
+                                     const unsigned char *const *pks, const size_t *pk_len,
+                                     const unsigned char *const *msgs, const size_t *msg_len,
+                                     const unsigned char *const *sigs, const size_t *sig_len,
+                                     uint8_t *ok, int threads, int rule, int msm_mode)
+
+if coinium_ed25519_init() != 0:
+    raise ImportError("the Ed25519 kernels failed their self-check")
+
+ED25519_RULE = COINIUM_ED25519_RULE
+
+
+def ed25519_verify_one(object public_key, object message, object signature,
+                       size_t sha512_addr, int rule):
+    """One signature under `rule` (ED25519_RULE: Coinium's; 0: plain ZIP-215): True or False."""
+    cdef list keep = []
+    cdef const unsigned char *pk
+    cdef const unsigned char *msg
+    cdef const unsigned char *sig
+    cdef size_t pk_len, msg_len, sig_len
+    cdef int rc
+    cdef coinium_sha512_fn sha512 = <coinium_sha512_fn>sha512_addr
+    if sha512 == NULL:
+        raise ValueError("ed25519_verify_one: no SHA-512 entry point given")
+    _as_bytes_item(public_key, keep, &pk, &pk_len)
+    _as_bytes_item(message, keep, &msg, &msg_len)
+    _as_bytes_item(signature, keep, &sig, &sig_len)
+    if msg == NULL:  # a message that is not bytes-like cannot verify
+        return False
+    with nogil:
+        rc = coinium_ed25519_verify_one(sha512, pk, pk_len, msg, msg_len, sig, sig_len, rule)
+    if rc < 0:
+        raise MemoryError()
+    return rc == 1
+
+
+def ed25519_verify_batch(list public_keys, list messages, list signatures, int threads,
+                         size_t sha512_addr, int rule, int msm_mode):
+    """Verdicts (list of bool) from the batch check, over `threads` threads without the GIL."""
+    cdef Py_ssize_t n = len(public_keys), i
+    cdef const unsigned char **pks = NULL
+    cdef const unsigned char **msgs = NULL
+    cdef const unsigned char **sigs = NULL
+    cdef size_t *lens = NULL
+    cdef uint8_t *ok = NULL
+    cdef int rc
+    cdef list keep = []
+    cdef coinium_sha512_fn sha512 = <coinium_sha512_fn>sha512_addr
+    if len(messages) != n or len(signatures) != n:
+        raise ValueError("verify_batch: public_keys, messages and signatures differ in length")
+    if sha512 == NULL:
+        raise ValueError("verify_batch: no SHA-512 entry point given")
+    if n == 0:
+        return []
+    pks = <const unsigned char **>malloc(n * sizeof(void *))
+    msgs = <const unsigned char **>malloc(n * sizeof(void *))
+    sigs = <const unsigned char **>malloc(n * sizeof(void *))
+    lens = <size_t *>malloc(3 * n * sizeof(size_t))
+    ok = <uint8_t *>malloc(n)
+    try:
+        if pks == NULL or msgs == NULL or sigs == NULL or lens == NULL or ok == NULL:
+            raise MemoryError()
+        for i in range(n):
+            _as_bytes_item(public_keys[i], keep, &pks[i], &lens[i])
+            _as_bytes_item(messages[i], keep, &msgs[i], &lens[n + i])
+            _as_bytes_item(signatures[i], keep, &sigs[i], &lens[2 * n + i])
+            if msgs[i] == NULL:  # a message that is not bytes-like cannot verify
+                lens[i] = <size_t>-1
+                lens[n + i] = 0
+        with nogil:
+            rc = coinium_ed25519_verify_batch(sha512, <size_t>n, pks, lens, msgs, lens + n, sigs,
+                                              lens + 2 * n, ok, threads, rule, msm_mode)
+        if rc != 0:
+            raise MemoryError()
+        return [ok[i] != 0 for i in range(n)]
+    finally:
+        free(pks)
+        free(msgs)
+        free(sigs)
+        free(lens)
+        free(ok)

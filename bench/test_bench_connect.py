@@ -2,8 +2,10 @@
 
     PYTHONPATH=. python -m pytest bench/test_bench_connect.py -s            # ~30 s
 
-Both backends (cython and python) run in the same session: each test swaps the kernels that the
-rules call (`coinium.kernels.verify_batch` and `merkle_root`) for the named backend's. Each round
+The backends (cython, python, and "before": cython with the signature kernel it had before true
+batch verification, libsodium's single check in C threads) run in the same session: each test
+swaps the kernels that the rules call (`coinium.kernels.verify_batch` and `merkle_root`) for the
+named backend's. Each round
 connects the same block onto a fresh copy of the funded datadir (copied and opened in the untimed
 setup), through ChainState.accept_block with sync=True (the node's default): proof of work,
 Merkle root, signature checks, state transition and one fsynced LMDB transaction.
@@ -12,9 +14,9 @@ Merkle root, signature checks, state transition and one fsynced LMDB transaction
 * warm: every transfer is in the signature cache (as after mempool admission), none is checked;
 * decode+cold: the block arrives as bytes and is decoded (txids hashed) inside the timing.
 
-Targets (2 cores, cython): cold >= 20,000 tx/s, warm >= 60,000 tx/s. The lines printed at the end
-(and bench/out/connect.json) give median and best rates; `bench/profile_connect.py` shows where
-the time goes.
+Targets (2 cores, cython): cold >= 20,000 tx/s, warm >= 60,000 tx/s, cold >= 1.8x "before". The
+lines printed at the end (and bench/out/connect.json) give median and best rates;
+`bench/profile_connect.py` shows where the time goes.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ from coinium import kernels
 from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.core.block import Block
 from coinium.core.params import REGTEST
-from coinium.kernels import KernelBackendError, load_backend
+from coinium.kernels import KernelBackendError, _sodium_entry, load_backend
+from coinium.kernels._args import usable_cpus
 
 ROUNDS = 5
-BACKENDS = ("cython", "python")
+# "before": the cython backend with the signature kernel it had before true batch verification
+# (libsodium's single check in C threads, _ck.verify_many), so one run measures old and new.
+BACKENDS = ("cython", "before", "python")
 TARGETS = {("cython", "cold"): 20_000, ("cython", "warm"): 60_000}
+COLD_SPEEDUP_TARGET = 1.8  # cython cold connect vs "before"
 OUT = Path(__file__).resolve().parent / "out" / "connect.json"
 _results: dict[str, dict] = {}
 
@@ -58,21 +64,40 @@ def report():
         target = f"  target {r['target']:,}" if r.get("target") else ""
         print(f"  {label:<28} {r['median_tx_s']:>9,.0f} median {r['best_tx_s']:>9,.0f} best"
               f"  ({r['median_ms']:.1f} ms){target}")  # fmt: skip
+    for mode in ("connect cold", "decode+connect cold"):
+        new, old = _results.get(f"cython {mode}"), _results.get(f"before {mode}")
+        if new and old:
+            ratio = new["median_tx_s"] / old["median_tx_s"]
+            best = new["best_tx_s"] / old["best_tx_s"]
+            print(f"  cython {mode} vs before (libsodium threads): {ratio:.2f}x median, "
+                  f"{best:.2f}x best (target {COLD_SPEEDUP_TARGET}x)")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(_results, indent=2) + "\n")
+
+
+def libsodium_threads(module):
+    """The cython backend's verify_batch before batch verification: libsodium per signature."""
+    verify_detached, sign_open = _sodium_entry.addresses()
+
+    def verify_batch(public_keys, messages, signatures):
+        return module._ck.verify_many(list(public_keys), list(messages), list(signatures),
+                                      usable_cpus(), verify_detached, sign_open)
+
+    return verify_batch
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request, monkeypatch) -> str:
     """Route the rules' kernel calls to one backend for the test."""
     try:
-        module = load_backend(request.param)
+        module = load_backend("cython" if request.param == "before" else request.param)
     except KernelBackendError as exc:
         pytest.skip(str(exc))
-    monkeypatch.setattr(kernels, "verify_batch", module.verify_batch)
+    verify = libsodium_threads(module) if request.param == "before" else module.verify_batch
+    monkeypatch.setattr(kernels, "verify_batch", verify)
     monkeypatch.setattr(kernels, "merkle_root", module.merkle_root)
     monkeypatch.setattr(kernels, "BACKEND", module.NAME)
-    return module.NAME
+    return request.param
 
 
 def run_rounds(template: Path, work: Path, target: Callable[[ChainState], object], label: str,

@@ -1,9 +1,11 @@
-/* Ed25519 signature checks spread over threads, each check done by libsodium itself.
+/* libsodium's Ed25519 single check spread over threads: the signature kernel before true batch
+ * verification, kept as the benchmarks' baseline ("before", bench/test_bench_connect.py and
+ * bench/test_bench_batch_verify.py). Consensus no longer uses it: the rule is now ZIP-215 with
+ * small-order keys refused (ed25519_batch.c), which accepts everything libsodium accepts and more.
  *
- * The consensus rule is libsodium's crypto_sign_verify_detached (see docs/KERNELS.md), so this
- * file verifies nothing on its own: it calls libsodium through a function pointer that the Python
- * side takes from PyNaCl's bundled libsodium, and only spreads the calls over threads. Threads
- * take chunks of signatures from a shared counter, so uneven message sizes balance out.
+ * It calls libsodium's crypto_sign_verify_detached through a function pointer that the Python side
+ * takes from PyNaCl's bundled libsodium, and only spreads the calls over threads. Threads take
+ * chunks of signatures from a shared counter, so uneven message sizes balance out.
  */
 #include "blake3_kernels.h"
 

@@ -28,3 +28,18 @@ def verify_many(
     sign_open_addr: int,
 ) -> list[bool]: ...
 
+
+ED25519_RULE: int
+
+def ed25519_verify_one(
+    public_key: object, message: object, signature: object, sha512_addr: int, rule: int
+) -> bool: ...
+def ed25519_verify_batch(
+    public_keys: list[object],
+    messages: list[object],
+    signatures: list[object],
+    threads: int,
+    sha512_addr: int,
+    rule: int,
+    msm_mode: int,
+) -> list[bool]: ...

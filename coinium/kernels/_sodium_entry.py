@@ -1,9 +1,9 @@
-"""libsodium's Ed25519 verifier as a raw C function address, for the compiled backends.
+"""libsodium entry points as raw C function addresses, for the compiled backends.
 
-Coinium's signature rule is libsodium's crypto_sign_verify_detached (see python_backend.verify_one
-and docs/KERNELS.md), so the compiled backends call libsodium itself rather than a second Ed25519
-implementation: the same verdicts by construction. The library is the one PyNaCl ships in its
-wheel (or links, when built against a system libsodium), so `pip install .` needs nothing more.
+The library is the one PyNaCl ships in its wheel (or links, when built against a system
+libsodium), so `pip install .` needs nothing more. The C batch check takes SHA-512 from it; the
+numba backend (and the benchmarks' "before" baseline) call crypto_sign_verify_detached, whose
+accepting implies Coinium's rule accepting (see ed25519_zip215.verify and docs/KERNELS.md).
 """
 
 from __future__ import annotations
@@ -44,3 +44,12 @@ def sign_open_address() -> int:
     """crypto_sign_open's address from PyNaCl's cffi module (tests use it to check that path)."""
     pointer = _sodium.ffi.addressof(_sodium.lib, "crypto_sign_open")
     return int(_sodium.ffi.cast("uintptr_t", pointer))
+
+
+def sha512_address() -> int:
+    """crypto_hash_sha512's address (PyNaCl binds it), for the C Ed25519 checks' challenge hash."""
+    try:
+        pointer = _sodium.ffi.addressof(_sodium.lib, "crypto_hash_sha512")
+        return int(_sodium.ffi.cast("uintptr_t", pointer))
+    except (AttributeError, TypeError, _sodium.ffi.error) as exc:
+        raise ImportError(f"cannot reach libsodium's SHA-512 through PyNaCl: {exc}") from exc

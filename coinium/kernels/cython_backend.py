@@ -1,8 +1,8 @@
 """The compiled backend: C kernels from `_ext/`, built by `pip install .`.
 
 Nonce search and Merkle root run our own BLAKE3 compression with 16 (AVX-512), 8 (AVX2) or 1
-lane, picked at run time. verify_batch calls libsodium's crypto_sign_verify_detached, taken from
-PyNaCl's bundled libsodium, from C threads with the GIL released. See docs/KERNELS.md.
+lane, picked at run time. verify_batch is our own batch Ed25519 check under Coinium's rule
+(ZIP-215, small-order keys refused), in C threads with the GIL released. See docs/KERNELS.md.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ except ImportError as exc:  # not built: the selector moves on to the next backe
 
 NAME = "cython"
 
-# libsodium's entry points, resolved once at import (ImportError if PyNaCl has neither).
-_VERIFY_DETACHED, _SIGN_OPEN = _sodium_entry.addresses()
+# libsodium's SHA-512 for the signature checks' challenge hash (ImportError if PyNaCl lacks it).
+_SHA512 = _sodium_entry.sha512_address()
 
 # Largest count one C call takes; bigger ranges (up to the whole 2^64) are split.
 _MAX_CALL_COUNT = 1 << 63
@@ -87,19 +87,22 @@ def verify_batch(
     *,
     threads: int | None = None,
 ) -> list[bool]:
-    """One verdict per signature, exactly libsodium's crypto_sign_verify_detached on each.
+    """One verdict per signature under Coinium's rule (ZIP-215, small-order keys refused).
 
-    The checks run in C threads (`threads`, default: every usable core) without the GIL.
+    True batch verification in C: the batch is split over `threads` threads (default: every
+    usable core) without the GIL, each slice checked with one multi-scalar multiplication and
+    bisected if it fails, so the verdicts are those of single checks.
     """
     if threads is None:
         threads = usable_cpus()
-    return _ck.verify_many(
+    return _ck.ed25519_verify_batch(
         list(public_keys),
         list(messages),
         list(signatures),
         max(1, int(threads)),
-        _VERIFY_DETACHED,
-        _SIGN_OPEN,
+        _SHA512,
+        _ck.ED25519_RULE,
+        0,
     )
 
 

@@ -6,7 +6,8 @@ as straight-line code on uint32 scalars held in tuples; with the nonce loop free
 LLVM vectorizes it across nonces (8 or 16 nonces per instruction, depending on the CPU it tunes
 for). verify_batch calls libsodium's crypto_sign_verify_detached through a raw function pointer
 (an LLVM-level call built by a Numba intrinsic, so the compiled code stays cacheable) from Python
-threads over slices of the batch. See docs/KERNELS.md.
+threads over slices of the batch, and asks the Python reference of Coinium's rule about what
+libsodium rejects. See docs/KERNELS.md.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ try:
 except ImportError as exc:  # numba missing: the selector moves on
     raise ImportError(f"numba is not available ({exc})") from exc
 
-from coinium.kernels import _sodium_entry
+from coinium.kernels import _sodium_entry, ed25519_zip215
 from coinium.kernels._args import MAX_TARGET, check_search_args, leaves_array, usable_cpus
 from coinium.kernels.python_backend import MERKLE_KEY
 
@@ -382,10 +383,12 @@ def verify_batch(
     *,
     threads: int | None = None,
 ) -> list[bool]:
-    """One verdict per signature, exactly libsodium's crypto_sign_verify_detached on each.
+    """One verdict per signature under Coinium's rule (coinium.kernels.ed25519_zip215.verify).
 
-    The batch is cut into slices that Numba-compiled loops check without the GIL, in `threads`
-    threads (default: every usable core).
+    libsodium's crypto_sign_verify_detached runs first, in Numba-compiled loops over slices of
+    the batch without the GIL, in `threads` threads (default: every usable core); a signature it
+    accepts is valid under Coinium's rule too. Only the ones it rejects go to the pure-Python
+    reference (no Numba batch check: see docs/KERNELS.md).
     """
     return _verify(public_keys, messages, signatures, threads, (_VERIFY_DETACHED, _SIGN_OPEN))
 
@@ -415,4 +418,11 @@ def _verify(public_keys, messages, signatures, threads, entry: tuple[int, int]) 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coinium-verify") as pool:
             for future in [pool.submit(_verify_range, *args, lo, hi) for lo, hi in tasks]:
                 future.result()
-    return ok.astype(bool).tolist()
+    verdicts = ok.astype(bool).tolist()
+    # libsodium accepting implies Coinium's rule accepting; what it rejects may still be valid
+    # under ZIP-215 (small-order or non-canonical R, mixed-order signatures): ask the reference.
+    fits = (pk_ok & sig_ok & msg_ok).tolist()
+    for i in range(n):
+        if fits[i] and not verdicts[i]:
+            verdicts[i] = ed25519_zip215.verify(pks[i].tobytes(), msg_list[i], sigs[i].tobytes())
+    return verdicts

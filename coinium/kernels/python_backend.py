@@ -1,4 +1,5 @@
-"""The readable reference for every kernel: plain Python over the `blake3` and PyNaCl packages.
+"""The readable reference for every kernel: plain Python over the `blake3` and PyNaCl packages
+(and, for signatures, the reference of Coinium's rule in ed25519_zip215.py).
 
 Every other backend is tested against these functions. Keep them obvious, not fast.
 """
@@ -9,7 +10,8 @@ from collections.abc import Sequence
 
 import blake3
 from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
+
+from coinium.kernels import ed25519_zip215
 
 NAME = "python"
 
@@ -53,16 +55,22 @@ def merkle_root(txids) -> bytes:
 
 
 def verify_one(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """libsodium's crypto_sign_verify_detached rule, which is Coinium's consensus rule."""
+    """Coinium's consensus rule (ZIP-215, small-order keys refused: ed25519_zip215.verify).
+
+    libsodium first: what crypto_sign_verify_detached accepts, the rule accepts (ed25519_zip215
+    explains why), and it is fast. What libsodium rejects is decided by the reference itself.
+    """
+    try:
+        public_key, message, signature = bytes(public_key), bytes(message), bytes(signature)
+    except TypeError:  # not bytes-like: can never verify
+        return False
     if len(public_key) != 32 or len(signature) != 64:
         return False
     try:
-        crypto_sign_open(bytes(signature) + bytes(message), bytes(public_key))
-    except BadSignatureError:
-        return False
-    except Exception:  # noqa: BLE001 - libsodium reports malformed input as errors, too
-        return False
-    return True
+        crypto_sign_open(signature + message, public_key)
+        return True
+    except Exception:  # noqa: BLE001 - BadSignatureError, or libsodium refusing malformed input
+        return ed25519_zip215.verify(public_key, message, signature)
 
 
 def verify_batch(
