@@ -9,6 +9,7 @@ bitcoind's ``[regtest]`` sections do). Keys are the flag names without dashes, w
     zmqpubhashblock = "tcp://127.0.0.1:28332"
     zmqpubhashblockhwm = 1000
     maxmempool = 300          # MB; mempool policy keys as bitcoind's (coinium.mempool.policy)
+    dashboard = true          # the web dashboard, admin panel and /metrics (coinium.web)
 
 Flags given on the command line win over the file. Every value is checked here and a bad one is a
 `ConfigError` naming the key; nothing below `node.py` reads the environment or the file.
@@ -58,6 +59,18 @@ class P2POptions:
 
 
 @dataclass(frozen=True, slots=True)
+class DashboardOptions:
+    """The web dashboard (coinium.web): off by default, on 127.0.0.1 unless told otherwise."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 0  # 0: the network's default (NetworkParams.rpc_port + 1000)
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True, slots=True)
 class NodeOptions:
     params: NetworkParams
     base_datadir: Path
@@ -76,6 +89,7 @@ class NodeOptions:
     mempool: mempool_policy.MempoolPolicy = mempool_policy.MempoolPolicy()
     persist_mempool: bool = True  # save mempool.dat at shutdown, load it at start
     p2p: P2POptions = P2POptions()
+    dashboard: DashboardOptions = DashboardOptions()
 
     @property
     def datadir(self) -> Path:
@@ -115,7 +129,7 @@ _KNOWN = {
     "minrelaytxfee", "incrementalrelayfee", "maxmempool", "mempoolexpiry",
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
-    "maxconnections", "bantime",
+    "maxconnections", "bantime", "dashboard", "dashboard_bind", "dashboard_port",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -154,6 +168,11 @@ def build_options(
         mempool=_mempool_policy(settings),
         persist_mempool=_bool(settings, "persistmempool", True),
         p2p=_p2p_options(settings),
+        dashboard=DashboardOptions(
+            enabled=_bool(settings, "dashboard", False),
+            bind=_str(settings, "dashboard_bind", "127.0.0.1"),
+            port=_port(settings, "dashboard_port", 0),
+        ),
     )
 
 

@@ -1,0 +1,198 @@
+"""Live updates: chain, mempool and peer events fanned out to browsers over WebSocket.
+
+The hub is a `ChainListener` and a `MempoolListener` (registered by the dashboard server the way
+the ZMQ publisher is), called on the event loop. Each event is encoded to JSON once and put on
+every client's own bounded queue; a client whose queue is full is too slow and is shed (its
+socket closed with 1013 "try again later", the page reconnects) instead of being buffered without
+bound. Mempool events are coalesced to at most one frame per `MEMPOOL_COALESCE_S`: a burst of a
+thousand transactions is one update, not a thousand. Peer changes are noticed by a light poll of
+the peer table (the P2P layer has no listener for them).
+
+Clients only listen. Anything they send besides a small ``{"type": "ping"}`` is garbage and closes
+that socket (1003); a frame larger than `MAX_CLIENT_FRAME` is refused by aiohttp (1009); either
+way only that socket goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from coinium.core.block import Block
+
+log = logging.getLogger("coinium.web")
+
+CLIENT_QUEUE = 64  # frames waiting for one client before it counts as too slow
+MAX_CLIENTS = 500
+MAX_CLIENT_FRAME = 1024  # bytes a client may send in one frame
+MEMPOOL_COALESCE_S = 0.5
+PEER_POLL_S = 1.0
+HEARTBEAT_S = 30.0
+
+
+class _Client:
+    __slots__ = ("ws", "queue", "shed")
+
+    def __init__(self, ws: web.WebSocketResponse):
+        self.ws = ws
+        self.queue: asyncio.Queue[str] = asyncio.Queue(CLIENT_QUEUE)
+        self.shed = False
+
+
+class LiveHub:
+    def __init__(self, node: Any):
+        self.node = node
+        self.clients: set[_Client] = set()
+        self.shed_count = 0  # clients dropped for being slow (shown in metrics)
+        self._mempool_pending: asyncio.TimerHandle | None = None
+        self._peer_task: asyncio.Task[None] | None = None
+        self._last_peers: tuple[Any, ...] | None = None
+
+    def start(self) -> None:
+        self._peer_task = asyncio.create_task(self._watch_peers())
+
+    async def stop(self) -> None:
+        if self._peer_task is not None:
+            self._peer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._peer_task
+        if self._mempool_pending is not None:
+            self._mempool_pending.cancel()
+        for client in list(self.clients):
+            await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"node stopping")
+
+    # --- fan-out ------------------------------------------------------------------------------
+    def broadcast(self, event: dict[str, Any]) -> None:
+        if not self.clients:
+            return
+        frame = json.dumps(event, separators=(",", ":"))
+        for client in list(self.clients):
+            try:
+                client.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                self._shed(client)
+
+    def _shed(self, client: _Client) -> None:
+        if client.shed:
+            return
+        client.shed = True
+        self.shed_count += 1
+        self.clients.discard(client)
+        log.info("dashboard: shedding a slow live client (%d frames behind)", CLIENT_QUEUE)
+        asyncio.get_running_loop().create_task(
+            client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow"))
+
+    # --- ChainListener ------------------------------------------------------------------------
+    def block_connected(self, block: Block) -> None:
+        pass  # tip_updated sends one frame per outcome, even for a reorg of many blocks
+
+    def block_disconnected(self, block: Block) -> None:
+        pass
+
+    def tip_updated(self, tip: Block) -> None:
+        if not self.clients:
+            return
+        header = tip.header
+        self.broadcast({
+            "type": "block", "height": tip.height, "hash": tip.hash.hex(),
+            "time": header.timestamp, "txs": len(tip.transactions), "size": tip.size,
+            "mempool": self._mempool_summary(),
+        })  # fmt: skip
+
+    # --- MempoolListener ----------------------------------------------------------------------
+    def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
+        self._mempool_changed()
+
+    def transaction_removed(self, tx_raw: bytes, txid: bytes, reason: str,
+                            mempool_sequence: int) -> None:  # fmt: skip
+        self._mempool_changed()
+
+    def _mempool_changed(self) -> None:
+        if self._mempool_pending is None and self.clients:
+            loop = asyncio.get_running_loop()
+            self._mempool_pending = loop.call_later(MEMPOOL_COALESCE_S, self._send_mempool)
+
+    def _send_mempool(self) -> None:
+        self._mempool_pending = None
+        self.broadcast({"type": "mempool", **self._mempool_summary()})
+
+    def _mempool_summary(self) -> dict[str, int]:
+        pool = self.node.mempool
+        return {"size": len(pool), "bytes": pool.total_bytes}
+
+    # --- peers --------------------------------------------------------------------------------
+    def peer_summary(self) -> dict[str, Any]:
+        p2p = self.node.p2p
+        if p2p is None:
+            return {"peers": 0, "inbound": 0, "banned": 0, "ids": []}
+        peers = p2p.active_peers()
+        return {
+            "peers": len(peers),
+            "inbound": sum(1 for p in peers if p.inbound),
+            "banned": len(p2p.list_banned()),
+            "ids": sorted(p.id for p in peers),
+        }
+
+    async def _watch_peers(self) -> None:
+        while True:
+            await asyncio.sleep(PEER_POLL_S)
+            try:
+                summary = self.peer_summary()
+            except Exception:  # a peer table mid-change: look again next time
+                log.debug("dashboard: peer poll failed", exc_info=True)
+                continue
+            key = (summary["ids"], summary["banned"])
+            if key != self._last_peers:
+                self._last_peers = key
+                self.broadcast({"type": "peers", **summary})
+
+    # --- one browser --------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if len(self.clients) >= MAX_CLIENTS:
+            raise web.HTTPServiceUnavailable(text="too many live clients")
+        ws = web.WebSocketResponse(max_msg_size=MAX_CLIENT_FRAME, heartbeat=HEARTBEAT_S)
+        await ws.prepare(request)
+        client = _Client(ws)
+        self.clients.add(client)
+        sender = asyncio.create_task(self._send_loop(client))
+        try:
+            await self._receive_loop(ws)
+        finally:
+            self.clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            await ws.close()
+        return ws
+
+    async def _send_loop(self, client: _Client) -> None:
+        ws = client.ws
+        try:
+            while True:
+                frame = await client.queue.get()
+                await ws.send_str(frame)
+        except (ConnectionError, RuntimeError):  # closed under us: the receive loop ends too
+            pass
+
+    async def _receive_loop(self, ws: web.WebSocketResponse) -> None:
+        async for message in ws:
+            if message.type == WSMsgType.TEXT and _is_ping(message.data):
+                continue
+            if message.type == WSMsgType.ERROR:  # oversized or malformed: aiohttp closed it
+                log.info("dashboard: live client error: %s", ws.exception())
+                return
+            await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"clients only listen")
+            return
+
+
+def _is_ping(text: str) -> bool:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("type") == "ping"
