@@ -131,6 +131,9 @@ async def _page_context(request: web.Request) -> dict[str, Any]:
         "session": session,
         "csrf_token": dashboard.sessions.csrf_for(request),
         "csrf_field": auth.CSRF_FIELD,
+        # What an admin action just did (or why it failed), after its redirect back.
+        "flash_done": request.query.get("done", "")[:300],
+        "flash_error": request.query.get("error", "")[:300],
     }
 
 

@@ -86,8 +86,6 @@ async def panel(request: web.Request) -> web.Response:
         "log_tail": _log_tail(node.options.datadir / "debug.log"),
         "mining": node.miner is not None,
         "miner_address": node.options.miner_address,
-        "message": request.query.get("done", "")[:300],
-        "error": request.query.get("error", "")[:300],
     }
     return render(request, "admin.html", context)
 

@@ -71,6 +71,7 @@
   function onMempool(ev) {
     setText("mempool-size", page === "overview" ? ev.size + " txs" : String(ev.size));
     setText("mempool-bytes", size(ev.bytes));
+    setText("mempool-size-sub", size(ev.bytes));
   }
 
   function onPeers(ev) {
