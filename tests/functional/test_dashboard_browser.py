@@ -151,6 +151,13 @@ def test_admin_logs_in_and_bans_a_peer(nodes, browser):
     assert f"banned {key_b}" in text_of(browser, "#admin-done")
     assert key_b in text_of(browser, "#bans-table")
     screenshot(browser, "network-after-ban")
-    # And unban, from the same page.
+    # And unban, from the same page; node b (--connect a) comes back, and the peer count on
+    # the page follows without a reload.
     browser.find_element(By.CSS_SELECTOR, "#bans-table button").click()
     wait_until(lambda: not a.rpc("listbanned"), 15, message="the ban lifted")
+    wait_until(lambda: "live" in text_of(browser, "#live-status"), 15, message="live socket")
+    browser.execute_script("window.notReloaded = true")
+    assert text_of(browser, "#peer-count") == "0"
+    wait_until(lambda: text_of(browser, "#peer-count") == "1", 60,
+               message="node b back on the page")  # fmt: skip
+    assert browser.execute_script("return window.notReloaded") is True
