@@ -54,9 +54,9 @@ def build_chain(folder: Path) -> list:
     with ChainState(folder, REGTEST, sync=False) as chain:
         blocks = generate(chain, 1, RICH.account)
         nonce = 0
-        for b in range(BLOCKS):
+        for _ in range(BLOCKS):
             txs = []
-            for _ in range(TXS):
+            for _tx in range(TXS):
                 recipient = PrivateKey(b"\xd1" + nonce.to_bytes(31, "big")).account
                 txs.append(sign_transfer(RICH, REGTEST.chain_id, recipient, 1000, 10, nonce))
                 nonce += 1

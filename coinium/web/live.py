@@ -1,12 +1,15 @@
 """Live updates: chain, mempool and peer events fanned out to browsers over WebSocket.
 
 The hub is a `ChainListener` and a `MempoolListener` (registered by the dashboard server the way
-the ZMQ publisher is), called on the event loop. Each event is encoded to JSON once and put on
-every client's own bounded queue; a client whose queue is full is too slow and is shed (its
-socket closed with 1013 "try again later", the page reconnects) instead of being buffered without
-bound. Mempool events are coalesced to at most one frame per `MEMPOOL_COALESCE_S`: a burst of a
-thousand transactions is one update, not a thousand. Peer changes are noticed by a light poll of
-the peer table (the P2P layer has no listener for them).
+the ZMQ publisher is), called on the event loop. Each event is encoded once, as JSON and then as
+one complete WebSocket frame (a server's frames are unmasked, so every client gets the same
+bytes), and written straight to each client's transport: no task per client, no copy per client.
+What a client has not yet taken sits in its transport's buffer; once that passes
+`CLIENT_BUFFER_BYTES` the client is too slow and is shed (closed with 1013 "try again later", the
+page reconnects) instead of being buffered without bound. Mempool events are coalesced to at most
+one frame per `MEMPOOL_COALESCE_S`: a burst of a thousand transactions is one update, not a
+thousand. Peer changes are noticed by a light poll of the peer table (the P2P layer has no
+listener for them).
 
 Clients only listen. Anything they send besides a small ``{"type": "ping"}`` is garbage and closes
 that socket (1003); a frame larger than `MAX_CLIENT_FRAME` is refused by aiohttp (1009); either
@@ -27,7 +30,7 @@ from coinium.core.block import Block
 
 log = logging.getLogger("coinium.web")
 
-CLIENT_QUEUE = 64  # frames waiting for one client before it counts as too slow
+CLIENT_BUFFER_BYTES = 1 << 20  # unsent bytes one client may hold before it counts as too slow
 MAX_CLIENTS = 500
 MAX_CLIENT_FRAME = 1024  # bytes a client may send in one frame
 MEMPOOL_COALESCE_S = 0.5
@@ -35,12 +38,25 @@ PEER_POLL_S = 1.0
 HEARTBEAT_S = 30.0
 
 
-class _Client:
-    __slots__ = ("ws", "queue", "shed")
+def text_frame(text: str) -> bytes:
+    """One unfragmented, unmasked WebSocket text frame (RFC 6455 section 5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
 
-    def __init__(self, ws: web.WebSocketResponse):
+
+class _Client:
+    __slots__ = ("ws", "transport", "shed")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport):
         self.ws = ws
-        self.queue: asyncio.Queue[str] = asyncio.Queue(CLIENT_QUEUE)
+        self.transport = transport
         self.shed = False
 
 
@@ -70,12 +86,15 @@ class LiveHub:
     def broadcast(self, event: dict[str, Any]) -> None:
         if not self.clients:
             return
-        frame = json.dumps(event, separators=(",", ":"))
+        frame = text_frame(json.dumps(event, separators=(",", ":")))
         for client in list(self.clients):
-            try:
-                client.queue.put_nowait(frame)
-            except asyncio.QueueFull:
+            transport = client.transport
+            if transport.is_closing():
+                self.clients.discard(client)
+            elif transport.get_write_buffer_size() + len(frame) > CLIENT_BUFFER_BYTES:
                 self._shed(client)
+            else:
+                transport.write(frame)
 
     def _shed(self, client: _Client) -> None:
         if client.shed:
@@ -83,9 +102,10 @@ class LiveHub:
         client.shed = True
         self.shed_count += 1
         self.clients.discard(client)
-        log.info("dashboard: shedding a slow live client (%d frames behind)", CLIENT_QUEUE)
-        asyncio.get_running_loop().create_task(
-            client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow"))
+        log.info("dashboard: shedding a slow live client (%d bytes unsent)",
+                 client.transport.get_write_buffer_size())  # fmt: skip
+        # Its buffer is full, so a polite close frame would wait behind it: drop the connection.
+        client.transport.abort()
 
     # --- ChainListener ------------------------------------------------------------------------
     def block_connected(self, block: Block) -> None:
@@ -155,29 +175,21 @@ class LiveHub:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if len(self.clients) >= MAX_CLIENTS:
             raise web.HTTPServiceUnavailable(text="too many live clients")
-        ws = web.WebSocketResponse(max_msg_size=MAX_CLIENT_FRAME, heartbeat=HEARTBEAT_S)
+        # No compression: every client must be able to take the same pre-built frame bytes.
+        ws = web.WebSocketResponse(max_msg_size=MAX_CLIENT_FRAME, heartbeat=HEARTBEAT_S,
+                                   compress=False)  # fmt: skip
         await ws.prepare(request)
-        client = _Client(ws)
+        transport = request.transport
+        if transport is None:  # the browser left during the handshake
+            return ws
+        client = _Client(ws, transport)  # type: ignore[arg-type]
         self.clients.add(client)
-        sender = asyncio.create_task(self._send_loop(client))
         try:
             await self._receive_loop(ws)
         finally:
             self.clients.discard(client)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
             await ws.close()
         return ws
-
-    async def _send_loop(self, client: _Client) -> None:
-        ws = client.ws
-        try:
-            while True:
-                frame = await client.queue.get()
-                await ws.send_str(frame)
-        except (ConnectionError, RuntimeError):  # closed under us: the receive loop ends too
-            pass
 
     async def _receive_loop(self, ws: web.WebSocketResponse) -> None:
         async for message in ws:
