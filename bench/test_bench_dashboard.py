@@ -6,7 +6,13 @@ none, block connect -> WebSocket frame at a client, and a /metrics scrape.
 An in-process regtest node with ``--dashboard`` is fed a chain of ``BLOCKS`` pre-mined blocks of
 ``TXS`` transfers each through `Node.submit_block` (as P2P or submitblock would), once with no
 live client and once with ``CLIENTS`` clients connected from another process (browsers are other
-processes); alternated ``ROUNDS`` times, each run on a fresh datadir, best run of each kept.
+processes, normally on other machines: here the clients' process runs at nice 19, so that on a
+2-core box the node gets the CPU first, as it would with the browsers elsewhere); alternated
+``ROUNDS`` times, each run on a fresh datadir. Three views of the cost, as
+the shared development machine makes wall time noisy: wall-clock throughput (median of the rounds),
+throughput per CPU second of the node's process (``time.process_time``: other processes' load
+does not count), and the share of the connect time spent in the hub itself (its listener call
+and its fan-out, timed around the real methods).
 Latency: from the moment the node hands a connected block to its listeners (a listener here
 stamps it) to each client's arrival of that block's frame, both on the system-wide monotonic
 clock. Scrape: ``SCRAPES`` GETs of /metrics over HTTP on loopback.
@@ -44,7 +50,7 @@ from nodeproc import free_port  # noqa: E402
 BLOCKS = 150
 TXS = 100
 CLIENTS = 50
-ROUNDS = 3
+ROUNDS = 5
 SCRAPES = 200
 RICH = PrivateKey(b"\xd0" + bytes(31))
 
@@ -90,25 +96,46 @@ async def run(blocks: list, clients: int, folder: Path) -> dict:
     await node.start()
     stamp = Stamp()
     node.listeners.append(stamp)
+    hub = node.dashboard.hub
+    fanout = [0.0]
+    real_tip_updated = hub.tip_updated
+
+    def timed_tip_updated(tip) -> None:
+        t0 = time.perf_counter()
+        real_tip_updated(tip)
+        fanout[0] += time.perf_counter() - t0
+
+    real_broadcast = hub.broadcast
+
+    def timed_broadcast(event) -> None:
+        t0 = time.perf_counter()
+        real_broadcast(event)
+        fanout[0] += time.perf_counter() - t0
+
+    # Instance attributes: what the node's listener call and the hub's call_soon look up.
+    hub.tip_updated = timed_tip_updated
+    hub.broadcast = timed_broadcast
     proc = None
     arrivals_file = folder / "arrivals.json"
     try:
         if clients:
             proc = subprocess.Popen(
-                [sys.executable, str(HERE / "dashboard_clients.py"),
+                ["nice", "-n", "19", sys.executable, str(HERE / "dashboard_clients.py"),
                  f"ws://127.0.0.1:{port}/ws", str(clients), str(arrivals_file)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
             loop = asyncio.get_running_loop()
             assert (await loop.run_in_executor(None, proc.stdout.readline)).strip() == "ready"
             while len(node.dashboard.hub.clients) < clients:
                 await asyncio.sleep(0.05)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for block in blocks:
             result = await node.submit_block(block)
             assert result.status == AcceptStatus.NEW_TIP, result
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         txs = sum(len(block.transactions) for block in blocks)
-        report = {"clients": clients, "seconds": elapsed, "tx_per_s": txs / elapsed}
+        report = {"clients": clients, "seconds": elapsed, "tx_per_s": txs / elapsed,
+                  "tx_per_cpu_s": txs / cpu, "fanout_share": fanout[0] / elapsed}  # fmt: skip
         if clients:
             await asyncio.sleep(1.0)  # the last frames arrive
             proc.stdin.write("\n")
@@ -144,24 +171,35 @@ def test_dashboard_costs():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         blocks = build_chain(tmp / "source")
-        best: dict[int, dict] = {}
+        runs: dict[int, list[dict]] = {0: [], CLIENTS: []}
         for r in range(ROUNDS):
             for clients in (0, CLIENTS):
                 report = asyncio.run(run(blocks, clients, tmp / f"run-{r}-{clients}"))
-                print(f"round {r}: {clients:2d} clients: {report['tx_per_s']:,.0f} tx/s",
-                      flush=True)  # fmt: skip
-                if clients not in best or report["tx_per_s"] > best[clients]["tx_per_s"]:
-                    best[clients] = report
-    none, live = best[0], best[CLIENTS]
-    ratio = live["tx_per_s"] / none["tx_per_s"]
-    print(f"\nblock connect, {BLOCKS} blocks of {TXS} transfers (best of {ROUNDS} runs each):")
-    print(f"  no live clients:  {none['tx_per_s']:,.0f} tx/s")
-    print(f"  {CLIENTS} live clients:  {live['tx_per_s']:,.0f} tx/s   ratio {ratio:.3f} "
-          "(target >= 0.98)")  # fmt: skip
-    print(f"block connect -> WebSocket frame at a client ({CLIENTS} clients): median "
-          f"{live['latency_ms_median']:.1f} ms, p95 {live['latency_ms_p95']:.1f} ms "
-          f"(target p95 < 200 ms); shed {live['shed']}")  # fmt: skip
-    print(f"/metrics scrape: median {none['scrape_ms_median']:.2f} ms, p95 "
-          f"{none['scrape_ms_p95']:.2f} ms (target < 10 ms)")  # fmt: skip
+                print(f"round {r}: {clients:2d} clients: {report['tx_per_s']:,.0f} tx/s, "
+                      f"{report['tx_per_cpu_s']:,.0f} tx per CPU s", flush=True)  # fmt: skip
+                runs[clients].append(report)
+
+    def median(clients: int, key: str) -> float:
+        return statistics.median(r[key] for r in runs[clients])
+
+    wall = median(CLIENTS, "tx_per_s") / median(0, "tx_per_s")
+    cpu = median(CLIENTS, "tx_per_cpu_s") / median(0, "tx_per_cpu_s")
+    share = median(CLIENTS, "fanout_share")
+    p95 = statistics.median(r["latency_ms_p95"] for r in runs[CLIENTS])
+    p50 = statistics.median(r["latency_ms_median"] for r in runs[CLIENTS])
+    scrape = statistics.median(r["scrape_ms_median"] for r in runs[0])
+    scrape95 = statistics.median(r["scrape_ms_p95"] for r in runs[0])
+    shed = sum(r["shed"] for r in runs[CLIENTS])
+    print(f"\nblock connect, {BLOCKS} blocks of {TXS} transfers, medians of {ROUNDS} rounds:")
+    print(f"  wall clock: {median(0, 'tx_per_s'):,.0f} tx/s with no live client, "
+          f"{median(CLIENTS, 'tx_per_s'):,.0f} with {CLIENTS}: ratio {wall:.3f} (target >= 0.98)")
+    print(f"  per CPU second of the node: {median(0, 'tx_per_cpu_s'):,.0f} vs "
+          f"{median(CLIENTS, 'tx_per_cpu_s'):,.0f}: ratio {cpu:.3f}")
+    print(f"  the hub's fan-out to {CLIENTS} clients: {100 * share:.2f}% of the connect time "
+          f"(throughput ratio from it alone {1 - share:.4f})")
+    print(f"block connect -> WebSocket frame at a client ({CLIENTS} clients): median {p50:.1f} ms,"
+          f" p95 {p95:.1f} ms (target p95 < 200 ms); clients shed {shed}")
+    print(f"/metrics scrape: median {scrape:.2f} ms, p95 {scrape95:.2f} ms (target < 10 ms)")
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"none": none, "live": live, "ratio": ratio}, indent=2))
+    OUT.write_text(json.dumps({"runs": runs, "wall_ratio": wall, "cpu_ratio": cpu,
+                               "fanout_share": share}, indent=2))  # fmt: skip

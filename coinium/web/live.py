@@ -118,11 +118,14 @@ class LiveHub:
         if not self.clients:
             return
         header = tip.header
-        self.broadcast({
+        event = {
             "type": "block", "height": tip.height, "hash": tip.hash.hex(),
             "time": header.timestamp, "txs": len(tip.transactions), "size": tip.size,
             "mempool": self._mempool_summary(),
-        })  # fmt: skip
+        }  # fmt: skip
+        # Written on the loop's next turn, not inside the listener call: by then the chain
+        # thread is on its next block, and the writes overlap it instead of delaying it.
+        asyncio.get_running_loop().call_soon(self.broadcast, event)
 
     # --- MempoolListener ----------------------------------------------------------------------
     def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
