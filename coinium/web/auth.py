@@ -2,7 +2,8 @@
 
 A login checks a dashboard user's Argon2id hash (`coinium.web.users`) or, as the issue allows, the
 node's ``rpcauth`` credentials (an admin). A session is a random token in a cookie that is
-HttpOnly and SameSite=Strict (and Secure when the request came over HTTPS), held in memory only:
+HttpOnly and SameSite=Strict, and Secure when the request came over HTTPS (directly or through a
+TLS proxy on this machine: `came_over_https`), held in memory only:
 a node restart logs everyone out. Each session carries its own CSRF token, which every form posts
 back; before login, the login form's token is a random cookie of its own (double submit). Tokens
 are compared in constant time.
@@ -120,4 +121,13 @@ class Sessions:
 def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str,
                max_age: int | None = None) -> None:  # fmt: skip
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
-                        samesite="Strict", secure=request.secure)  # fmt: skip
+                        samesite="Strict", secure=came_over_https(request))  # fmt: skip
+
+
+def came_over_https(request: web.Request) -> bool:
+    """TLS to us, or to a TLS proxy on this machine that says so (X-Forwarded-Proto). Only then
+    are cookies marked Secure: a browser would not send a Secure cookie back over plain HTTP."""
+    if request.secure:
+        return True
+    local_proxy = request.remote in ("127.0.0.1", "::1")
+    return local_proxy and request.headers.get("X-Forwarded-Proto", "").lower() == "https"

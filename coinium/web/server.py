@@ -184,9 +184,15 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def _login_wall(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Beyond loopback, every page needs a session; /metrics also takes HTTP Basic of a user."""
+    """Beyond loopback, every page needs a session; /metrics also takes HTTP Basic of a user.
+    On loopback, a request must name a loopback host: a web page whose name was re-pointed at
+    127.0.0.1 (DNS rebinding) cannot read the dashboard through the visitor's browser."""
     dashboard: DashboardServer = request.app[DASHBOARD_KEY]
-    if not dashboard.public or request.path.startswith(OPEN_PATHS):
+    if not dashboard.public:
+        if (request.url.host or "").strip("[]") not in LOOPBACK_HOSTS:
+            return web.Response(status=421, text="this dashboard answers to 127.0.0.1 only")
+        return await handler(request)
+    if request.path.startswith(OPEN_PATHS):
         return await handler(request)
     if dashboard.sessions.current(request) is not None:
         return await handler(request)

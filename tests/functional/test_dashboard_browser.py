@@ -138,9 +138,10 @@ def test_admin_logs_in_and_bans_a_peer(nodes, browser):
     assert "debug.log" in browser.page_source and "JSON-RPC listening" in text_of(
         browser, "#log-tail")  # fmt: skip
     screenshot(browser, "admin")
-    # Session cookie: HttpOnly and SameSite=Strict.
+    # Session cookie: HttpOnly and SameSite=Strict (Secure needs HTTPS: see auth.came_over_https).
     cookie = browser.get_cookie("coinium_session")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert cookie["secure"] is False
 
     browser.get(a.dashboard_url + "/network")
     row = browser.find_element(By.CSS_SELECTOR, "#peers-table tbody tr[data-peer-id]")

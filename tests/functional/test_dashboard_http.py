@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import urllib.error
+import urllib.request
 
 import aiohttp
 import pytest
@@ -158,6 +160,12 @@ def test_bad_input_gets_clear_pages(node):
         assert "<script>alert" not in body  # echoed input is escaped
     status, _, _ = client.request("/login", {"x": "y" * 100_000})  # over the body limit
     assert status == 413
+    # DNS rebinding: a page whose name points at 127.0.0.1 is not answered.
+    rebound = urllib.request.Request(node.dashboard_url + "/metrics",
+                                     headers={"Host": "evil.example:80"})  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rebound, timeout=10)
+    assert refused.value.code == 421
     assert node.rpc("getblockcount") >= 3  # the node is fine
 
 
@@ -191,7 +199,10 @@ def test_garbage_and_oversized_frames_close_only_that_socket(node):
             return closed, frame, mined
 
     closed, frame, mined = asyncio.run(scenario())
-    assert closed == {"garbage": 1003, "huge": 1009, "binary": 1003}
+    # Oversized: aiohttp answers 1009 (message too big) and drops the connection; a client still
+    # sending its 100 kB may see only the drop (1006). Either way that socket, and only it, went.
+    assert closed.pop("huge") in (1009, 1006)
+    assert closed == {"garbage": 1003, "binary": 1003}
     assert frame["hash"] == mined
 
 

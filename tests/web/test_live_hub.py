@@ -75,7 +75,8 @@ def test_text_frames_read_back_whole_at_every_length_encoding():
                 ws = await session.ws_connect(url, max_msg_size=0)
                 while not hub.clients:
                     await asyncio.sleep(0.01)
-                sizes = [0, 1, 100, 125, 126, 1000, 65535, 65536, 100_000]  # < the shed bound in all
+                # Every length encoding; all of them together stay under the shed bound.
+                sizes = [0, 1, 100, 125, 126, 1000, 65535, 65536, 100_000]
                 for size in sizes:
                     hub.broadcast({"type": "t", "pad": "é" * size})
                 for size in sizes:
