@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 WIDTH, HEIGHT = 600, 180
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 8, 10, 22
+MAX_BAR_LABELS = 16  # more bars than this get only the first and last labels
 
 
 def si(value: float) -> str:
@@ -25,7 +26,13 @@ def si(value: float) -> str:
 
 def _frame(title: str, body: list[str], low: float, high: float, first: str,
            last: str) -> Markup:  # fmt: skip
+    """Axes, the value range on the left and the first and last x labels (empty: none)."""
     bottom = HEIGHT - PAD_BOTTOM
+    x_labels = [
+        f'<text class="label" x="{PAD_LEFT}" y="{HEIGHT - 6}">{escape(first)}</text>',
+        f'<text class="label" x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
+        f"{escape(last)}</text>",
+    ] if first or last else []  # fmt: skip
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" preserveAspectRatio="none">',
@@ -37,9 +44,7 @@ def _frame(title: str, body: list[str], low: float, high: float, first: str,
         f"{escape(si(high))}</text>",
         f'<text class="label" x="{PAD_LEFT - 4}" y="{bottom}" text-anchor="end">'
         f"{escape(si(low))}</text>",
-        f'<text class="label" x="{PAD_LEFT}" y="{HEIGHT - 6}">{escape(first)}</text>',
-        f'<text class="label" x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
-        f"{escape(last)}</text>",
+        *x_labels,
         *body,
         "</svg>",
     ]
@@ -85,6 +90,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float],
     inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
     inner_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     slot = inner_w / len(values)
+    label_each = len(values) <= MAX_BAR_LABELS  # else only the first and the last
     body = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         h = (value - low) / (high - low) * inner_h
@@ -93,4 +99,9 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float],
         body.append(f'<rect class="{escape(css)}" x="{x:.1f}" y="{y:.1f}" '
                     f'width="{slot * 0.8:.1f}" height="{h:.1f}">'
                     f"<title>{escape(label)}: {escape(si(value))}</title></rect>")  # fmt: skip
+        if label_each:
+            body.append(f'<text class="label" x="{x + slot * 0.4:.1f}" y="{HEIGHT - 6}" '
+                        f'text-anchor="middle">{escape(label)}</text>')  # fmt: skip
+    if label_each:
+        return _frame(title, body, low, high, "", "")
     return _frame(title, body, low, high, labels[0], labels[-1])

@@ -13,11 +13,12 @@ it lands they are not exported at all (a made-up zero would read as "nothing fin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 (re-exported)
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 from coinium.core.block import Block
 from coinium.rpc.methods.blockchain import best_header
@@ -71,15 +72,17 @@ class Metrics:
         self.rpc_seconds = Histogram("coinium_rpc_request_duration_seconds",
                                      "JSON-RPC call durations, by method", ["method"],
                                      buckets=RPC_BUCKETS, registry=r)  # fmt: skip
-        self._extra: list[tuple[Gauge, Callable[[Any], float | None]]] = []
+        self._extra = _ReadGauges()
+        self.registry.register(self._extra)
         self._disconnected_since_tip = 0
 
     # --- extension hook -----------------------------------------------------------------------
     def add_gauge(self, name: str, documentation: str,
                   read: Callable[[Any], float | None]) -> None:  # fmt: skip
-        """A gauge read at each scrape by ``read(chain)`` on the chain thread (None: leave it
-        unset). How later parts (staking: finalized and justified heights) add theirs."""
-        self._extra.append((Gauge(name, documentation, registry=self.registry), read))
+        """A gauge read at each scrape by ``read(chain)`` on the chain thread; None leaves it
+        out of that scrape (a plain Gauge would say 0). How later parts add theirs (staking:
+        finalized and justified heights)."""
+        self._extra.gauges.append((name, documentation, read))
 
     # --- fed as things happen -----------------------------------------------------------------
     def block_timed(self, blocks: int, seconds: float) -> None:
@@ -106,7 +109,7 @@ class Metrics:
     # --- read at scrape -----------------------------------------------------------------------
     async def scrape(self, live_clients: int, live_shed: int) -> bytes:
         node = self.node
-        extra_reads = [read for _, read in self._extra]
+        extra_reads = [read for _, _, read in self._extra.gauges]
 
         def read(chain: Any) -> tuple[Any, ...]:
             tip = chain.tip
@@ -129,7 +132,18 @@ class Metrics:
         self.bans.set(len(p2p.list_banned()) if p2p is not None else 0)
         self.live_clients.set(live_clients)
         self.live_shed.set(live_shed)
-        for (gauge, _), value in zip(self._extra, extra, strict=True):
-            if value is not None:
-                gauge.set(value)
+        self._extra.values = extra
         return generate_latest(self.registry)
+
+
+class _ReadGauges:
+    """The `Metrics.add_gauge` gauges: yields those whose last read gave a value."""
+
+    def __init__(self) -> None:
+        self.gauges: list[tuple[str, str, Callable[[Any], float | None]]] = []
+        self.values: list[float | None] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for (name, documentation, _), value in zip(self.gauges, self.values, strict=False):
+            if value is not None:
+                yield GaugeMetricFamily(name, documentation, value=value)

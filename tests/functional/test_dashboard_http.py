@@ -133,6 +133,11 @@ def test_metrics_parse_and_match_rpc(node):
     assert samples[("coinium_blocks_connected_total", ())] >= node.rpc("getblockcount")
     assert samples[("coinium_block_connect_seconds_count", ())] >= node.rpc("getblockcount")
     assert samples[("coinium_rpc_requests_total", (("method", "getblockcount"),))] >= 2
+    assert samples[("coinium_rpc_request_duration_seconds_count",
+                    (("method", "getblockcount"),))] >= 2  # fmt: skip
+    # The admin test's invalidateblock disconnected the tip: one block out, one reorg.
+    assert samples[("coinium_blocks_disconnected_total", ())] >= 1
+    assert samples[("coinium_reorgs_total", ())] >= 1
     # Finality gauges arrive with staking: not exported with a made-up value before that.
     assert not any(name.startswith("coinium_finalized") for name, _ in samples)
 

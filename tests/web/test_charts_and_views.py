@@ -29,6 +29,10 @@ def test_bar_chart_has_one_bar_per_value_and_escapes_labels():
     bars = root.findall("{*}rect")
     assert len(bars) == 3
     assert bars[0].find("{*}title").text == "<a>: 1"
+    labels = [t.text for t in root.findall("{*}text")]
+    assert {"<a>", "b", "c"} <= set(labels)  # few bars: each labelled
+    many = ET.fromstring(str(bar_chart("t", [str(i) for i in range(40)], list(range(40)))))
+    assert [t.text for t in many.findall("{*}text")][-2:] == ["0", "39"]  # first and last only
     assert float(bars[2].get("height")) > float(bars[0].get("height")) > 0
     assert "nothing yet" in bar_chart("t", ["a"], [0])
     assert "not enough blocks" in line_chart("t", [(1, 1.0)])
