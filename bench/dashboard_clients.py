@@ -1,7 +1,7 @@
 """Live dashboard clients for bench/test_bench_dashboard.py, in a process of their own (as
 browsers would be): ``python bench/dashboard_clients.py URL COUNT OUT.json``. Each client records
-when (time.monotonic, one clock system-wide) each block frame arrived; on SIGTERM (or stdin
-closing) the arrival times are written to OUT.json as {hash: [seconds, ...]}."""
+when (time.monotonic, one clock system-wide) each block frame arrived and the height it names;
+when the bench writes a line to stdin, OUT.json gets [[[height, seconds], ...] per client]."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ import aiohttp
 async def main(url: str, count: int, out: str) -> None:
     import time
 
-    arrivals: dict[str, list[float]] = {}
+    arrivals: list[list[tuple[int, float]]] = []
 
     async def client(session: aiohttp.ClientSession) -> None:
+        mine: list[tuple[int, float]] = []
+        arrivals.append(mine)
         async with session.ws_connect(url, max_msg_size=0) as ws:
             async for message in ws:
                 now = time.monotonic()
                 event = json.loads(message.data)
                 if event.get("type") == "block":
-                    arrivals.setdefault(event["hash"], []).append(now)
+                    mine.append((event["height"], now))
 
     async with aiohttp.ClientSession() as session:
         tasks = [asyncio.create_task(client(session)) for _ in range(count)]

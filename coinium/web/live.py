@@ -5,11 +5,13 @@ the ZMQ publisher is), called on the event loop. Each event is encoded once, as 
 one complete WebSocket frame (a server's frames are unmasked, so every client gets the same
 bytes), and written straight to each client's transport: no task per client, no copy per client.
 What a client has not yet taken sits in its transport's buffer; once that passes
-`CLIENT_BUFFER_BYTES` the client is too slow and is shed (closed with 1013 "try again later", the
-page reconnects) instead of being buffered without bound. Mempool events are coalesced to at most
-one frame per `MEMPOOL_COALESCE_S`: a burst of a thousand transactions is one update, not a
-thousand. Peer changes are noticed by a light poll of the peer table (the P2P layer has no
-listener for them).
+`CLIENT_BUFFER_BYTES` the client is too slow and is shed (its connection dropped; the page
+reconnects and reloads what it shows) instead of being buffered without bound. Mempool events are
+coalesced to at most one frame per `MEMPOOL_COALESCE_S` (a burst of a thousand transactions is one
+update), and block events to one per `BLOCK_COALESCE_S` (a sync connecting a hundred blocks a
+second sends twenty frames, each with the newest tip and how many tips it covers; a block a minute
+goes out at once). Peer changes are noticed by a light poll of the peer table (the P2P layer has
+no listener for them).
 
 Clients only listen. Anything they send besides a small ``{"type": "ping"}`` is garbage and closes
 that socket (1003); a frame larger than `MAX_CLIENT_FRAME` is refused by aiohttp (1009); either
@@ -34,6 +36,7 @@ CLIENT_BUFFER_BYTES = 1 << 20  # unsent bytes one client may hold before it coun
 MAX_CLIENTS = 500
 MAX_CLIENT_FRAME = 1024  # bytes a client may send in one frame
 MEMPOOL_COALESCE_S = 0.5
+BLOCK_COALESCE_S = 0.05  # tips closer together than this (a sync) share one frame
 PEER_POLL_S = 1.0
 HEARTBEAT_S = 30.0
 
@@ -66,6 +69,8 @@ class LiveHub:
         self.clients: set[_Client] = set()
         self.shed_count = 0  # clients dropped for being slow (shown in metrics)
         self._mempool_pending: asyncio.TimerHandle | None = None
+        self._block_pending: dict[str, Any] | None = None  # the next block frame, once due
+        self._last_block_frame = float("-inf")  # loop time the last block frame went out
         self._peer_task: asyncio.Task[None] | None = None
         self._last_peers: tuple[Any, ...] | None = None
 
@@ -118,14 +123,30 @@ class LiveHub:
         if not self.clients:
             return
         header = tip.header
-        event = {
+        pending = self._block_pending
+        self._block_pending = {
             "type": "block", "height": tip.height, "hash": tip.hash.hex(),
             "time": header.timestamp, "txs": len(tip.transactions), "size": tip.size,
             "mempool": self._mempool_summary(),
+            "tips": 1 + (pending["tips"] if pending is not None else 0),  # tips this frame covers
         }  # fmt: skip
-        # Written on the loop's next turn, not inside the listener call: by then the chain
-        # thread is on its next block, and the writes overlap it instead of delaying it.
-        asyncio.get_running_loop().call_soon(self.broadcast, event)
+        if pending is not None:
+            return  # a frame is already due: it will carry this newer tip instead
+        # Written on a later turn of the loop, not inside the listener call: by then the chain
+        # thread is on its next block, and the writes overlap it instead of delaying it. During
+        # a fast sync, at most one frame per BLOCK_COALESCE_S carries the newest tip.
+        loop = asyncio.get_running_loop()
+        due = self._last_block_frame + BLOCK_COALESCE_S
+        if loop.time() >= due:
+            loop.call_soon(self._send_block)
+        else:
+            loop.call_at(due, self._send_block)
+
+    def _send_block(self) -> None:
+        event, self._block_pending = self._block_pending, None
+        self._last_block_frame = asyncio.get_running_loop().time()
+        if event is not None:
+            self.broadcast(event)
 
     # --- MempoolListener ----------------------------------------------------------------------
     def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:

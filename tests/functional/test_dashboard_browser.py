@@ -130,6 +130,9 @@ def test_admin_logs_in_and_bans_a_peer(nodes, browser):
     browser.find_element(By.ID, "user").send_keys(ADMIN)
     browser.find_element(By.ID, "password").send_keys("wrong password")
     browser.find_element(By.ID, "login-button").click()
+    # The refusal comes after the Argon2 check and a deliberate delay: wait for the new page.
+    wait_until(lambda: browser.find_elements(By.ID, "login-failed"), 15,
+               message="the failed-login page")  # fmt: skip
     assert "Wrong user name or password" in text_of(browser, "#login-failed")
     browser.find_element(By.ID, "user").send_keys(ADMIN)
     browser.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD)
@@ -149,6 +152,7 @@ def test_admin_logs_in_and_bans_a_peer(nodes, browser):
     wait_until(lambda: any(ban["address"] == key_b for ban in a.rpc("listbanned")), 15,
                message="node b banned")  # fmt: skip
     wait_until(lambda: a.rpc("getconnectioncount") == 0, 15, message="node b disconnected")
+    wait_until(lambda: browser.find_elements(By.ID, "admin-done"), 15, message="the result")
     assert f"banned {key_b}" in text_of(browser, "#admin-done")
     assert key_b in text_of(browser, "#bans-table")
     screenshot(browser, "network-after-ban")
@@ -156,6 +160,7 @@ def test_admin_logs_in_and_bans_a_peer(nodes, browser):
     # the page follows without a reload.
     browser.find_element(By.CSS_SELECTOR, "#bans-table button").click()
     wait_until(lambda: not a.rpc("listbanned"), 15, message="the ban lifted")
+    wait_until(lambda: "unbanned" in browser.page_source, 15, message="the page after unban")
     wait_until(lambda: "live" in text_of(browser, "#live-status"), 15, message="live socket")
     browser.execute_script("window.notReloaded = true")
     assert text_of(browser, "#peer-count") == "0"

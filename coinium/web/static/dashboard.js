@@ -6,6 +6,7 @@
   const page = document.body.dataset.page;
   const status = document.getElementById("live-status");
   let retry = 1000;
+  let wasLive = false;  // after a lost connection (node restart, or shed as too slow) reload
 
   function setStatus(text, colour) {
     if (!status) return;
@@ -84,7 +85,12 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(scheme + location.host + "/ws");
-    ws.onopen = () => { retry = 1000; setStatus("live", "success"); };
+    ws.onopen = () => {
+      if (wasLive) { location.reload(); return; }  // what was missed while away
+      wasLive = true;
+      retry = 1000;
+      setStatus("live", "success");
+    };
     ws.onmessage = (msg) => {
       let ev;
       try { ev = JSON.parse(msg.data); } catch (e) { return; }
