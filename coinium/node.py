@@ -59,6 +59,10 @@ class Node:
         from coinium.notify.zmq_publisher import ZmqNotifier
         from coinium.rpc.server import RpcServer
 
+        if self.options.dashboard.enabled:  # refuse an unprotected public dashboard up front
+            from coinium.web.server import refuse_without_password
+
+            refuse_without_password(self.options)
         self.options.datadir.mkdir(parents=True, exist_ok=True)
         self.chain = await self.chain_call(ChainState, self.options.datadir, self.params)
         log.info("chain loaded: height %d, tip %s", self.chain.height, self.chain.tip.hash.hex())

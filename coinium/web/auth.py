@@ -83,9 +83,6 @@ class Sessions:
         if token:
             self._sessions.pop(token, None)
 
-    def has_users(self) -> bool:
-        return bool(self.rpc_auth_lines) or bool(user_store.load_users(self.datadir))
-
     # --- per request --------------------------------------------------------------------------
     def current(self, request: web.Request) -> Session | None:
         token = request.cookies.get(SESSION_COOKIE)

@@ -25,6 +25,7 @@ from coinium.config import LOOPBACK_HOSTS, ConfigError
 from coinium.rpc.errors import RpcError
 from coinium.web import auth, pages
 from coinium.web.assets import asset_folders
+from coinium.web.formats import FILTERS
 from coinium.web.live import LiveHub
 from coinium.web.metrics import CONTENT_TYPE, Metrics
 
@@ -59,11 +60,7 @@ class DashboardServer:
         return self.options.bind not in LOOPBACK_HOSTS
 
     async def start(self) -> None:
-        if self.public and not self.sessions.has_users():
-            raise DashboardRefused(
-                f"the dashboard would listen on {self.options.bind}, beyond this machine, with "
-                "no password set: add a user with `coinium dashboard adduser` first, or keep "
-                "--dashboard-bind 127.0.0.1")  # fmt: skip
+        refuse_without_password(self.node.options)
         node = self.node
         node.listeners.extend([self.hub, self.metrics])
         node.mempool.listeners.append(self.hub)
@@ -98,6 +95,20 @@ class DashboardServer:
             node.mempool.listeners.remove(self.hub)
 
 
+def refuse_without_password(options: Any) -> None:
+    """Raise `DashboardRefused` for a dashboard beyond loopback with no login to protect it.
+    The node calls this before it starts anything else, so a refusal leaves nothing behind."""
+    from coinium.web.users import load_users
+
+    dashboard = options.dashboard
+    if dashboard.bind in LOOPBACK_HOSTS or options.rpc_auth or load_users(options.datadir):
+        return
+    raise DashboardRefused(
+        f"the dashboard would listen on {dashboard.bind}, beyond this machine, with no "
+        "password set: add a user with `coinium dashboard adduser` first, or keep "
+        "--dashboard-bind 127.0.0.1")  # fmt: skip
+
+
 def build_app(dashboard: DashboardServer) -> web.Application:
     """The aiohttp application: middlewares, templates, assets, pages, live socket, metrics."""
     app = web.Application(client_max_size=MAX_REQUEST_BYTES,
@@ -108,10 +119,7 @@ def build_app(dashboard: DashboardServer) -> web.Application:
         app, loader=jinja2.PackageLoader("coinium.web", "templates"), autoescape=True,
         context_processors=[_page_context],
     )  # fmt: skip
-    env = aiohttp_jinja2.get_env(app)
-    from coinium.web import formats
-
-    env.filters.update(formats.FILTERS)
+    aiohttp_jinja2.get_env(app).filters.update(FILTERS)
     for prefix, folder in asset_folders().items():
         app.router.add_static(prefix, folder, append_version=False)
     app.router.add_get("/ws", dashboard.hub.handle)

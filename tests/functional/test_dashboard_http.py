@@ -222,6 +222,7 @@ def test_refuses_a_non_loopback_address_without_a_password(tmp_path):
         node.stop()
     assert code != 0
     assert "no password set" in node.output()
+    assert "Traceback" not in node.output() and "chain loaded" not in node.output()  # up front
 
     guarded = dashboard_node(tmp_path / "guarded", extra)
     guarded.base_dir.mkdir(parents=True)
