@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import aiohttp
@@ -140,6 +141,21 @@ def test_metrics_parse_and_match_rpc(node):
     assert samples[("coinium_reorgs_total", ())] >= 1
     # Finality gauges arrive with staking: not exported with a made-up value before that.
     assert not any(name.startswith("coinium_finalized") for name, _ in samples)
+
+
+def test_search_finds_each_kind(node):
+    client = WebClient(node.dashboard_url)
+    tip = node.rpc("getbestblockhash")
+    height = node.rpc("getblockcount")
+    txid = node.rpc("getblock", tip)["tx"][0]
+    alice = address_of(ALICE)
+    for query, target in ((str(height), f"/block/{height}"), (tip, f"/block/{tip}"),
+                          (tip.upper(), f"/block/{tip}"), (txid, f"/tx/{txid}"),
+                          (f"  {alice} ", f"/address/{alice}")):  # fmt: skip
+        status, headers, _ = client.request("/search?q=" + urllib.parse.quote(query))
+        assert (status, headers["Location"]) == (302, target), query
+        status, _, body = client.request(target)
+        assert status == 200 and target.rsplit("/", 1)[1] in body
 
 
 def test_bad_input_gets_clear_pages(node):
