@@ -32,6 +32,9 @@ CSRF_FIELD = "csrf_token"
 SESSION_LIFETIME_S = 12 * 3600
 MAX_SESSIONS = 1000  # the oldest is dropped past this: logins cannot grow memory without bound
 WRONG_PASSWORD_DELAY_S = 0.25  # bitcoind's brake on guessing, per attempt, on this request only
+# A login-form token minted for this request, which `server.render` then sets as a cookie.
+NEW_LOGIN_CSRF: Any = (web.RequestKey("coinium_new_login_csrf", str)
+                       if hasattr(web, "RequestKey") else "coinium_new_login_csrf")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -104,7 +107,7 @@ class Sessions:
         token = request.cookies.get(LOGIN_CSRF_COOKIE)
         if not token or len(token) > 100:
             token = secrets.token_urlsafe(32)
-            request["set_login_csrf"] = token
+            request[NEW_LOGIN_CSRF] = token  # the page's renderer sets the cookie
         return token
 
     def check_csrf(self, request: web.Request, posted: str | None) -> bool:

@@ -148,7 +148,7 @@ async def _page_context(request: web.Request) -> dict[str, Any]:
 def render(request: web.Request, template: str, context: dict[str, Any],
            status: int = 200) -> web.Response:  # fmt: skip
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
-    token = request.get("set_login_csrf")
+    token = request.get(auth.NEW_LOGIN_CSRF)
     if token:
         auth.set_cookie(response, request, auth.LOGIN_CSRF_COOKIE, token)
     return response

@@ -24,7 +24,7 @@ from dashboard_harness import (
     add_user,
     dashboard_node,
 )
-from nodeproc import free_port
+from nodeproc import free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -263,3 +263,30 @@ def test_off_by_default(start_node):
     assert node.rpc("getblockcount") == 0
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there
+
+
+def test_admin_starts_and_stops_the_miner(tmp_path):
+    """setgenerate through the panel: the node mines to its --miner-address, then stops."""
+    node = dashboard_node(tmp_path / "miner", ("--miner-address", address_of(ALICE),
+                                               "--miner-processes", "1",
+                                               "--mine-interval", "0.2"))  # fmt: skip
+    try:
+        node.start()
+        add_user(node, ADMIN, ADMIN_PASSWORD)
+        admin = WebClient(node.dashboard_url)
+        assert admin.login(ADMIN, ADMIN_PASSWORD) == 302
+        token = admin.csrf_token("/admin")
+        assert node.rpc("getgenerate") is False
+        status, headers, _ = admin.request("/admin/mining", {"generate": "on",
+                                                             "csrf_token": token})
+        assert "mining%20started" in headers["Location"]
+        assert node.rpc("getgenerate") is True
+        wait_until(lambda: node.rpc("getblockcount") >= 2, 60, message="blocks mined")
+        assert "mining" in admin.request("/mining")[2]
+        admin.request("/admin/mining", {"generate": "off", "csrf_token": token})
+        assert node.rpc("getgenerate") is False
+        stopped_at = node.rpc("getblockcount")
+        assert node.rpc("getaccount", address_of(ALICE))["balance_units"] > 0
+        assert node.rpc("getblockcount") <= stopped_at + 1  # at most one already on its way
+    finally:
+        node.stop()
