@@ -93,6 +93,10 @@ class DashboardServer:
                 node.listeners.remove(listener)
         if self.hub in node.mempool.listeners:
             node.mempool.listeners.remove(self.hub)
+        if self.metrics.block_timed in node.connect_timers:
+            node.connect_timers.remove(self.metrics.block_timed)
+        if node.rpc is not None and self.metrics.rpc_timed in node.rpc.call_timers:
+            node.rpc.call_timers.remove(self.metrics.rpc_timed)
 
 
 def refuse_without_password(options: Any) -> None:
