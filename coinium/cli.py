@@ -108,6 +108,12 @@ def main() -> None:
 @click.option("--wallet-kdf", default=None, metavar="PROFILE",
               help="Argon2id cost of wallets createwallet makes: moderate, interactive or "
                    "minimum (tests; not on main) [default: moderate].")
+@click.option("--dashboard/--no-dashboard", default=None,
+              help="Serve the web dashboard, admin panel and /metrics [default: off].")
+@click.option("--dashboard-bind", default=None,
+              help="Dashboard address [default: 127.0.0.1]; another needs a dashboard user.")
+@click.option("--dashboard-port", type=int, default=None,
+              help="Dashboard port [default: the RPC port + 1000].")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 def node(datadir, network, **flags) -> None:
     """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""
@@ -125,7 +131,7 @@ def node(datadir, network, **flags) -> None:
     configure_logging(options.datadir, options.log_level, options.print_to_console)
     try:
         asyncio.run(Node(options).run())
-    except (StoreError, StartupError) as exc:
+    except (StoreError, StartupError, ConfigError) as exc:  # ConfigError: a dashboard, no login
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot start the node: {exc}") from None
@@ -213,6 +219,7 @@ def _register_subcommands() -> None:
     from coinium.mining_client.cli import mine_command
     from coinium.notify.watch import watch_command
     from coinium.wallet.cli import wallet_group
+    from coinium.web.cli import dashboard_group
 
     main.add_command(mine_command, "mine")
     main.add_command(wallet_group, "wallet")
@@ -220,6 +227,7 @@ def _register_subcommands() -> None:
     main.add_command(devnet_command, "devnet")
     main.add_command(backup_command, "backup")
     main.add_command(restore_command, "restore")
+    main.add_command(dashboard_group, "dashboard")
 
 
 _register_subcommands()

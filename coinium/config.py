@@ -9,6 +9,7 @@ bitcoind's ``[regtest]`` sections do). Keys are the flag names without dashes, w
     zmqpubhashblock = "tcp://127.0.0.1:28332"
     zmqpubhashblockhwm = 1000
     maxmempool = 300          # MB; mempool policy keys as bitcoind's (coinium.mempool.policy)
+    dashboard = true          # the web dashboard, admin panel and /metrics (coinium.web)
 
 Flags given on the command line win over the file. Every value is checked here and a bad one is a
 `ConfigError` naming the key; nothing below `node.py` reads the environment or the file.
@@ -59,6 +60,18 @@ class P2POptions:
 
 
 @dataclass(frozen=True, slots=True)
+class DashboardOptions:
+    """The web dashboard (coinium.web): off by default, on 127.0.0.1 unless told otherwise."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 0  # 0: the network's default (NetworkParams.rpc_port + 1000)
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True, slots=True)
 class NodeOptions:
     params: NetworkParams
     base_datadir: Path
@@ -80,6 +93,7 @@ class NodeOptions:
     wallet_kdf: str = "moderate"  # Argon2id cost of wallets createwallet makes (wallet.manager)
     natpmp: bool = False  # map the P2P ports on the gateway with PCP / NAT-PMP (coinium.nat)
     wallets: tuple[str, ...] = ()  # wallets loaded at start (bitcoind's -wallet)
+    dashboard: DashboardOptions = DashboardOptions()
 
     @property
     def datadir(self) -> Path:
@@ -120,6 +134,7 @@ _KNOWN = {
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
     "maxconnections", "bantime", "wallet_kdf", "natpmp", "wallet",
+    "maxconnections", "bantime", "dashboard", "dashboard_bind", "dashboard_port",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -161,6 +176,11 @@ def build_options(
         wallet_kdf=_wallet_kdf(settings, params),
         natpmp=_bool(settings, "natpmp", False),
         wallets=tuple(_wallet_names(settings)),
+        dashboard=DashboardOptions(
+            enabled=_bool(settings, "dashboard", False),
+            bind=_str(settings, "dashboard_bind", "127.0.0.1"),
+            port=_port(settings, "dashboard_port", 0),
+        ),
     )
 
 

@@ -47,12 +47,15 @@ class Node:
         self.p2p: Any = None
         self.wallets: Any = None  # the loaded wallets (coinium.wallet.manager), for the RPC
         self.nat: Any = None  # the P2P ports' mappings on the gateway (--natpmp)
+        self.dashboard: Any = None
         self.listeners: list[ChainListener] = []
         self.published_tip = b""  # the tip the listeners (mempool, miner) last heard of
         self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
         self._stop = asyncio.Event()
         self._mempool_timer: asyncio.Task[None] | None = None
         self._self_test: asyncio.Task[None] | None = None
+        # Called with (blocks connected, seconds the chain took) after each submit (metrics).
+        self.connect_timers: list[Callable[[int, float], None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -62,6 +65,10 @@ class Node:
         from coinium.notify.zmq_publisher import NotifierError, ZmqNotifier
         from coinium.rpc.server import RpcServer
 
+        if self.options.dashboard.enabled:  # refuse an unprotected public dashboard up front
+            from coinium.web.server import refuse_without_password
+
+            refuse_without_password(self.options)
         self.options.datadir.mkdir(parents=True, exist_ok=True)
         self.chain = await self.chain_call(ChainState, self.options.datadir, self.params)
         log.info("chain loaded: height %d, tip %s", self.chain.height, self.chain.tip.hash.hex())
@@ -108,14 +115,12 @@ class Node:
                                f"{self.options.rpc_bind}:{self.options.rpc_port}: "
                                f"{exc.strerror or exc}") from None  # fmt: skip
         if self.options.mine:
-            from coinium.mining.node_miner import NodeMiner
+            await self.start_mining()
+        if self.options.dashboard.enabled:
+            from coinium.web.server import DashboardServer
 
-            assert self.options.miner_address is not None  # the command line makes sure
-            recipient = decode_address(self.options.miner_address, self.params.address_prefix)[1]
-            # On regtest every hash is a block: pace the miner so the chain stays readable.
-            interval = 0.0 if self.params.retarget else self.options.mine_interval
-            self.miner = NodeMiner(self, recipient, self.options.miner_processes, interval)
-            await self.miner.start()
+            self.dashboard = DashboardServer(self)
+            await self.dashboard.start()
 
     async def run(self) -> None:
         """Start, serve until asked to stop (RPC ``stop``, SIGINT, SIGTERM), then shut down."""
@@ -136,8 +141,9 @@ class Node:
 
     async def shutdown(self) -> None:
         """Stop taking work, then close everything in reverse order; state is flushed by LMDB."""
-        if self.miner is not None:
-            await self.miner.stop()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+        await self.stop_mining()
         if self._self_test is not None:
             self._self_test.cancel()
             self._self_test = None
@@ -211,6 +217,26 @@ class Node:
         mapping = self.nat.mappings.get(self.p2p.port) if self.nat is not None else None
         return None if mapping is None else (mapping.external_ip, mapping.external_port)
 
+    async def start_mining(self, processes: int | None = None) -> None:
+        """The in-node miner, to ``--miner-address`` (``--mine``, RPC ``setgenerate``)."""
+        from coinium.mining.node_miner import NodeMiner
+
+        if self.miner is not None:
+            return
+        if self.options.miner_address is None:
+            raise ValueError("no miner address: start the node with --miner-address")
+        recipient = decode_address(self.options.miner_address, self.params.address_prefix)[1]
+        # On regtest every hash is a block: pace the miner so the chain stays readable.
+        interval = 0.0 if self.params.retarget else self.options.mine_interval
+        self.miner = NodeMiner(self, recipient, processes or self.options.miner_processes,
+                               interval)  # fmt: skip
+        await self.miner.start()
+
+    async def stop_mining(self) -> None:
+        if self.miner is not None:
+            miner, self.miner = self.miner, None
+            await miner.stop()
+
     async def _expire_mempool(self) -> None:
         while True:
             await asyncio.sleep(MEMPOOL_EXPIRY_INTERVAL_S)
@@ -223,7 +249,9 @@ class Node:
         return await loop.run_in_executor(self._chain_thread, fn, *args)
 
     async def submit_block(self, block: Block) -> AcceptResult:
+        started = time.monotonic()
         result = await self.chain_call(self.chain.accept_block, block)
+        self._time_connect(len(result.connected), time.monotonic() - started)
         if result.status == AcceptStatus.INVALID:
             log.info("block %s refused: %s", block.hash.hex(), result.error)
         self.publish(result)
@@ -233,7 +261,9 @@ class Node:
         """A run of blocks, as a sync receives them: the chain checks the next block's
         signatures while it applies the current one, and shares commits across the run
         (`ChainState.accept_blocks`). One result per block, as `submit_block` would give."""
+        started = time.monotonic()
         results = await self.chain_call(self.chain.accept_blocks, blocks)
+        self._time_connect(sum(len(r.connected) for r in results), time.monotonic() - started)
         for block, result in zip(blocks, results, strict=True):
             if result.status == AcceptStatus.INVALID:
                 log.info("block %s refused: %s", block.hash.hex(), result.error)
@@ -253,6 +283,11 @@ class Node:
     async def submit_transaction(self, tx: Transaction) -> None:
         """Admit a transaction to the mempool; raises the mempool's rejection on failure."""
         self.mempool.add(tx)
+
+    def _time_connect(self, blocks: int, seconds: float) -> None:
+        if blocks:
+            for timer in self.connect_timers:
+                timer(blocks, seconds)
 
     def publish(self, result: AcceptResult) -> None:
         """Hand a chain outcome to every listener, in bitcoind's order."""

@@ -40,6 +40,7 @@ import hmac
 import logging
 import os
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -161,6 +162,8 @@ class RpcServer:
         self.port: int | None = None
         self._cookie: str | None = None
         self._runner: web.AppRunner | None = None
+        # Called with (method name, seconds) after each call of a known method (metrics).
+        self.call_timers: list[Callable[[str, float], None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -343,6 +346,7 @@ class RpcServer:
             raise RpcError(RPC_METHOD_NOT_FOUND, "Method not found")
         if method.needs_chain and self.node.chain is None:
             raise RpcError(RPC_IN_WARMUP, "The chain is not loaded (starting or shutting down)")
+        started = time.monotonic()
         try:
             kwargs = method.bind(request.params)
             if not in_batch:
@@ -354,6 +358,9 @@ class RpcServer:
             log.exception("RPC %s failed", method.name)
             message = f"Internal error: {type(exc).__name__}: {exc}"
             raise RpcError(RPC_INTERNAL_ERROR, message) from exc
+        finally:
+            for timer in self.call_timers:
+                timer(method.name, time.monotonic() - started)
 
 
 def _parse_request(data: Any) -> _Request:

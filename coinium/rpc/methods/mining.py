@@ -183,6 +183,28 @@ async def generatetoaddress(ctx: RpcContext, nblocks: int, address: str,
     return hashes
 
 
+async def setgenerate(ctx: RpcContext, generate: bool, genproclimit: int) -> None:
+    """bitcoind's old setgenerate: the in-node miner on or off (the dashboard's admin panel
+    calls this too). It mines to the node's --miner-address."""
+    node = ctx.node
+    if not generate:
+        await node.stop_mining()
+        return
+    if genproclimit == 0:
+        await node.stop_mining()
+        return
+    if not -1 <= genproclimit <= 1024:
+        raise RpcError(RPC_INVALID_PARAMETER, "genproclimit must be -1 (all cores) to 1024")
+    try:
+        await node.start_mining(None if genproclimit == -1 else genproclimit)
+    except ValueError as exc:
+        raise RpcError(RPC_MISC_ERROR, f"Error: {exc}") from None
+
+
+async def getgenerate(ctx: RpcContext) -> bool:
+    return ctx.node.miner is not None
+
+
 _TEMPLATE_HELP = """\
 Returns the data needed to construct a block to work on (BIP22, adapted to Coinium).
 The miner writes its own coinbase: height, its account id, coinbasevalue (subsidy + fees,
@@ -196,6 +218,22 @@ sender's previous nonce in this template, only mode "template" (no proposals) an
 long polling (longpollid is given, the call never waits)."""
 
 METHODS = [
+    Method(
+        "setgenerate", "generating", setgenerate,
+        "Turn the in-node miner on or off (bitcoind's old setgenerate). It mines to the\n"
+        "address the node was started with (--miner-address).",
+        "null",
+        (Param("generate", "bool", "true to mine, false to stop"),
+         Param("genproclimit", "number", "Mining processes, -1 for the node's default "
+               "(--miner-processes), 0 stops", -1)),
+        examples=("setgenerate true 2", "setgenerate false"),
+    ),
+    Method(
+        "getgenerate", "generating", getgenerate,
+        "Whether the in-node miner is running.",
+        "true|false    (boolean) If the node is mining",
+        needs_chain=False,
+    ),
     Method(
         "getmininginfo", "mining", getmininginfo,
         "Returns a json object containing mining-related information. localhashps is the\n"
