@@ -134,7 +134,7 @@ _KNOWN = {
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
     "maxconnections", "bantime", "wallet_kdf", "natpmp", "wallet",
-    "maxconnections", "bantime", "dashboard", "dashboard_bind", "dashboard_port",
+    "dashboard", "dashboard_bind", "dashboard_port",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
