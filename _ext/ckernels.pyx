@@ -96,8 +96,8 @@ def pow_search(bytes header, bytes target_be, uint64_t start, uint64_t count):
     cdef int found
     cdef const uint8_t *h
     cdef const uint8_t *t
-    if PyBytes_GET_SIZE(header) != 92 or PyBytes_GET_SIZE(target_be) != 32:
-        raise ValueError("pow_search: header must be 92 bytes and target 32 bytes")
+    if PyBytes_GET_SIZE(header) != 124 or PyBytes_GET_SIZE(target_be) != 32:
+        raise ValueError("pow_search: header must be 124 bytes and target 32 bytes")
     h = <const uint8_t *>PyBytes_AS_STRING(header)
     t = <const uint8_t *>PyBytes_AS_STRING(target_be)
     with nogil:

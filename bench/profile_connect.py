@@ -155,7 +155,7 @@ def profile_connect(args: argparse.Namespace) -> None:
 
 def profile_sync(args: argparse.Namespace) -> None:
     raws = sync_blocks(limit=args.sync)
-    transfers = sum(int.from_bytes(r[92:96], "little") - 1 for r in raws)
+    transfers = sum(int.from_bytes(r[124:128], "little") - 1 for r in raws)
     with tempfile.TemporaryDirectory() as tmp:
         with ChainState(Path(tmp) / "node", REGTEST) as chain:
             chain.signature_filter = SignatureCache().contains

@@ -13,8 +13,8 @@ from nacl.exceptions import BadSignatureError
 
 NAME = "python"
 
-HEADER_SIZE = 92
-NONCE_OFFSET = 84
+HEADER_SIZE = 124  # version-2 header (coinium.core.header); kernels do not import core
+NONCE_OFFSET = 116
 MAX_NONCE = (1 << 64) - 1
 
 # MERKLE_KEY = BLAKE3(b"coinium merkle node v1"), fixed by DESIGN.md.
