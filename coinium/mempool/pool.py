@@ -86,7 +86,8 @@ from coinium.core.account import Account
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError
 from coinium.core.params import NetworkParams
-from coinium.core.transaction import Transaction, TxKind, signing_hash
+from coinium.core.kinds import KINDS
+from coinium.core.transaction import Transaction, signing_hash
 from coinium.core.units import COIN
 from coinium.crypto.address import account_id
 from coinium.mempool.future import FuturePool, FutureTx, pays_more
@@ -440,7 +441,7 @@ class Mempool:
         cache = self.signature_cache
         todo: dict[bytes, tuple[bytes, bytes, bytes]] = {}
         for tx in txs:
-            if not isinstance(tx, Transaction) or tx.kind != TxKind.TRANSFER:
+            if not isinstance(tx, Transaction) or not KINDS[tx.kind].signed:
                 continue
             if tx.txid in self._entries or (cache is not None and cache.contains(tx)):
                 continue

@@ -14,6 +14,7 @@ from coinium.p2p.messages import (
     MAX_FRAME_SIZE,
     MAX_HEADERS,
     MAX_INV,
+    MAX_TX_SIZE,
     MAX_PAYLOAD,
     Addr,
     AddrRecord,
@@ -68,7 +69,7 @@ messages = st.one_of(
     st.builds(GetHeaders, st.lists(hashes, min_size=1, max_size=101).map(tuple), hashes),
     st.builds(Headers, st.lists(headers, max_size=20).map(tuple)),
     st.builds(BlockMsg, st.binary(min_size=96, max_size=300)),
-    st.builds(TxMsg, st.binary(min_size=1, max_size=1024)),
+    st.builds(TxMsg, st.binary(min_size=1, max_size=MAX_TX_SIZE)),
     st.just(MempoolReq()),
 )  # fmt: skip
 
