@@ -612,7 +612,8 @@ TARGET_AVX2 static void merkle_parents_avx2(const uint8_t *in, size_t ngroups, u
 
 #endif /* COINIUM_X86_SIMD */
 
-/* All np parents of a level into out, as many lanes at a time as the CPU allows. */
+/* All np parents of a level into out, as many lanes at a time as the CPU allows: np keyed
+ * hashes of 64-byte blocks, which is also what coinium_keyed_hash64 does with any key. */
 static void merkle_parents(const uint8_t *in, size_t np, uint8_t *out, const uint32_t key[8]) {
     size_t done = 0;
 #ifdef COINIUM_X86_SIMD
@@ -626,6 +627,12 @@ static void merkle_parents(const uint8_t *in, size_t np, uint8_t *out, const uin
     }
 #endif
     merkle_parents_portable(in + 64 * done, np - done, out + 32 * done, key);
+}
+
+void coinium_keyed_hash64(const uint8_t *blocks, size_t n, const uint8_t key[32], uint8_t *out) {
+    uint32_t kw[8];
+    for (int i = 0; i < 8; i++) kw[i] = load32_le(key + 4 * i);
+    merkle_parents(blocks, n, out, kw);
 }
 
 /* One subtree: n >= 1 contiguous nodes reduced level by level to one node, written to out. The

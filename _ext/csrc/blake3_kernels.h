@@ -48,6 +48,12 @@ int coinium_pow_search(const uint8_t header[124], const uint8_t target_be[32], u
  * 32-byte leaves, which are only read; key is 32 bytes. Returns 0, or -1 if out of memory. */
 int coinium_merkle_root(const uint8_t *leaves, size_t n, const uint8_t key[32], uint8_t out[32]);
 
+/* out[32i ..] = BLAKE3 keyed_hash(key, blocks[64i .. 64i+64]) for i < n: one compression each
+ * (CHUNK_START | CHUNK_END | ROOT | KEYED_HASH, block length 64), many lanes at a time. out may
+ * equal blocks (each group is read before any of it is written). The state tree hashes one depth
+ * of its nodes (or all its new leaves) per call. */
+void coinium_keyed_hash64(const uint8_t *blocks, size_t n, const uint8_t key[32], uint8_t *out);
+
 /* Leaves are reduced in aligned blocks of this many (a power of two): each block is a perfect
  * subtree (the last one may be partial), and the blocks' roots are then reduced in turn. A caller
  * that gathers leaves block by block may call coinium_merkle_root on each block and then on the

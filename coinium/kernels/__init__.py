@@ -6,6 +6,7 @@ an error, never a silent fallback. Without the variable the fastest backend that
 
     pow_search(header, target, start_nonce, count) -> (nonce | None, hashes_done)
     merkle_root(txids) -> bytes
+    keyed_hash64(key, blocks) -> list[bytes]     (BLAKE3 keyed hash of each 64-byte block)
     verify_batch(public_keys, messages, signatures) -> list[bool]
 """
 
@@ -78,12 +79,14 @@ if _backend.NAME != _PREFERENCE[0] and not os.environ.get("COINIUM_KERNELS"):
 BACKEND: str = _backend.NAME
 pow_search = _backend.pow_search
 merkle_root = _backend.merkle_root
+keyed_hash64 = _backend.keyed_hash64
 verify_batch = _backend.verify_batch
 
 __all__ = [
     "BACKEND",
     "KernelBackendError",
     "available_backends",
+    "keyed_hash64",
     "load_backend",
     "merkle_root",
     "pow_search",

@@ -301,6 +301,25 @@ def merkle_root(txids) -> bytes:
     return _merkle_words(words, _MERKLE_KEY_WORDS).tobytes()
 
 
+def keyed_hash64(key: bytes, blocks) -> list[bytes]:
+    """BLAKE3 keyed_hash(key, block) of each 64-byte block: the Merkle parent kernel, any key."""
+    key = bytes(key)
+    if len(key) != 32:
+        raise ValueError("keyed_hash64: key must be 32 bytes")
+    if not isinstance(blocks, list):
+        blocks = list(blocks)
+    n = len(blocks)
+    if n == 0:
+        return []
+    if list(map(len, blocks)).count(64) != n:
+        raise ValueError("keyed_hash64: every block must be 64 bytes")
+    words = np.frombuffer(b"".join(map(bytes, blocks)), dtype="<u4").reshape(2 * n, 8)
+    out = np.empty((n, 8), dtype=np.uint32)
+    _parents(words, out, n, np.frombuffer(key, dtype="<u4"))
+    flat = out.tobytes()
+    return [flat[i : i + 32] for i in range(0, 32 * n, 32)]
+
+
 # ---- signatures --------------------------------------------------------------------------------
 
 _I8P = ir.IntType(8).as_pointer()

@@ -52,6 +52,19 @@ def merkle_root(txids) -> bytes:
     return level[0]
 
 
+def keyed_hash64(key: bytes, blocks) -> list[bytes]:
+    """BLAKE3 keyed_hash(key, block) of each 64-byte block: one compression each."""
+    key = bytes(key)
+    if len(key) != 32:
+        raise ValueError("keyed_hash64: key must be 32 bytes")
+    out = []
+    for block in blocks:
+        if len(block) != 64:
+            raise ValueError("keyed_hash64: every block must be 64 bytes")
+        out.append(blake3.blake3(bytes(block), key=key).digest())
+    return out
+
+
 def verify_one(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """libsodium's crypto_sign_verify_detached rule, which is Coinium's consensus rule."""
     if len(public_key) != 32 or len(signature) != 64:
