@@ -45,7 +45,7 @@ from coinium.consensus.state_transition import apply_block, decode_undo, encode_
 from coinium.core.account import Account
 from coinium.core.block import Block
 from coinium.core.params import NetworkParams
-from coinium.core.state import NS_ACCOUNT, RecordKey
+from coinium.core.state import NS_ACCOUNT, RecordKey, StateDelta
 from coinium.crypto.address import account_id
 from coinium.crypto.state_proof import StateProof, record_path, value_hash
 from coinium.store.chainstore import BatchLostError, ChainStore, record_key, split_record_key
@@ -217,22 +217,28 @@ class ChainState:
         with self.store.read() as txn:
             return self.store.state_tree.root(txn)
 
-    def state_root_after(self, block_hash: bytes) -> bytes:
-        """The root of the state after a stored block: what its child must commit to. Recorded
-        when the block was connected; for a block never connected (a side branch), its branch
-        is connected in a write transaction that is then thrown away. Raises ConsensusError if
-        the branch breaks a rule, KeyError for an unknown block."""
-        with self.store.read() as txn:
-            raw = self.store.get(txn, "stateroots", block_hash)
-        if raw is not None:
-            return bytes(raw)
+    def state_root_after(self, block_hash: bytes, then: Iterable[Block] = ()) -> bytes:
+        """The root of the state after a stored block (and then after each block of ``then``,
+        a chain of blocks on it that need not be stored): what the next child must commit to.
+
+        Recorded when a block was connected; otherwise the branch (and ``then``) is applied in
+        a write transaction that is then thrown away. Raises ConsensusError if one of those
+        blocks breaks a rule, KeyError for an unknown block."""
+        then = list(then)
+        if not then:
+            with self.store.read() as txn:
+                raw = self.store.get(txn, "stateroots", block_hash)
+            if raw is not None:
+                return bytes(raw)
         to_disconnect, to_connect = self._path_to(self.index[block_hash])
 
         def trial(txn: lmdb.Transaction) -> None:
             for entry in to_disconnect:
                 self._disconnect(txn, entry)
             for entry in to_connect:
-                self._connect(txn, entry, self._load_block(txn, entry.hash))
+                self._apply_state(txn, self._load_block(txn, entry.hash))
+            for block in then:
+                self._apply_state(txn, block)
             raise _RootFound(self.store.state_tree.root(txn))  # aborts the transaction
 
         try:
@@ -618,12 +624,7 @@ class ChainState:
         root in ``txn`` before the block (the state its parent left): `bad-stateroot` if not."""
         store = self.store
         tree = store.state_tree
-        check_state_root(block.header, tree.root(txn))
-        delta = apply_block(block, store.state_view(txn), self.params)
-        changed = sorted((k, v) for k, v in delta.new.items() if delta.old.get(k) != v)
-        _write_records(store, txn, changed)
-        tree.apply(txn, {record_path(ns, key): None if value is None else value_hash(value)
-                         for (ns, key), value in changed})  # fmt: skip
+        delta = self._apply_state(txn, block)
         store.put(txn, "undo", entry.hash, encode_undo(delta.old))
         # What the block's children must commit to; a fixed fact of the block, kept when the
         # block is disconnected.
@@ -637,6 +638,18 @@ class ChainState:
         )  # fmt: skip
         store.put_many(txn, "txindex", txindex)
         store.put_many(txn, "addrindex", addrindex)
+
+    def _apply_state(self, txn: lmdb.Transaction, block: Block) -> StateDelta:
+        """Check the block's state root, apply it, write its changed records and update the
+        tree: the state part of `_connect`."""
+        tree = self.store.state_tree
+        check_state_root(block.header, tree.root(txn))
+        delta = apply_block(block, self.store.state_view(txn), self.params)
+        changed = sorted((k, v) for k, v in delta.new.items() if delta.old.get(k) != v)
+        _write_records(self.store, txn, changed)
+        tree.apply(txn, {record_path(ns, key): None if value is None else value_hash(value)
+                         for (ns, key), value in changed})  # fmt: skip
+        return delta
 
     def _disconnect(self, txn: lmdb.Transaction, entry: IndexEntry) -> Block:
         """Undo a main-chain block: every record of every namespace back to its bytes before
