@@ -81,7 +81,7 @@ from coinium.chain.events import MempoolListener
 from coinium.chain.sigcache import SignatureCache
 from coinium.consensus.block_rules import check_transaction_sanity
 from coinium.consensus.errors import TransactionError
-from coinium.consensus.state_transition import MAX_NONCE
+from coinium.core.kinds.transfer import MAX_NONCE
 from coinium.core.account import Account
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError
