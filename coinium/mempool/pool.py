@@ -81,12 +81,12 @@ from coinium.chain.events import MempoolListener
 from coinium.chain.sigcache import SignatureCache
 from coinium.consensus.block_rules import check_transaction_sanity
 from coinium.consensus.errors import TransactionError
-from coinium.core.kinds.transfer import MAX_NONCE
 from coinium.core.account import Account
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError
-from coinium.core.params import NetworkParams
 from coinium.core.kinds import KINDS
+from coinium.core.kinds.transfer import MAX_NONCE
+from coinium.core.params import NetworkParams
 from coinium.core.transaction import Transaction, signing_hash
 from coinium.core.units import COIN
 from coinium.crypto.address import account_id

@@ -12,8 +12,8 @@ from coinium.chain.chainstate import ChainState
 from coinium.consensus.pow import decode_compact, difficulty_for_display
 from coinium.core.block import Block
 from coinium.core.header import Header
-from coinium.core.params import NetworkParams
 from coinium.core.kinds import KINDS
+from coinium.core.params import NetworkParams
 from coinium.core.transaction import TX_VERSION, Transaction
 from coinium.crypto.address import account_id, encode_address
 from coinium.rpc.encoding import Amount
