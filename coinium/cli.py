@@ -176,11 +176,13 @@ def _register_subcommands() -> None:
     from coinium.mining_client.cli import mine_command
     from coinium.notify.watch import watch_command
     from coinium.wallet.cli import wallet_group
+    from coinium.wallet.light_client import verify_proof_command
 
     main.add_command(mine_command, "mine")
     main.add_command(wallet_group, "wallet")
     main.add_command(watch_command, "watch")
     main.add_command(devnet_command, "devnet")
+    main.add_command(verify_proof_command, "verify-proof")
 
 
 _register_subcommands()
