@@ -7,8 +7,8 @@ from typing import Any
 
 from coinium.chain.chainstate import ChainState
 from coinium.core.params import NetworkParams
-from coinium.core.transaction import Transaction
 from coinium.core.state import NS_ACCOUNT
+from coinium.core.transaction import Transaction
 from coinium.crypto.address import account_id
 from coinium.crypto.state_proof import proof_to_json
 from coinium.rpc.args import parse_address
