@@ -62,7 +62,8 @@ def check_header_in_context(
     header: Header, parent: ParentContext, params: NetworkParams, now: int
 ) -> None:
     if header.version != HEADER_VERSION:
-        raise HeaderError("bad-version", f"version {header.version}, only {HEADER_VERSION} is valid")
+        raise HeaderError("bad-version",
+                          f"version {header.version}, only {HEADER_VERSION} is valid")
     if header.height != parent.height + 1:
         raise HeaderError(
             "bad-height", f"height {header.height}, parent is at {parent.height}"

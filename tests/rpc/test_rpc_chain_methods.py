@@ -18,7 +18,8 @@ from coinium.core.transaction import Transaction
 HEX64 = 64
 
 HEADER_KEYS = {"hash", "confirmations", "height", "version", "versionHex", "merkleroot",
-               "stateroot", "time", "mediantime", "nonce", "bits", "target", "difficulty", "chainwork", "nTx"}
+               "stateroot", "time", "mediantime", "nonce", "bits", "target", "difficulty",
+               "chainwork", "nTx"}
 
 
 def is_hash(value: object) -> bool:
