@@ -647,8 +647,7 @@ class ChainState:
         delta = apply_block(block, self.store.state_view(txn), self.params)
         changed = sorted((k, v) for k, v in delta.new.items() if delta.old.get(k) != v)
         _write_records(self.store, txn, changed)
-        tree.apply(txn, {record_path(ns, key): None if value is None else value_hash(value)
-                         for (ns, key), value in changed})  # fmt: skip
+        tree.apply(txn, tree_changes(changed))
         return delta
 
     def _disconnect(self, txn: lmdb.Transaction, entry: IndexEntry) -> Block:
@@ -660,10 +659,7 @@ class ChainState:
             raise RuntimeError(f"no undo record for connected block {entry.hash.hex()}")
         old = sorted(decode_undo(bytes(raw_undo)).items())
         _write_records(self.store, txn, old)
-        self.store.state_tree.apply(txn, {
-            record_path(ns, key): None if value is None else value_hash(value)
-            for (ns, key), value in old
-        })  # fmt: skip
+        self.store.state_tree.apply(txn, tree_changes(old))
         self.store.delete(txn, "undo", entry.hash)
         self.store.delete(txn, "height", height_key(entry.height))
         for position, tx in enumerate(block.transactions):
@@ -782,6 +778,12 @@ def _accounts_of(tx) -> set[bytes]:
     if tx.is_signed:
         accounts.add(account_id(tx.sender))
     return accounts
+
+
+def tree_changes(records: Iterable[tuple[RecordKey, bytes | None]]) -> dict[bytes, bytes | None]:
+    """The state tree's changes for new record values: path -> value hash (None: deleted)."""
+    return {record_path(ns, key): None if value is None else value_hash(value)
+            for (ns, key), value in records}  # fmt: skip
 
 
 def _write_records(store: ChainStore, txn: lmdb.Transaction,

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from coinium.core.account import EMPTY_ACCOUNT, Account
+from coinium.crypto.state_proof import NS_ACCOUNT
 
-NS_ACCOUNT = 0x01
+__all__ = ["NAMESPACES", "NS_ACCOUNT", "BlockState", "RecordKey", "StateDelta", "StateView"]
 NAMESPACES = {NS_ACCOUNT: "account"}
 MAX_KEY_SIZE = 255  # keys are written with a u8 length in undo records
 
@@ -57,7 +58,7 @@ class BlockState:
     new values and the undo values. Kinds use `account`/`set_account` and `get`/`put`; the
     transfer fast path uses `accounts` and `load_account` directly."""
 
-    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records")
+    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records", "senders")
 
     def __init__(self, view: StateView):
         self._view = view
@@ -65,6 +66,9 @@ class BlockState:
         self.old_accounts: dict[bytes, bytes | None] = {}  # its bytes before the block
         self.records: dict[RecordKey, bytes | None] = {}  # other namespaces
         self.old_records: dict[RecordKey, bytes | None] = {}
+        # The account id of each signed transaction's sender, in block order: each kind appends
+        # its own (it hashes the key anyway), for the address index.
+        self.senders: list[bytes] = []
 
     # --- accounts (namespace 0x01) -------------------------------------------------------------
     def load_account(self, account: bytes) -> Account:
@@ -110,7 +114,7 @@ class BlockState:
         self.get(namespace, key)  # remember the undo value at the first touch
         self.records[(namespace, key)] = value
 
-    def delta(self, fees: int, senders: tuple[bytes, ...]) -> StateDelta:
+    def delta(self, fees: int) -> StateDelta:
         new: dict[RecordKey, bytes | None] = {
             (NS_ACCOUNT, account): value.encode() for account, value in self.accounts.items()
         }
@@ -119,4 +123,4 @@ class BlockState:
         }
         new.update(self.records)
         old.update(self.old_records)
-        return StateDelta(new=new, old=old, fees=fees, senders=senders)
+        return StateDelta(new=new, old=old, fees=fees, senders=tuple(self.senders))

@@ -38,6 +38,7 @@ class Kind:
     check: Callable[[Transaction], None]  # stateless consensus rules (TransactionError)
     touches: Callable[[Transaction, bytes], Sequence[RecordKey]]  # (tx, sender id) -> records
     # Apply a run of consecutive transactions of this kind, in order; returns the fees they pay.
+    # A signed kind appends each sender's account id to ``state.senders``.
     apply: Callable[[Sequence[Transaction], BlockState], int]
     # Kind-specific RPC fields, given a function showing an account id as an address; amounts
     # as integers of base units under names ending in ``_units`` (the RPC adds coin values).

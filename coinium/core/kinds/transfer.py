@@ -81,12 +81,13 @@ def apply(txs: Sequence[Transaction], state: BlockState) -> int:
     This loop runs once per transfer of every block: it works on local names and the state's
     plain account dict (no helper calls per transfer), which is most of what Python can make
     fast here. Every account read is also written, so the undo values and new values match."""
-    accounts, load = state.accounts, state.load_account
+    accounts, load, senders = state.accounts, state.load_account, state.senders
     fees = 0
     for tx in txs:
         if tx.amount + tx.fee > MAX_MONEY:
             raise _failed(tx, "bad-txns-txouttotal-toolarge", "amount + fee exceed MAX_MONEY")
         sender_id = account_id(tx.sender)
+        senders.append(sender_id)
         sender = accounts.get(sender_id)
         if sender is None:
             sender = load(sender_id)
