@@ -245,10 +245,18 @@ def _ascend_and_write(txn, db, internal_levels: list, terminal_levels: list) -> 
                 left = c0[0]
             if c1 is not None:
                 right = c1[0]
-            if left != EMPTY and right != EMPTY:
+            if left != EMPTY and right != EMPTY:  # the common case, _settle written out
                 pending.append((prefix, left, right, True))
-                _settle(prefix << 1, c0, True, child_puts, child_drops)
-                _settle((prefix << 1) | 1, c1, True, child_puts, child_drops)
+                if c0 is not None:
+                    if c0[1] is not None:
+                        child_puts.append((prefix << 1, c0[1]))
+                    elif c0[2]:
+                        child_drops.append(prefix << 1)
+                if c1 is not None:
+                    if c1[1] is not None:
+                        child_puts.append(((prefix << 1) | 1, c1[1]))
+                    elif c1[2]:
+                        child_drops.append((prefix << 1) | 1)
                 continue
             # one side (or both) is empty: a lone leaf on the other side moves up into this node
             side, info = ((prefix << 1) | 1, c1) if left == EMPTY else (prefix << 1, c0)
