@@ -96,7 +96,8 @@ class StateTree:
             value = get(node_key(depth, target >> (PATH_BITS - depth)), db=db)
             if value is None:  # an empty position: only the empty tree's root has none
                 return StateProof(path, tuple(siblings), None)
-            if len(value) == _LEAF_SIZE:
+            if len(value) != _NODE_SIZE:
+                _check_leaf(value, depth, target >> (PATH_BITS - depth))
                 other, other_vh = bytes(value[1:33]), bytes(value[33:65])
                 leaf = None if other == path else (other, other_vh)
                 return StateProof(path, tuple(siblings), leaf)
@@ -124,6 +125,20 @@ class StateTree:
             batch.append((int.from_bytes(path, "big"), path, vh))
         batch.sort()
         _update(txn, self.db, batch)
+
+
+class CorruptTreeError(ValueError):
+    """An entry of the tree's database is neither a node nor a leaf of its position."""
+
+
+def _check_leaf(value: bytes, depth: int, prefix: int) -> None:
+    """Refuse an entry that is not a leaf lying under its own position (a damaged database)."""
+    if (
+        len(value) != _LEAF_SIZE
+        or value[:1] != _LEAF_TAG
+        or int.from_bytes(value[1:33], "big") >> (PATH_BITS - depth) != prefix
+    ):
+        raise CorruptTreeError(f"state tree entry at depth {depth} is corrupt ({len(value)} bytes)")
 
 
 def _hash_of_entry(value: bytes) -> bytes:
@@ -181,6 +196,7 @@ def _update(txn: lmdb.Transaction, db, batch: list) -> None:
                 continue
             leaves = [item for item in batch[lo:hi] if item[2] is not None]
             if value is not None:  # an old leaf: it stays unless a change names its path
+                _check_leaf(value, depth, prefix)
                 old_path = value[1:33]
                 old_int = int.from_bytes(old_path, "big")
                 i = bisect.bisect_left(ints, old_int, lo, hi)

@@ -318,3 +318,19 @@ def test_every_kernel_backend_stores_the_same_tree(tmp_path, monkeypatch, backen
     records = {**first, **second}
     expected = root_of_records((p, v) for p, v in records.items() if v is not None)
     assert dumps[0][0] == expected
+
+
+def test_a_damaged_entry_is_a_clear_error(env, tree):
+    from coinium.store.state_tree import CorruptTreeError
+
+    a, b = path_with_bits("00"), path_with_bits("01")
+    with env.begin(write=True) as txn:
+        tree.apply(txn, {a: value_hash(b"a"), b: value_hash(b"b")})
+        txn.put(node_key(2, 0), b"\x01" + b + value_hash(b"b"), db=tree.db)  # b under a's prefix
+        with pytest.raises(CorruptTreeError):
+            tree.prove(txn, a)
+        with pytest.raises(CorruptTreeError):
+            tree.apply(txn, {a: value_hash(b"c")})
+        txn.put(node_key(2, 0), b"\x07" * 10, db=tree.db)
+        with pytest.raises(CorruptTreeError):
+            tree.prove(txn, a)
