@@ -4,7 +4,10 @@ Nodes are keyed by their position (depth and path prefix), not by hash, so a nod
 in place and the database holds exactly the current tree. Layout of the named database:
 
     key    depth (1 byte, 256 wraps to 0) || the prefix's bits packed big-endian, the unused low
-           bits of the last byte zero (ceil(depth / 8) bytes); the root's key is b"\\x00"
+           bits of the last byte zero (ceil(depth / 8) bytes); the root's key is b"\\x00".
+           Depth first: the descent and the writes of an update go one depth at a time in
+           prefix order, so each walks its depth's part of the database in key order (this
+           measured no slower than prefix-first keys, which keep a subtree's nodes together).
     value  internal node: left child hash || right child hash                      (64 bytes)
            leaf:          0x01 || path || value_hash                               (65 bytes)
 
@@ -27,6 +30,7 @@ from collections.abc import Mapping
 
 import lmdb
 
+from coinium import kernels
 from coinium.crypto.state_proof import (
     EMPTY,
     HASH_SIZE,
@@ -37,14 +41,10 @@ from coinium.crypto.state_proof import (
     leaf_hash,
     node_hash,
 )
-from coinium.kernels import keyed_hash64
 
 _LEAF_TAG = b"\x01"
 _LEAF_SIZE = 1 + 2 * HASH_SIZE
 _NODE_SIZE = 2 * HASH_SIZE
-
-# Result kinds of a position after an update.
-_EMPTY, _LEAF, _NODE = 0, 1, 2
 
 
 def node_key(depth: int, prefix: int) -> bytes:
@@ -96,7 +96,8 @@ class StateTree:
             value = get(node_key(depth, target >> (PATH_BITS - depth)), db=db)
             if value is None:  # an empty position: only the empty tree's root has none
                 return StateProof(path, tuple(siblings), None)
-            if len(value) == _LEAF_SIZE:
+            if len(value) != _NODE_SIZE:
+                _check_leaf(value, depth, target >> (PATH_BITS - depth))
                 other, other_vh = bytes(value[1:33]), bytes(value[33:65])
                 leaf = None if other == path else (other, other_vh)
                 return StateProof(path, tuple(siblings), leaf)
@@ -123,7 +124,21 @@ class StateTree:
                 raise ValueError("a value hash is 32 bytes (or None to delete the record)")
             batch.append((int.from_bytes(path, "big"), path, vh))
         batch.sort()
-        _Update(txn, self.db, batch).run()
+        _update(txn, self.db, batch)
+
+
+class CorruptTreeError(ValueError):
+    """An entry of the tree's database is neither a node nor a leaf of its position."""
+
+
+def _check_leaf(value: bytes, depth: int, prefix: int) -> None:
+    """Refuse an entry that is not a leaf lying under its own position (a damaged database)."""
+    if (
+        len(value) != _LEAF_SIZE
+        or value[:1] != _LEAF_TAG
+        or int.from_bytes(value[1:33], "big") >> (PATH_BITS - depth) != prefix
+    ):
+        raise CorruptTreeError(f"state tree entry at depth {depth} is corrupt ({len(value)} bytes)")
 
 
 def _hash_of_entry(value: bytes) -> bytes:
@@ -132,178 +147,188 @@ def _hash_of_entry(value: bytes) -> bytes:
     return node_hash(value[:32], value[32:64])
 
 
-class _Update:
+def _key_parts(depth: int) -> tuple[bytes, int, int]:
+    """(first key byte, left shift, prefix bytes) of the keys at `depth` (see node_key)."""
+    size = (depth + 7) >> 3
+    return bytes((depth & 0xFF,)), (size << 3) - depth, size
+
+
+def _update(txn: lmdb.Transaction, db, batch: list) -> None:
     """One `apply`: descend the touched paths depth by depth, then rehash and write bottom up.
 
-    Every touched position gets a record in levels[depth][prefix]:
-      [state, left, right, leaves, result_kind, result_hash, result_leaf, existed]
-    state "internal": a stored internal node (left/right: its stored child hashes);
-    state "terminal": a position that held a leaf or nothing, or lies below one; `leaves` is the
-    sorted list of (path_int, path, value_hash) records its subtree holds after the update.
+    The descent reads every stored node on a touched path, in key order. A touched position is
+    either a stored internal node, recorded as (prefix, left, right) with its stored child hashes,
+    or a "terminal": a position that held a leaf or nothing, or lies below one, recorded as
+    (prefix, leaves, existed) with the sorted (path_int, path, value_hash) records its subtree
+    holds after the update (two or more make it a fresh internal node with fresh children). The
+    ascent then gives each position its new hash, one keyed_hash64 call per depth for the nodes,
+    and decides each child's entry once its parent's kind is known.
     """
-
-    def __init__(self, txn: lmdb.Transaction, db, batch: list) -> None:
-        self.txn = txn
-        self.db = db
-        self.batch = batch
-        self.ints = [item[0] for item in batch]
-        self.levels: list[dict[int, list]] = []
-        self.delete_keys: list[bytes] = []
-
-    def run(self) -> None:
-        self._descend()
-        self._hash_new_leaves()
-        self._ascend()
-        self._write()
-
-    # positions --------------------------------------------------------------------------------
-    def _descend(self) -> None:
-        """Read every stored node on a touched path; lay out the new subtrees below old leaves."""
-        get = self.txn.get
-        db = self.db
-        batch, ints = self.batch, self.ints
-        # (prefix, lo, hi): a stored position and the slice of changes below it
-        stored = [(0, 0, len(batch))]
-        # (prefix, leaves): a position below a leaf or an empty one, with its new records
-        fresh: list[tuple[int, list]] = []
-        depth = 0
-        while stored or fresh:
-            level: dict[int, list] = {}
-            self.levels.append(level)
-            shift = PATH_BITS - 1 - depth
-            next_stored = []
-            next_fresh = []
-            for prefix, lo, hi in stored:
-                value = get(node_key(depth, prefix), db=db)
-                if value is not None and len(value) == _NODE_SIZE:
-                    value = bytes(value)
-                    level[prefix] = ["internal", value[:32], value[32:], None, 0, b"", None, True]
-                    boundary = ((prefix << 1) | 1) << shift
-                    mid = bisect.bisect_left(ints, boundary, lo, hi)
-                    if mid > lo:
-                        next_stored.append((prefix << 1, lo, mid))
-                    if hi > mid:
-                        next_stored.append(((prefix << 1) | 1, mid, hi))
+    get = txn.get
+    ints = [item[0] for item in batch]
+    internal_levels: list[list[tuple[int, bytes, bytes]]] = []
+    terminal_levels: list[list[tuple[int, list, bool]]] = []
+    stored = [(0, 0, len(batch))]  # (prefix, lo, hi): a stored position, its slice of changes
+    fresh: list[tuple[int, list]] = []  # (prefix, leaves): a position below a leaf or an empty one
+    depth = 0
+    while stored or fresh:
+        internal: list[tuple[int, bytes, bytes]] = []
+        terminal: list[tuple[int, list, bool]] = []
+        internal_levels.append(internal)
+        terminal_levels.append(terminal)
+        shift = PATH_BITS - 1 - depth
+        head, pad, size = _key_parts(depth)
+        next_stored: list[tuple[int, int, int]] = []
+        next_fresh: list[tuple[int, list]] = []
+        for prefix, lo, hi in stored:
+            value = get(head + (prefix << pad).to_bytes(size, "big"), None, db)
+            if value is not None and len(value) == _NODE_SIZE:
+                internal.append((prefix, value[:32], value[32:]))
+                child = prefix << 1
+                if hi - lo == 1:  # one path below: no search needed
+                    next_stored.append((child | ((ints[lo] >> shift) & 1), lo, hi))
                     continue
-                leaves = [item for item in batch[lo:hi] if item[2] is not None]
-                if value is not None:  # an old leaf: it stays unless a change names its path
-                    old_path = bytes(value[1:33])
-                    old_int = int.from_bytes(old_path, "big")
-                    i = bisect.bisect_left(ints, old_int, lo, hi)
-                    if i == hi or ints[i] != old_int:
-                        bisect.insort(leaves, (old_int, old_path, bytes(value[33:65])))
-                level[prefix] = ["terminal", None, None, leaves, 0, b"", None, value is not None]
-                self._split_fresh(prefix, leaves, shift, next_fresh)
-            for prefix, leaves in fresh:
-                level[prefix] = ["terminal", None, None, leaves, 0, b"", None, False]
-                self._split_fresh(prefix, leaves, shift, next_fresh)
-            stored, fresh = next_stored, next_fresh
-            depth += 1
+                mid = bisect.bisect_left(ints, (child | 1) << shift, lo, hi)
+                if mid > lo:
+                    next_stored.append((child, lo, mid))
+                if hi > mid:
+                    next_stored.append((child | 1, mid, hi))
+                continue
+            leaves = [item for item in batch[lo:hi] if item[2] is not None]
+            if value is not None:  # an old leaf: it stays unless a change names its path
+                _check_leaf(value, depth, prefix)
+                old_path = value[1:33]
+                old_int = int.from_bytes(old_path, "big")
+                i = bisect.bisect_left(ints, old_int, lo, hi)
+                if i == hi or ints[i] != old_int:
+                    bisect.insort(leaves, (old_int, old_path, value[33:65]))
+            terminal.append((prefix, leaves, value is not None))
+            _split_fresh(prefix, leaves, shift, next_fresh)
+        for prefix, leaves in fresh:
+            terminal.append((prefix, leaves, False))
+            _split_fresh(prefix, leaves, shift, next_fresh)
+        stored, fresh = next_stored, next_fresh
+        depth += 1
+    _ascend_and_write(txn, db, internal_levels, terminal_levels)
 
-    @staticmethod
-    def _split_fresh(prefix: int, leaves: list, shift: int, out: list) -> None:
-        """A terminal with two or more records becomes an internal node: its children are fresh."""
-        if len(leaves) < 2:
-            return
-        left = [item for item in leaves if not (item[0] >> shift) & 1]
-        right = leaves[len(left) :]
-        if left:
-            out.append((prefix << 1, left))
-        if right:
-            out.append(((prefix << 1) | 1, right))
 
-    def _hash_new_leaves(self) -> None:
-        """Every terminal that ends with exactly one record is that record's leaf: hash them all."""
-        singles = [
-            entry for level in self.levels for entry in level.values()
-            if entry[0] == "terminal" and len(entry[3]) == 1
-        ]  # fmt: skip
-        hashes = keyed_hash64(STATE_LEAF_KEY, [e[3][0][1] + e[3][0][2] for e in singles])
-        for entry, digest in zip(singles, hashes, strict=True):
-            entry[4] = _LEAF
-            entry[5] = digest
-            entry[6] = (entry[3][0][1], entry[3][0][2])
+def _split_fresh(prefix: int, leaves: list, shift: int, out: list) -> None:
+    """A terminal with two or more records becomes an internal node: its children are fresh."""
+    if len(leaves) < 2:
+        return
+    left = [item for item in leaves if not (item[0] >> shift) & 1]
+    right = leaves[len(left) :]
+    if left:
+        out.append((prefix << 1, left))
+    if right:
+        out.append(((prefix << 1) | 1, right))
 
-    def _ascend(self) -> None:
-        """Results from the deepest level up: one keyed_hash64 call per level for its nodes."""
-        below: dict[int, list] = {}
-        for depth in range(len(self.levels) - 1, -1, -1):
-            level = self.levels[depth]
-            pending = []
-            for prefix, entry in level.items():
-                if entry[0] == "terminal":
-                    if len(entry[3]) >= 2:
-                        left = below.get(prefix << 1)
-                        right = below.get((prefix << 1) | 1)
-                        entry[1] = left[5] if left else EMPTY
-                        entry[2] = right[5] if right else EMPTY
-                        entry[4] = _NODE
-                        pending.append(entry)
-                    elif not entry[3]:
-                        entry[4], entry[5] = _EMPTY, EMPTY
-                    continue
-                self._combine(depth, prefix, entry, below, pending)
-            hashes = keyed_hash64(STATE_NODE_KEY, [e[1] + e[2] for e in pending])
-            for entry, digest in zip(pending, hashes, strict=True):
-                entry[5] = digest
-            below = level
 
-    def _combine(self, depth: int, prefix: int, entry: list, below: dict, pending: list) -> None:
-        """The new state of a stored internal node from its children's."""
-        left = below.get(prefix << 1)
-        right = below.get((prefix << 1) | 1)
-        left_hash = left[5] if left else entry[1]
-        right_hash = right[5] if right else entry[2]
-        entry[1], entry[2] = left_hash, right_hash
-        if left_hash == EMPTY and right_hash == EMPTY:
-            entry[4], entry[5] = _EMPTY, EMPTY
-            return
-        if left_hash == EMPTY or right_hash == EMPTY:  # one child left: a lone leaf moves up
-            child, child_prefix = (
-                (right, (prefix << 1) | 1) if left_hash == EMPTY else (left, prefix << 1)
-            )
-            leaf = self._lone_leaf(depth + 1, child_prefix, child)
-            if leaf is not None:
-                entry[4], entry[5], entry[6] = _LEAF, leaf[0], leaf[1]
-                return
-        entry[4] = _NODE
-        pending.append(entry)
+# What the ascent knows of a touched position: (hash, new entry or None, had an entry, lone leaf
+# (path, value_hash) or None).
+_Info = tuple[bytes, "bytes | None", bool, "tuple[bytes, bytes] | None"]
 
-    def _lone_leaf(self, depth: int, prefix: int, child: list | None):
-        """(hash, (path, value_hash)) if the non-empty child is a leaf, else None."""
-        if child is not None:
-            return (child[5], child[6]) if child[4] == _LEAF else None
-        key = node_key(depth, prefix)  # untouched: read it (only after a deletion)
-        value = self.txn.get(key, db=self.db)
-        if value is None or len(value) != _LEAF_SIZE:
-            return None
-        value = bytes(value)
-        self.delete_keys.append(key)  # it moves up into its parent's position
-        path, vh = value[1:33], value[33:65]
-        return leaf_hash(path, vh), (path, vh)
 
-    def _write(self) -> None:
-        """Put every touched position that ends as a stored node; delete the ones that do not."""
-        puts = []
-        deletes = self.delete_keys
-        parent_level: dict[int, list] | None = None
-        for depth, level in enumerate(self.levels):
-            for prefix, entry in level.items():
-                kind = entry[4]
-                if parent_level is not None and parent_level[prefix >> 1][4] == _LEAF:
-                    kind = _EMPTY  # its one leaf moved up into the parent
-                if kind == _EMPTY:
-                    if entry[7]:
-                        deletes.append(node_key(depth, prefix))
-                elif kind == _LEAF:
-                    puts.append((node_key(depth, prefix), _leaf_value(*entry[6])))
-                else:
-                    puts.append((node_key(depth, prefix), entry[1] + entry[2]))
-            parent_level = level
-        delete = self.txn.delete
-        for key in deletes:
-            delete(key, db=self.db)
-        if puts:
-            puts.sort()
-            with self.txn.cursor(db=self.db) as cursor:
-                cursor.putmulti(puts)
+def _settle(
+    child_prefix: int, info: _Info | None, parent_is_node: bool, puts: list, drops: list
+) -> None:
+    """A touched child's entry, once its parent's kind is known: kept under a node, else gone."""
+    if info is None:
+        return
+    if parent_is_node and info[1] is not None:
+        puts.append((child_prefix, info[1]))
+    elif info[2]:
+        drops.append(child_prefix)
+
+
+def _ascend_and_write(txn, db, internal_levels: list, terminal_levels: list) -> None:
+    """New hashes from the deepest depth up; every child's entry written once its parent's known."""
+    hash_blocks = kernels.keyed_hash64
+    puts: list[tuple[bytes, bytes]] = []
+    deletes: list[bytes] = []
+    below: dict[int, _Info] = {}
+    for depth in range(len(internal_levels) - 1, -1, -1):
+        head, pad, size = _key_parts(depth + 1)  # of the children's keys
+
+        child_puts: list[tuple[int, bytes]] = []  # children's entries, settled below
+        child_drops: list[int] = []
+        level: dict[int, _Info] = {}
+        pending: list[tuple[int, bytes, bytes, bool]] = []  # nodes to hash: prefix, left, right
+        for prefix, left, right in internal_levels[depth]:
+            c0 = below.get(prefix << 1)
+            c1 = below.get((prefix << 1) | 1)
+            if c0 is not None:
+                left = c0[0]
+            if c1 is not None:
+                right = c1[0]
+            if left != EMPTY and right != EMPTY:  # the common case, _settle written out
+                pending.append((prefix, left, right, True))
+                if c0 is not None:
+                    if c0[1] is not None:
+                        child_puts.append((prefix << 1, c0[1]))
+                    elif c0[2]:
+                        child_drops.append(prefix << 1)
+                if c1 is not None:
+                    if c1[1] is not None:
+                        child_puts.append(((prefix << 1) | 1, c1[1]))
+                    elif c1[2]:
+                        child_drops.append((prefix << 1) | 1)
+                continue
+            # one side (or both) is empty: a lone leaf on the other side moves up into this node
+            side, info = ((prefix << 1) | 1, c1) if left == EMPTY else (prefix << 1, c0)
+            lone = None
+            if left != right:  # not both empty
+                if info is not None:
+                    lone = info[3]
+                else:  # the untouched side: read it (only after a deletion)
+                    key = head + (side << pad).to_bytes(size, "big")
+                    value = txn.get(key, None, db)
+                    if value is not None and len(value) == _LEAF_SIZE:
+                        lone = (value[1:33], value[33:65])
+                        deletes.append(key)
+            _settle(prefix << 1, c0, lone is None and left != right, child_puts, child_drops)
+            _settle((prefix << 1) | 1, c1, lone is None and left != right, child_puts, child_drops)
+            if left == right:  # both empty
+                level[prefix] = (EMPTY, None, True, None)
+            elif lone is not None:
+                digest = left if right == EMPTY else right
+                level[prefix] = (digest, _LEAF_TAG + lone[0] + lone[1], True, lone)
+            else:
+                pending.append((prefix, left, right, True))
+        singles = []  # terminals left with one record: that record's leaf, hashed together
+        for prefix, leaves, existed in terminal_levels[depth]:
+            if not leaves:
+                level[prefix] = (EMPTY, None, existed, None)
+            elif len(leaves) == 1:
+                singles.append((prefix, leaves[0][1], leaves[0][2], existed))
+            else:
+                c0 = below.get(prefix << 1)
+                c1 = below.get((prefix << 1) | 1)
+                _settle(prefix << 1, c0, True, child_puts, child_drops)
+                _settle((prefix << 1) | 1, c1, True, child_puts, child_drops)
+                pending.append((prefix, c0[0] if c0 else EMPTY, c1[0] if c1 else EMPTY, existed))
+        if singles:
+            digests = hash_blocks(STATE_LEAF_KEY, [t[1] + t[2] for t in singles])
+            for (prefix, path, vh, existed), digest in zip(singles, digests, strict=True):
+                level[prefix] = (digest, _LEAF_TAG + path + vh, existed, (path, vh))
+        for child_prefix, value in child_puts:
+            puts.append((head + (child_prefix << pad).to_bytes(size, "big"), value))
+        for child_prefix in child_drops:
+            deletes.append(head + (child_prefix << pad).to_bytes(size, "big"))
+        if pending:
+            digests = hash_blocks(STATE_NODE_KEY, [p[1] + p[2] for p in pending])
+            for (prefix, left, right, existed), digest in zip(pending, digests, strict=True):
+                level[prefix] = (digest, left + right, existed, None)
+        below = level
+    root = below.get(0)
+    if root is not None:
+        if root[1] is not None:
+            puts.append((node_key(0, 0), root[1]))
+        elif root[2]:
+            deletes.append(node_key(0, 0))
+    for key in deletes:
+        txn.delete(key, None, db)
+    if puts:
+        puts.sort()
+        with txn.cursor(db=db) as cursor:
+            cursor.putmulti(puts)

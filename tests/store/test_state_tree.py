@@ -201,11 +201,13 @@ def built_tree(env, tree, n: int, seed: int) -> dict[bytes, bytes]:
     return records
 
 
-def tampered_proofs(proof: StateProof):
-    """Every one-byte change of a sibling or of the leaf, and a sibling dropped or added."""
+def tampered_proofs(proof: StateProof, every_byte: bool = False):
+    """One-byte changes of each sibling and of the leaf (at every byte, or at three), and a
+    sibling dropped or added at either end."""
+    positions = range(32) if every_byte else (0, 17, 31)
     siblings = list(proof.siblings)
     for i, sibling in enumerate(siblings):
-        for j in (0, 17, 31):
+        for j in positions:
             changed = sibling[:j] + bytes([sibling[j] ^ 0x01]) + sibling[j + 1:]
             yield StateProof(proof.path, tuple(siblings[:i] + [changed] + siblings[i + 1:]),
                              proof.leaf)
@@ -217,7 +219,7 @@ def tampered_proofs(proof: StateProof):
     yield StateProof(proof.path, tuple(siblings + [bytes([5]) * 32]), proof.leaf)
     if proof.leaf is not None:
         other, vh = proof.leaf
-        for j in (0, 31):
+        for j in positions:
             yield StateProof(proof.path, proof.siblings,
                              (other[:j] + bytes([other[j] ^ 1]) + other[j + 1:], vh))
             yield StateProof(proof.path, proof.siblings,
@@ -233,7 +235,7 @@ def test_inclusion_proofs_verify_and_every_tampering_fails(env, tree):
     records = built_tree(env, tree, 300, seed=1)
     with env.begin() as txn:
         root = tree.root(txn)
-        for path in random.Random(2).sample(sorted(records), 25):
+        for n, path in enumerate(random.Random(2).sample(sorted(records), 25)):
             record = records[path]
             proof = tree.prove(txn, path)
             assert proof.leaf is None
@@ -242,11 +244,11 @@ def test_inclusion_proofs_verify_and_every_tampering_fails(env, tree):
             for i in range(len(record)):
                 assert not verify_proof(proof, flip(record, i), root)
             assert not verify_proof(proof, record + b"\x00", root)
-            for i in (0, 13, 31):
+            for i in range(32):
                 assert not verify_proof(proof, record, flip(root, i))
                 assert not verify_proof(StateProof(flip(proof.path, i), proof.siblings, None),
                                         record, root)
-            for bad in tampered_proofs(proof):
+            for bad in tampered_proofs(proof, every_byte=n < 4):
                 assert not verify_proof(bad, record, root)
 
 
@@ -256,7 +258,7 @@ def test_absence_proofs_of_both_shapes_verify_and_tampering_fails(env, tree):
     shapes = {"empty": 0, "leaf": 0}
     with env.begin() as txn:
         root = tree.root(txn)
-        for _ in range(200):
+        for n in range(200):
             path = record_path(NS_ACCOUNT, rng.randbytes(20))
             proof = tree.prove(txn, path)
             assert verify_proof(proof, None, root)
@@ -265,9 +267,9 @@ def test_absence_proofs_of_both_shapes_verify_and_tampering_fails(env, tree):
             if proof.leaf is not None:
                 assert proof.leaf[0] in records and records[proof.leaf[0]] is not None
                 assert proof.leaf[1] == value_hash(records[proof.leaf[0]])
-            for i in (0, 31):
+            for i in range(32):
                 assert not verify_proof(proof, None, flip(root, i))
-            for bad in tampered_proofs(proof):
+            for bad in tampered_proofs(proof, every_byte=n < 6):
                 assert not verify_proof(bad, None, root)
         # a present record's proof cannot be turned into an absence proof with its own leaf
         present = next(iter(records))
@@ -284,3 +286,51 @@ def test_proof_depth_is_logarithmic(env, tree):
         assert max(depths) <= 30
         assert 10 <= sum(depths) / len(depths) <= 14  # about log2(2000) + 1
         assert len(records) <= tree.node_count(txn) <= 3 * len(records)
+
+
+@pytest.mark.parametrize("backend_name", ["python", "cython", "numba"])
+def test_every_kernel_backend_stores_the_same_tree(tmp_path, monkeypatch, backend_name):
+    """The tree hashes through coinium.kernels.keyed_hash64: any backend, same bytes."""
+    from coinium import kernels
+    from coinium.kernels import KernelBackendError, load_backend
+
+    try:
+        module = load_backend(backend_name)
+    except KernelBackendError as exc:
+        pytest.skip(str(exc))
+    rng = random.Random(9)
+    first = {rng.randbytes(32): rng.randbytes(32) for _ in range(500)}
+    second = dict.fromkeys(rng.sample(sorted(first), 100))
+    second.update({rng.randbytes(32): rng.randbytes(32) for _ in range(100)})
+    dumps = []
+    for hasher in (load_backend("python").keyed_hash64, module.keyed_hash64):
+        monkeypatch.setattr(kernels, "keyed_hash64", hasher)
+        environment = lmdb.open(str(tmp_path / f"t{len(dumps)}"), max_dbs=2, map_size=1 << 26)
+        try:
+            tree = StateTree(environment)
+            with environment.begin(write=True) as txn:
+                tree.apply(txn, first)
+                tree.apply(txn, second)
+                dumps.append((tree.root(txn), dump(tree, txn)))
+        finally:
+            environment.close()
+    assert dumps[0] == dumps[1]
+    records = {**first, **second}
+    expected = root_of_records((p, v) for p, v in records.items() if v is not None)
+    assert dumps[0][0] == expected
+
+
+def test_a_damaged_entry_is_a_clear_error(env, tree):
+    from coinium.store.state_tree import CorruptTreeError
+
+    a, b = path_with_bits("00"), path_with_bits("01")
+    with env.begin(write=True) as txn:
+        tree.apply(txn, {a: value_hash(b"a"), b: value_hash(b"b")})
+        txn.put(node_key(2, 0), b"\x01" + b + value_hash(b"b"), db=tree.db)  # b under a's prefix
+        with pytest.raises(CorruptTreeError):
+            tree.prove(txn, a)
+        with pytest.raises(CorruptTreeError):
+            tree.apply(txn, {a: value_hash(b"c")})
+        txn.put(node_key(2, 0), b"\x07" * 10, db=tree.db)
+        with pytest.raises(CorruptTreeError):
+            tree.prove(txn, a)
