@@ -79,7 +79,6 @@ def backend(request, monkeypatch) -> str:
     monkeypatch.setattr(kernels, "verify_batch", module.verify_batch)
     monkeypatch.setattr(kernels, "merkle_root", module.merkle_root)
     monkeypatch.setattr(kernels, "keyed_hash64", module.keyed_hash64)
-    monkeypatch.setattr(state_tree, "keyed_hash64", module.keyed_hash64)
     monkeypatch.setattr(kernels, "BACKEND", module.NAME)
     return module.NAME
 

@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from operator import itemgetter
 from pathlib import Path
 
 import lmdb
+from blake3 import blake3 as _blake3
 
 from coinium.chain.orphans import OrphanPool
 from coinium.chain.pipeline import DEFAULT_LOOKAHEAD, SignatureChecker
@@ -47,7 +49,7 @@ from coinium.core.block import Block
 from coinium.core.params import NetworkParams
 from coinium.core.state import NS_ACCOUNT, RecordKey, StateDelta
 from coinium.crypto.address import account_id
-from coinium.crypto.state_proof import StateProof, record_path, value_hash
+from coinium.crypto.state_proof import StateProof, record_path
 from coinium.store.chainstore import BatchLostError, ChainStore, record_key, split_record_key
 from coinium.store.records import (
     BlockStatus,
@@ -60,6 +62,7 @@ from coinium.store.records import (
 )
 
 log = logging.getLogger("coinium.chain")
+_by_record = itemgetter(0)
 
 # accept_blocks commits once this many transactions' blocks are written (see ChainStore.batch):
 # more saves more disk writes, but the pages a commit holds dirty take memory (~100 MiB here).
@@ -645,7 +648,9 @@ class ChainState:
         tree = self.store.state_tree
         check_state_root(block.header, tree.root(txn))
         delta = apply_block(block, self.store.state_view(txn), self.params)
-        changed = sorted((k, v) for k, v in delta.new.items() if delta.old.get(k) != v)
+        old = delta.old
+        changed = sorted([item for item in delta.new.items() if old.get(item[0]) != item[1]],
+                         key=_by_record)  # records are unique: comparing keys alone is enough
         _write_records(self.store, txn, changed)
         tree.apply(txn, tree_changes(changed))
         return delta
@@ -657,7 +662,7 @@ class ChainState:
         raw_undo = self.store.get(txn, "undo", entry.hash)
         if raw_undo is None:
             raise RuntimeError(f"no undo record for connected block {entry.hash.hex()}")
-        old = sorted(decode_undo(bytes(raw_undo)).items())
+        old = sorted(decode_undo(bytes(raw_undo)).items(), key=_by_record)
         _write_records(self.store, txn, old)
         self.store.state_tree.apply(txn, tree_changes(old))
         self.store.delete(txn, "undo", entry.hash)
@@ -781,8 +786,12 @@ def _accounts_of(tx) -> set[bytes]:
 
 
 def tree_changes(records: Iterable[tuple[RecordKey, bytes | None]]) -> dict[bytes, bytes | None]:
-    """The state tree's changes for new record values: path -> value hash (None: deleted)."""
-    return {record_path(ns, key): None if value is None else value_hash(value)
+    """The state tree's changes for new record values: path -> value hash (None: deleted).
+
+    `record_path` and `value_hash` (crypto/state_proof.py) inlined: this runs for every record a
+    block touches, and the calls cost more than the hashing of a few dozen bytes."""
+    h = _blake3
+    return {h(bytes((ns,)) + key).digest(): None if value is None else h(value).digest()
             for (ns, key), value in records}  # fmt: skip
 
 
