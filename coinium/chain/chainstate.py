@@ -635,9 +635,13 @@ class ChainState:
         store.put(txn, "height", height_key(entry.height), entry.hash)
         # The accounts each transaction touches: its recipient and, for a signed one, its sender
         # (whose id apply_block hashed already).
+        txs = block.transactions
+        senders: list[bytes | None] = list(delta.senders)
+        if len(senders) != len(txs) - 1:  # some kinds are unsigned: line the senders up
+            signed = iter(delta.senders)
+            senders = [next(signed) if tx.is_signed else None for tx in txs[1:]]
         txindex, addrindex = block_index_records(
-            entry.hash, entry.height, block.txids(),
-            [tx.recipient for tx in block.transactions], list(delta.senders),
+            entry.hash, entry.height, block.txids(), [tx.recipient for tx in txs], senders,
         )  # fmt: skip
         store.put_many(txn, "txindex", txindex)
         store.put_many(txn, "addrindex", addrindex)

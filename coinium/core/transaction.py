@@ -27,6 +27,8 @@ from coinium.crypto.signing import signing_hash as _signing_hash
 __all__ = ["TX_VERSION", "Transaction", "TxKind", "read_many", "sign_transfer", "signing_hash"]
 
 TX_VERSION = 1
+# TxKind names each kind registered at import; a kind added later (tests do) stays a plain int.
+_KIND_VALUES: dict[int, TxKind] = {int(k): k for k in TxKind}
 MAX_MEMO_SIZE = _transfer.MAX_MEMO_SIZE
 MAX_COINBASE_EXTRA_SIZE = _coinbase.MAX_EXTRA_SIZE
 PUBLIC_KEY_SIZE = 32
@@ -123,7 +125,8 @@ class Transaction:
             recipient, amount, nonce, fee, sender, payload, signature = kind.read(r)
         except DecodeError as exc:
             raise named_error(kind, exc) from None
-        return cls(TxKind(kind.number), recipient, amount, nonce, fee, sender, payload, signature)
+        return cls(_KIND_VALUES.get(kind.number, kind.number), recipient, amount, nonce, fee,
+                   sender, payload, signature)  # fmt: skip
 
 
 # --- fast decoding of many transactions -------------------------------------------------------
