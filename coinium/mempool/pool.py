@@ -489,6 +489,9 @@ class Mempool:
             check_transaction_sanity(tx)
         except TransactionError as exc:
             raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
+        if not KINDS[tx.kind].signed:  # the pool orders by sender nonce and fee: signed kinds only
+            raise MempoolReject("bad-txns-kind", RPC_VERIFY_REJECTED,
+                                f"{KINDS[tx.kind].name} transactions are not relayed")  # fmt: skip
         if tx.size > DEFAULT_BLOCK_MAX_BYTES:
             raise MempoolReject("tx-size", RPC_VERIFY_REJECTED,
                                 f"{tx.size} bytes do not fit in a block")  # fmt: skip

@@ -180,3 +180,17 @@ def test_a_chain_commits_and_reorgs_the_new_namespace_byte_for_byte(with_note, t
         assert all(ns != NS_NOTE for ns, _ in records)
         assert records == replay_records(chain)
         assert chain.state_root() == root_of(records.items())
+
+
+def test_the_mempool_takes_only_signed_kinds(with_note, tmp_path):
+    from coinium.mempool.pool import Mempool, MempoolReject
+
+    with ChainState(tmp_path / "chain", REGTEST) as chain:
+        pool = Mempool(REGTEST, chain.get_account)
+        with pytest.raises(MempoolReject) as reject:
+            pool.add(note(bytes([5]) * 20, b"spam"))
+        assert reject.value.reason == "bad-txns-kind" and "note" in reject.value.detail
+        with pytest.raises(MempoolReject) as reject:
+            pool.add(Transaction.coinbase(1, bytes(20), 1))
+        assert reject.value.reason == "bad-txns-kind"
+        assert len(pool) == 0
