@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""The state tree's fast path in C: new values for existing records (coinium/store/state_tree.py).
+"""The state tree's fast path in C (coinium/store/state_tree.py): changed and new records.
 
 `update_values` is `_update_values` of state_tree.py, which stays the readable reference and the
 path the python kernel backend takes; tests compare the bytes both leave in the database. It
@@ -18,19 +18,27 @@ cdef extern from "blake3_kernels.h" nogil:
     void coinium_keyed_hash64(const uint8_t *blocks, size_t n, const uint8_t *key, uint8_t *out)
 
 cdef enum:
-    SKIPPED = 0  # left to the general path (a new record, a deletion, a meeting at a leaf)
+    SKIPPED = 0  # left to the general path (a deletion, several new records meeting)
     NODE = 1
     LEAF = 2
+
+cdef enum:  # where a position comes from
+    STORED = 0     # on the stored tree: read it
+    CHAIN = 1      # below a leaf that a new record splits: a new node, no entry yet
+    NEW_LEAF = 2   # the new record's leaf, at the end of such a chain
+    OLD_LEAF = 3   # the old record's leaf, moved down beside it
 
 cdef struct Position:
     Py_ssize_t lo, hi      # the slice of paths below it
     int state
+    int origin             # STORED, CHAIN, NEW_LEAF or OLD_LEAF
     int empty_below        # the parent's stored hash of this position is empty: nothing to read
     Py_ssize_t left, right  # children's indices in the position array, or -1
     Py_ssize_t key_index   # its key in the `keys` list
     int has_hash
     uint8_t block[64]      # stored left || right, then the new left || right
     uint8_t digest[32]     # its new hash
+    uint8_t other[64]      # CHAIN, OLD_LEAF: the old record's path || value hash
 
 
 cdef inline int path_bit(const uint8_t *path, int depth) nogil:
@@ -73,6 +81,7 @@ cdef class _Positions:
         cdef Position *p = &self.items[self.count]
         p.lo, p.hi, p.empty_below = lo, hi, empty_below
         p.state = SKIPPED
+        p.origin = STORED
         p.left = p.right = -1
         p.key_index = -1
         p.has_hash = 0
@@ -80,10 +89,54 @@ cdef class _Positions:
         return self.count - 1
 
 
+cdef inline int same_prefix(const uint8_t *a, const uint8_t *b, int bits) nogil:
+    cdef int whole = bits >> 3, rest = bits & 7
+    if memcmp(a, b, whole) != 0:
+        return 0
+    return rest == 0 or ((a[whole] ^ b[whole]) & <uint8_t>(0xFF << (8 - rest))) == 0
+
+
+cdef int split(_Positions ps, Py_ssize_t i, int depth, const uint8_t *P) except -1:
+    """Position i becomes a new node over the new record P[lo] and the old leaf in `other`:
+    two leaves below where their paths part at bit `depth`, else one more chain node."""
+    cdef Position *p = &ps.items[i]
+    cdef Py_ssize_t lo = p.lo, a, b
+    cdef uint8_t other[64]
+    cdef int new_bit = path_bit(P + 32 * lo, depth)
+    memcpy(other, p.other, 64)
+    p.state = NODE
+    memset(p.block, 0, 64)  # children's hashes are filled in on the way up; a missing one is empty
+    if new_bit != path_bit(other, depth):
+        a = ps.add(lo, lo + 1, 0)
+        ps.items[a].origin = NEW_LEAF
+        b = ps.add(lo, lo, 0)
+        ps.items[b].origin = OLD_LEAF
+        memcpy(ps.items[b].other, other, 64)
+        if new_bit:
+            ps.items[i].left = b
+            ps.items[i].right = a
+        else:
+            ps.items[i].left = a
+            ps.items[i].right = b
+    else:
+        a = ps.add(lo, lo + 1, 0)
+        ps.items[a].origin = CHAIN
+        memcpy(ps.items[a].other, other, 64)
+        if new_bit:
+            ps.items[i].right = a
+        else:
+            ps.items[i].left = a
+    return 0
+
+
 def update_values(object get, object db, bytes paths, bytes values, bytes node_hash_key,
                   bytes leaf_hash_key):
-    """(puts, skipped): the entries to write for the changes that keep the tree's shape, and
-    the indices of the changes left for the general path.
+    """(puts, skipped): the entries to write for the changes this path takes, and the indices of
+    the changes left for the general path (applied after these).
+
+    Taken: a new value for an existing record; a new record alone in an empty subtree or meeting
+    one other record's leaf (which moves down beside it). Left: several new records meeting
+    in one empty subtree or at one leaf (deletions never come here).
 
     paths: the sorted 32-byte paths concatenated; values: their new value hashes, likewise.
     """
@@ -93,6 +146,7 @@ def update_values(object get, object db, bytes paths, bytes values, bytes node_h
     cdef const uint8_t *node_k = <const uint8_t *>PyBytes_AS_STRING(node_hash_key)
     cdef const uint8_t *leaf_k = <const uint8_t *>PyBytes_AS_STRING(leaf_hash_key)
     cdef const uint8_t *raw
+    cdef const uint8_t *src
     cdef _Positions positions = _Positions()
     cdef Position *p
     cdef Position *c
@@ -117,14 +171,31 @@ def update_values(object get, object db, bytes paths, bytes values, bytes node_h
         for i in range(start, end):
             p = &positions.items[i]
             lo, hi = p.lo, p.hi
-            if p.empty_below:
-                continue  # SKIPPED: new records under an empty subtree
+            if p.origin != STORED:  # below a split leaf: nothing stored yet, nothing to read
+                p.key_index = len(keys)
+                src = P + 32 * lo
+                if p.origin == OLD_LEAF:
+                    src = p.other
+                keys.append(node_key(src, depth))
+                if p.origin == CHAIN:
+                    split(positions, i, depth, P)
+                else:
+                    p.state = LEAF
+                continue
+            if p.empty_below:  # an empty subtree: one new record is its leaf, more are not ours
+                if hi - lo == 1:
+                    p.state = LEAF
+                    p.key_index = len(keys)
+                    keys.append(node_key(P + 32 * lo, depth))
+                continue
             key = node_key(P + 32 * lo, depth)
             value = get(key, None, db)
-            if value is None:
+            if value is None:  # the empty tree (its root)
+                if hi - lo == 1:
+                    p.state = LEAF
+                    p.key_index = len(keys)
+                    keys.append(key)
                 continue
-            if type(value) is not bytes:
-                value = bytes(value)
             raw = <const uint8_t *>PyBytes_AS_STRING(value)
             if PyBytes_GET_SIZE(value) == 64:
                 p = &positions.items[i]
@@ -154,6 +225,14 @@ def update_values(object get, object db, bytes paths, bytes values, bytes node_h
                 p.state = LEAF
                 p.key_index = len(keys)
                 keys.append(key)
+            elif (PyBytes_GET_SIZE(value) == 65 and hi - lo == 1 and raw[0] == 1
+                  and same_prefix(raw + 1, P + 32 * lo, depth)):
+                # a new record meets another's leaf: a chain of new nodes down to where they part
+                p = &positions.items[i]
+                p.key_index = len(keys)
+                keys.append(key)
+                memcpy(p.other, raw + 1, 64)
+                split(positions, i, depth, P)
         level_starts.append(end)
         start, end = end, positions.count
         depth += 1
@@ -189,8 +268,11 @@ def update_values(object get, object db, bytes paths, bytes values, bytes node_h
                     puts.append((keys[p.key_index],
                                  PyBytes_FromStringAndSize(<char *>p.block, 64)))
                 elif p.state == LEAF:
-                    memcpy(leaves_buf + 64 * nl, P + 32 * p.lo, 32)
-                    memcpy(leaves_buf + 64 * nl + 32, V + 32 * p.lo, 32)
+                    if p.origin == OLD_LEAF:
+                        memcpy(leaves_buf + 64 * nl, p.other, 64)
+                    else:
+                        memcpy(leaves_buf + 64 * nl, P + 32 * p.lo, 32)
+                        memcpy(leaves_buf + 64 * nl + 32, V + 32 * p.lo, 32)
                     leaf_value[0] = 1
                     memcpy(leaf_value + 1, leaves_buf + 64 * nl, 64)
                     leaf_at[nl] = i

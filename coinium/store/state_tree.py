@@ -167,7 +167,8 @@ def _key_parts(depth: int) -> tuple[bytes, int, int]:
 
 
 def _update_values_compiled(txn: lmdb.Transaction, db, batch: list) -> list:
-    """_update_values through the C fast path: same entries written, same changes returned."""
+    """The C fast path (_ext/state_fast.pyx): what _update_values takes, and also a new record
+    alone in an empty subtree or meeting one other record's leaf; the rest is returned."""
     deferred = [item for item in batch if item[2] is None]
     if deferred:
         batch = [item for item in batch if item[2] is not None]
