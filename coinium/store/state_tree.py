@@ -20,7 +20,11 @@ where no other path shares its prefix, and a deletion that leaves one leaf in a 
 back up). So a block is undone by applying the inverse changes (each touched path's old value
 hash, or None where the block created the record): the database returns to the same bytes.
 
-`apply` hashes one depth of the touched nodes per kernel call (`keyed_hash64`), deepest first.
+`apply` goes in two passes: the changes that keep the shape (new values for existing records;
+in C with the cython backend, also a new record that only splits one leaf or fills one empty
+place) in a fast one, then the rest (deletions and their collapses, several new records meeting)
+in the general one. Each hashes one depth of its touched nodes per kernel call (`keyed_hash64`),
+deepest first. The canonical shape makes the split invisible in the result.
 """
 
 from __future__ import annotations
@@ -56,10 +60,6 @@ def node_key(depth: int, prefix: int) -> bytes:
     """The database key of the position at `depth` whose path starts with the bits `prefix`."""
     size = (depth + 7) >> 3
     return bytes((depth & 0xFF,)) + (prefix << ((size << 3) - depth)).to_bytes(size, "big")
-
-
-def _leaf_value(path: bytes, vh: bytes) -> bytes:
-    return _LEAF_TAG + path + vh
 
 
 class StateTree:
@@ -126,9 +126,8 @@ class StateTree:
         # type and size checks as C-level loops: this runs once per block on every touched record
         if set(map(type, paths)) != {bytes} or set(map(len, paths)) != {HASH_SIZE}:
             raise ValueError("a state path is 32 bytes")
-        if not set(map(type, values)) <= {bytes, type(None)} or not set(
-            map(len, filter(None, values))
-        ) <= {HASH_SIZE}:
+        present = [value for value in values if value is not None]
+        if set(map(type, present)) - {bytes} or set(map(len, present)) - {HASH_SIZE}:
             raise ValueError("a value hash is 32 bytes (or None to delete the record)")
         ints = [int.from_bytes(path, "big") for path in paths]
         batch = sorted(zip(ints, paths, values, strict=True))
