@@ -118,7 +118,7 @@ def test_bad_changes_are_refused(env, tree):
     with env.begin(write=True) as txn:
         for changes in ({bytes(31): bytes(32)}, {bytes(32): bytes(31)}, {"x" * 32: None},
                         {bytes(32): "y" * 32}, {bytes(32): b""}, {bytes(32): 0},
-                        {bytearray(32): bytes(32)}):  # fmt: skip
+                        {bytes(32): bytearray(32)}):  # fmt: skip
             with pytest.raises(ValueError):
                 tree.apply(txn, changes)
         assert tree.node_count(txn) == 0
