@@ -129,11 +129,11 @@ class StateTree:
         present = [value for value in values if value is not None]
         if set(map(type, present)) - {bytes} or set(map(len, present)) - {HASH_SIZE}:
             raise ValueError("a value hash is 32 bytes (or None to delete the record)")
-        ints = [int.from_bytes(path, "big") for path in paths]
-        batch = sorted(zip(ints, paths, values, strict=True))
+        items = sorted(changes.items())  # 32-byte big-endian paths: byte order is bit order
         if _state_fast is not None and kernels.BACKEND == "cython":
-            reshaping = _update_values_compiled(txn, self.db, batch)
+            reshaping = _update_values_compiled(txn, self.db, items)
         else:
+            batch = [(int.from_bytes(path, "big"), path, vh) for path, vh in items]
             reshaping = _update_values(txn, self.db, batch)
         if reshaping:
             _update(txn, self.db, reshaping)
@@ -165,29 +165,28 @@ def _key_parts(depth: int) -> tuple[bytes, int, int]:
     return bytes((depth & 0xFF,)), (size << 3) - depth, size
 
 
-def _update_values_compiled(txn: lmdb.Transaction, db, batch: list) -> list:
-    """The C fast path (_ext/state_fast.pyx): what _update_values takes, and also a new record
-    alone in an empty subtree or meeting one other record's leaf; the rest is returned."""
-    deferred = [item for item in batch if item[2] is None]
-    if deferred:
-        batch = [item for item in batch if item[2] is not None]
-    if not batch:
-        return deferred
-    puts, skipped = _state_fast.update_values(
-        txn.get,
-        db,
-        b"".join([item[1] for item in batch]),
-        b"".join([item[2] for item in batch]),
-        STATE_NODE_KEY,
-        STATE_LEAF_KEY,
-    )
-    if puts:
-        puts.sort()
-        with txn.cursor(db=db) as cursor:
-            cursor.putmulti(puts)
-    deferred.extend(batch[i] for i in skipped)
-    deferred.sort()
-    return deferred
+def _update_values_compiled(txn: lmdb.Transaction, db, items: list) -> list:
+    """The C fast path (_ext/state_fast.pyx) over sorted (path, value_hash) items: what
+    _update_values takes, and also a new record alone in an empty subtree or meeting one other
+    record's leaf. Returns the rest as _update's sorted (path_int, path, value_hash) batch."""
+    rest = [item for item in items if item[1] is None]
+    if rest:
+        items = [item for item in items if item[1] is not None]
+    if items:
+        puts, skipped = _state_fast.update_values(
+            txn.get,
+            db,
+            b"".join([item[0] for item in items]),
+            b"".join([item[1] for item in items]),
+            STATE_NODE_KEY,
+            STATE_LEAF_KEY,
+        )
+        if puts:
+            puts.sort()
+            with txn.cursor(db=db) as cursor:
+                cursor.putmulti(puts)
+        rest.extend(items[i] for i in skipped)
+    return sorted((int.from_bytes(path, "big"), path, vh) for path, vh in rest)
 
 
 def _update_values(txn: lmdb.Transaction, db, batch: list) -> list:
