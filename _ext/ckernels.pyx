@@ -5,7 +5,8 @@ Argument checking and Python-level policy live in coinium/kernels/cython_backend
 only moves bytes in and out and releases the GIL around every kernel.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize,
+                            PyBytes_GET_SIZE)
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
@@ -25,6 +26,7 @@ cdef extern from "blake3_kernels.h" nogil:
                            uint64_t count, uint64_t *nonce_out, uint64_t *hashes_out)
     int coinium_merkle_root(const uint8_t *leaves, size_t n, const uint8_t *key, uint8_t *out)
     int COINIUM_MERKLE_BLOCK
+    void coinium_keyed_hash64(const uint8_t *blocks, size_t n, const uint8_t *key, uint8_t *out)
     ctypedef int (*coinium_verify_detached_fn)(const unsigned char *sig, const unsigned char *m,
                                                unsigned long long mlen,
                                                const unsigned char *pk) noexcept nogil
@@ -96,8 +98,8 @@ def pow_search(bytes header, bytes target_be, uint64_t start, uint64_t count):
     cdef int found
     cdef const uint8_t *h
     cdef const uint8_t *t
-    if PyBytes_GET_SIZE(header) != 92 or PyBytes_GET_SIZE(target_be) != 32:
-        raise ValueError("pow_search: header must be 92 bytes and target 32 bytes")
+    if PyBytes_GET_SIZE(header) != 124 or PyBytes_GET_SIZE(target_be) != 32:
+        raise ValueError("pow_search: header must be 124 bytes and target 32 bytes")
     h = <const uint8_t *>PyBytes_AS_STRING(header)
     t = <const uint8_t *>PyBytes_AS_STRING(target_be)
     with nogil:
@@ -190,6 +192,46 @@ def merkle_root_array(const uint8_t[:, ::1] leaves, bytes key):
     if rc != 0:
         raise MemoryError()
     return (<char *>out)[:32]
+
+
+def keyed_hash64(bytes key, list blocks):
+    """[BLAKE3 keyed_hash(key, block) for block in blocks], each block 64 `bytes`.
+
+    The blocks are gathered into one buffer with the GIL held (borrowed references, no reference
+    counts written), hashed without the GIL, and handed back as new bytes objects. Raises
+    NotAllBytes if some block is not exactly bytes.
+    """
+    cdef Py_ssize_t n = len(blocks), i
+    cdef uint8_t *buf = NULL
+    cdef const uint8_t *k
+    cdef PyObject *block
+    cdef list out
+    if PyBytes_GET_SIZE(key) != 32:
+        raise ValueError("keyed_hash64: key must be 32 bytes")
+    if n == 0:
+        return []
+    k = <const uint8_t *>PyBytes_AS_STRING(key)
+    buf = <uint8_t *>malloc(64 * <size_t>n)
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            if i + 16 < n:
+                coinium_prefetch(PyList_GET_ITEM_borrowed(blocks, i + 16))
+            block = PyList_GET_ITEM_borrowed(blocks, i)
+            if not PyBytes_CheckExact_ptr(block):
+                raise NotAllBytes()
+            if PyBytes_GET_SIZE_ptr(block) != 64:
+                raise ValueError("keyed_hash64: every block must be 64 bytes")
+            memcpy(buf + 64 * i, PyBytes_AS_STRING_ptr(block), 64)
+        with nogil:
+            coinium_keyed_hash64(buf, <size_t>n, k, buf)  # in place: digests trail the reads
+        out = [None] * n
+        for i in range(n):
+            out[i] = PyBytes_FromStringAndSize(<char *>buf + 32 * i, 32)
+        return out
+    finally:
+        free(buf)
 
 
 cdef int _as_bytes_item(object obj, list keep, const unsigned char **ptr, size_t *length):

@@ -34,7 +34,8 @@ TRANSFER_AMOUNT, TRANSFER_FEE = 1_000, 10
 SYNC_BLOCKS = 500  # blocks of transfers in the sync chain
 SYNC_BLOCK_TXS = 2_000
 SYNC_SENDERS = 10_000
-SYNC_SOURCE = Path(__file__).resolve().parent / "out" / "sync-source-v1"
+# v2: the chain format of the version-2 header (a v1 source cannot be opened any more)
+SYNC_SOURCE = Path(__file__).resolve().parent / "out" / "sync-source-v2"
 
 
 def sender_keys(count: int = N_TRANSFERS) -> list[PrivateKey]:

@@ -47,7 +47,7 @@ from coinium.chain.sigcache import SignatureCache  # noqa: E402
 from coinium.consensus import block_rules, state_transition  # noqa: E402
 from coinium.core.block import Block  # noqa: E402
 from coinium.core.params import REGTEST  # noqa: E402
-from coinium.store import chainstore, records  # noqa: E402
+from coinium.store import chainstore, records, state_tree  # noqa: E402
 
 # (label, module or class, attribute): the functions whose wall time makes a phase. Nested
 # phases are listed under their parent and subtracted from it in the report.
@@ -59,6 +59,8 @@ PHASES = [
     ("index records", records, "block_index_records"),
     ("LMDB put_many", chainstore.ChainStore, "put_many"),
     ("undo record", state_transition, "encode_undo"),
+    ("state root: paths and value hashes", chainstate, "tree_changes"),
+    ("state root: tree update (StateTree.apply)", state_tree.StateTree, "apply"),
     ("ChainState._connect", ChainState, "_connect"),
     ("store.write", chainstore.ChainStore, "write"),
     ("batch commit (flush)", chainstore.ChainStore, "flush"),
@@ -67,11 +69,13 @@ PHASES = [
 ]
 # Phases that run inside another: the report shows what the outer one spends on its own.
 PARENTS = {
-    "ChainState._connect": ("apply_block", "index records", "LMDB put_many", "undo record"),
+    "ChainState._connect": ("apply_block", "index records", "LMDB put_many", "undo record",
+                            "state root: paths and value hashes",
+                            "state root: tree update (StateTree.apply)"),
     "store.write": ("ChainState._connect",),
 }
 SHOWN_AS = {
-    "ChainState._connect": "_connect: the rest (account records)",
+    "ChainState._connect": "_connect: the rest (records)",
     "store.write": "store.write: the rest (block, commit)",
 }
 
@@ -97,11 +101,12 @@ def phase_timers() -> dict[str, float]:
     # Modules that imported the functions by name see the wrappers too.
     patched_names = [(chainstate, "apply_block"), (chainstate, "block_index_records"),
                      (block_rules, "check_block_body"), (block_rules, "check_signatures"),
-                     (state_transition, "encode_undo")]  # fmt: skip
+                     (chainstate, "encode_undo")]  # fmt: skip
     for module, name in patched_names:
         saved.append((module, name, module.__dict__[name]))
     chainstate.apply_block = state_transition.apply_block
     chainstate.block_index_records = records.block_index_records
+    chainstate.encode_undo = state_transition.encode_undo
     try:
         yield totals
     finally:
@@ -155,7 +160,7 @@ def profile_connect(args: argparse.Namespace) -> None:
 
 def profile_sync(args: argparse.Namespace) -> None:
     raws = sync_blocks(limit=args.sync)
-    transfers = sum(int.from_bytes(r[92:96], "little") - 1 for r in raws)
+    transfers = sum(int.from_bytes(r[124:128], "little") - 1 for r in raws)
     with tempfile.TemporaryDirectory() as tmp:
         with ChainState(Path(tmp) / "node", REGTEST) as chain:
             chain.signature_filter = SignatureCache().contains

@@ -57,13 +57,13 @@ def run(benchmark, fn, *, rounds: int, **info) -> None:
 
 @pytest.fixture(scope="module")
 def header() -> bytes:
-    return random.Random(1).randbytes(92)
+    return random.Random(1).randbytes(124)
 
 
 # ---- nonce search --------------------------------------------------------------------------------
 
 def test_pow_plain_python_loop(benchmark, header):
-    prefix = header[:84]
+    prefix = header[:116]
     target = bytes(32)  # never met: every nonce is hashed
 
     def loop():

@@ -94,7 +94,7 @@ def stopped(pool: WorkerPool, generation: int):
 
 
 def header(seed: int) -> bytes:
-    return random.Random(seed).randbytes(92)
+    return random.Random(seed).randbytes(124)
 
 
 def median_ms(values: list[float]) -> float:

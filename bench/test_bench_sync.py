@@ -98,7 +98,8 @@ def sync(workdir: Path, raws: list[bytes], how: Callable[[ChainState, list[bytes
 
 
 def _transfers(raw: bytes) -> int:
-    return int.from_bytes(raw[92:96], "little") - 1  # the tx count after the header, less coinbase
+    # the tx count after the 124-byte header, less the coinbase
+    return int.from_bytes(raw[124:128], "little") - 1
 
 
 def test_sync_cython_whole_chain(chain_blocks, monkeypatch, tmp_path: Path) -> None:

@@ -220,6 +220,7 @@ def _register_subcommands() -> None:
     from coinium.notify.watch import watch_command
     from coinium.wallet.cli import wallet_group
     from coinium.web.cli import dashboard_group
+    from coinium.wallet.light_client import verify_proof_command
 
     main.add_command(mine_command, "mine")
     main.add_command(wallet_group, "wallet")
@@ -228,6 +229,7 @@ def _register_subcommands() -> None:
     main.add_command(backup_command, "backup")
     main.add_command(restore_command, "restore")
     main.add_command(dashboard_group, "dashboard")
+    main.add_command(verify_proof_command, "verify-proof")
 
 
 _register_subcommands()

@@ -11,7 +11,7 @@ def key(n: int) -> PrivateKey:
     return PrivateKey(n.to_bytes(32, "big"))
 
 
-STATE_DATABASES = ("accounts", "height", "undo", "txindex", "meta")
+STATE_DATABASES = ("state", "state_tree", "height", "undo", "txindex", "meta")
 
 
 def snapshot(chain: ChainState, databases=STATE_DATABASES) -> dict[str, dict[bytes, bytes]]:
@@ -23,17 +23,39 @@ def snapshot(chain: ChainState, databases=STATE_DATABASES) -> dict[str, dict[byt
         }
 
 
-def replay_balances(chain: ChainState) -> dict[bytes, tuple[int, int]]:
-    """Accounts computed by replaying the main chain from genesis, independent of the store."""
+class DictView:
+    """The consensus StateView over a plain dict of records {(namespace, key): bytes}."""
+
+    def __init__(self, records=None):
+        self.records = {} if records is None else records
+
+    def get(self, namespace, key):
+        return self.records.get((namespace, key))
+
+    def apply(self, delta) -> None:
+        for record, value in delta.new.items():
+            if value is None:
+                self.records.pop(record, None)
+            else:
+                self.records[record] = value
+
+
+def replay_records(chain: ChainState) -> dict[tuple[int, bytes], bytes]:
+    """Every record computed by replaying the main chain from genesis, independent of the
+    store."""
     from coinium.consensus.state_transition import apply_block
 
-    accounts: dict = {}
-
-    class View:
-        def get_account(self, account):
-            return accounts.get(account)
-
+    view = DictView()
     for height in range(chain.height + 1):
         block = chain.get_block(chain.hash_at_height(height))
-        accounts.update(apply_block(block, View(), chain.params).new)
-    return {k: tuple(v) for k, v in accounts.items()}
+        view.apply(apply_block(block, view, chain.params))
+    return view.records
+
+
+def replay_balances(chain: ChainState) -> dict[bytes, tuple[int, int]]:
+    """Accounts computed by replaying the main chain from genesis, independent of the store."""
+    from coinium.core.account import Account
+    from coinium.core.state import NS_ACCOUNT
+
+    return {key: tuple(Account.decode(value)) for (ns, key), value in replay_records(chain).items()
+            if ns == NS_ACCOUNT}  # fmt: skip

@@ -35,17 +35,24 @@ int coinium_simd_lanes(void);
 void coinium_b3_compress(const uint32_t cv[8], const uint32_t m[16], uint64_t counter, uint32_t b,
                          uint32_t flags, uint32_t out[16]);
 
-/* Nonce search over a 92-byte header: nonce little-endian in bytes 84..91, hash BLAKE3-256,
+/* Nonce search over a 124-byte (version 2) header: nonce little-endian in bytes 116..123, hash
+ * BLAKE3-256 (two compressions; the first block's chaining value is computed once per call),
  * valid when the hash read as a big-endian integer is <= target (given as 32 big-endian bytes).
  * Scans start .. start+count-1 (the caller keeps that within 2^64-1; count may be 0).
  * Returns 1 and the first valid nonce in *nonce_out, or 0; *hashes_out = nonces examined
  * (nonce - start + 1 on a hit). Pure C, no Python: safe to call without the GIL. */
-int coinium_pow_search(const uint8_t header[92], const uint8_t target_be[32], uint64_t start,
+int coinium_pow_search(const uint8_t header[124], const uint8_t target_be[32], uint64_t start,
                        uint64_t count, uint64_t *nonce_out, uint64_t *hashes_out);
 
 /* Merkle root by Coinium's rule (keyed parent hash, an odd last node carried up) of n contiguous
  * 32-byte leaves, which are only read; key is 32 bytes. Returns 0, or -1 if out of memory. */
 int coinium_merkle_root(const uint8_t *leaves, size_t n, const uint8_t key[32], uint8_t out[32]);
+
+/* out[32i ..] = BLAKE3 keyed_hash(key, blocks[64i .. 64i+64]) for i < n: one compression each
+ * (CHUNK_START | CHUNK_END | ROOT | KEYED_HASH, block length 64), many lanes at a time. out may
+ * equal blocks (each group is read before any of it is written). The state tree hashes one depth
+ * of its nodes (or all its new leaves) per call. */
+void coinium_keyed_hash64(const uint8_t *blocks, size_t n, const uint8_t key[32], uint8_t *out);
 
 /* Leaves are reduced in aligned blocks of this many (a power of two): each block is a perfect
  * subtree (the last one may be partial), and the blocks' roots are then reduced in turn. A caller

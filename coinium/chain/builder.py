@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from coinium import kernels
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
+from coinium.consensus.errors import ConsensusError
 from coinium.consensus.header_rules import required_bits
 from coinium.consensus.pow import decode_compact
 from coinium.consensus.subsidy import block_subsidy
@@ -28,7 +29,8 @@ def build_block(
     extra: bytes = b"",
     parent: bytes | None = None,
 ) -> Block:
-    """An unmined block (nonce 0) on the tip, or on ``parent``, paying subsidy + fees."""
+    """An unmined block (nonce 0) on the tip, or on ``parent``, paying subsidy + fees and
+    committing to the state its parent left."""
     parent_entry = chain.index[parent] if parent is not None else chain.tip
     height = parent_entry.height + 1
     fees = sum(tx.fee for tx in transactions)
@@ -40,7 +42,14 @@ def build_block(
         timestamp = max(chain.median_time_past(parent_entry) + 1, int(chain.clock()))
     bits = required_bits(chain.params, parent_entry.height, parent_entry.header.timestamp)
     merkle = kernels.merkle_root([tx.txid for tx in txs])
-    header = Header(BLOCK_VERSION, height, parent_entry.hash, merkle, timestamp, bits, 0)
+    try:
+        state_root = chain.state_root_after(parent_entry.hash)
+    except (ConsensusError, RuntimeError):
+        # The parent's branch is invalid or not stored, so no state follows it: a child of it
+        # cannot be valid whatever it commits to (tests build such blocks on purpose).
+        state_root = bytes(32)
+    header = Header(BLOCK_VERSION, height, parent_entry.hash, merkle, state_root, timestamp, bits,
+                    0)
     return Block(header, txs)
 
 

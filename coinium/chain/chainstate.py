@@ -28,6 +28,7 @@ from operator import itemgetter
 from pathlib import Path
 
 import lmdb
+from blake3 import blake3 as _blake3
 
 from coinium.chain.orphans import OrphanPool
 from coinium.chain.pipeline import DEFAULT_LOOKAHEAD, SignatureChecker
@@ -37,16 +38,19 @@ from coinium.consensus.header_rules import (
     ParentContext,
     check_header_in_context,
     check_proof_of_work,
+    check_state_root,
     median_time_past,
     required_bits,
 )
 from coinium.consensus.pow import decode_compact, target_to_work
-from coinium.consensus.state_transition import apply_block, decode_undo
+from coinium.consensus.state_transition import apply_block, decode_undo, encode_undo
 from coinium.core.account import Account
 from coinium.core.block import Block
 from coinium.core.params import NetworkParams
+from coinium.core.state import NS_ACCOUNT, RecordKey, StateDelta
 from coinium.crypto.address import account_id
-from coinium.store.chainstore import BatchLostError, ChainStore
+from coinium.crypto.state_proof import StateProof, record_path
+from coinium.store.chainstore import BatchLostError, ChainStore, record_key, split_record_key
 from coinium.store.records import (
     BlockStatus,
     IndexEntry,
@@ -58,7 +62,7 @@ from coinium.store.records import (
 )
 
 log = logging.getLogger("coinium.chain")
-_by_key = itemgetter(0)
+_by_record = itemgetter(0)
 
 # accept_blocks commits once this many transactions' blocks are written (see ChainStore.batch):
 # more saves more disk writes, but the pages a commit holds dirty take memory (~100 MiB here).
@@ -208,7 +212,61 @@ class ChainState:
 
     def get_account(self, account: bytes) -> Account:
         with self.store.read() as txn:
-            return self.store.state_view(txn).get_account(account) or Account(0, 0)
+            raw = self.store.state_view(txn).get(NS_ACCOUNT, account)
+        return Account(0, 0) if raw is None else Account.decode(raw)
+
+    def state_root(self) -> bytes:
+        """The root of the state after the tip: what the tip's child must commit to."""
+        with self.store.read() as txn:
+            return self.store.state_tree.root(txn)
+
+    def state_root_after(self, block_hash: bytes, then: Iterable[Block] = ()) -> bytes:
+        """The root of the state after a stored block (and then after each block of ``then``,
+        a chain of blocks on it that need not be stored): what the next child must commit to.
+
+        Recorded when a block was connected; otherwise the branch (and ``then``) is applied in
+        a write transaction that is then thrown away. Raises ConsensusError if one of those
+        blocks breaks a rule, KeyError for an unknown block."""
+        then = list(then)
+        if not then:
+            with self.store.read() as txn:
+                raw = self.store.get(txn, "stateroots", block_hash)
+            if raw is not None:
+                return bytes(raw)
+        to_disconnect, to_connect = self._path_to(self.index[block_hash])
+
+        def trial(txn: lmdb.Transaction) -> None:
+            for entry in to_disconnect:
+                self._disconnect(txn, entry)
+            for entry in to_connect:
+                self._apply_state(txn, self._load_block(txn, entry.hash))
+            for block in then:
+                self._apply_state(txn, block)
+            raise _RootFound(self.store.state_tree.root(txn))  # aborts the transaction
+
+        try:
+            self.store.write(trial)
+        except _RootFound as found:
+            return found.root
+        raise AssertionError("unreachable")
+
+    def prove_record(self, namespace: int, key: bytes
+                     ) -> tuple[StateProof, bytes | None, bytes, int]:  # fmt: skip
+        """(proof, record or None, state root, height) of one record in the state after the
+        tip, all read in one transaction so they agree."""
+        with self.store.read() as txn:
+            tip = self.store.get(txn, "meta", b"tip")
+            height = self.index[bytes(tip)].height if tip is not None else -1
+            record = self.store.state_view(txn).get(namespace, key)
+            proof = self.store.state_tree.prove(txn, record_path(namespace, key))
+            root = self.store.state_tree.root(txn)
+        return proof, None if record is None else bytes(record), root, height
+
+    def iter_records(self) -> Iterable[tuple[RecordKey, bytes]]:
+        """Every state record of every namespace, in key order."""
+        with self.store.read() as txn:
+            for key, value in self.store.cursor(txn, "state"):
+                yield split_record_key(bytes(key)), bytes(value)
 
     def get_tx_location(self, txid: bytes) -> tuple[bytes, int] | None:
         """(block hash, position) of a transaction on the main chain."""
@@ -249,9 +307,9 @@ class ChainState:
         return required_bits(self.params, tip.height, tip.header.timestamp)
 
     def iter_accounts(self) -> Iterable[tuple[bytes, Account]]:
-        with self.store.read() as txn:
-            for key, value in self.store.cursor(txn, "accounts"):
-                yield bytes(key), Account.decode(bytes(value))
+        for (namespace, key), value in self.iter_records():
+            if namespace == NS_ACCOUNT:
+                yield key, Account.decode(value)
 
     # --- intake -------------------------------------------------------------------------------
     def accept_block(self, block: Block, now: int | None = None) -> AcceptResult:
@@ -561,34 +619,56 @@ class ChainState:
         return Block.decode(bytes(raw))
 
     def _connect(self, txn: lmdb.Transaction, entry: IndexEntry, block: Block) -> None:
-        """Apply ``block`` on the state in ``txn`` and write what it changes: accounts, undo
-        record, height, tx index and address index (all in the caller's transaction, so they land
-        with the block or not at all). Each database gets one sorted `put_many`."""
-        delta = apply_block(block, self.store.state_view(txn), self.params)
+        """Apply ``block`` on the state in ``txn`` and write what it changes: records, state
+        tree, undo record, height, tx index and address index (all in the caller's transaction,
+        so they land with the block or not at all). Each database gets one sorted `put_many`.
+
+        The header must commit to the root of the state it is applied to, which is the tree's
+        root in ``txn`` before the block (the state its parent left): `bad-stateroot` if not."""
         store = self.store
-        new = sorted(delta.new.items(), key=_by_key)
-        store.put_many(txn, "accounts", [(account, value.encode()) for account, value in new])
-        store.put(txn, "undo", entry.hash, delta.encode_undo())
+        tree = store.state_tree
+        delta = self._apply_state(txn, block)
+        store.put(txn, "undo", entry.hash, encode_undo(delta.old))
+        # What the block's children must commit to; a fixed fact of the block, kept when the
+        # block is disconnected.
+        store.put(txn, "stateroots", entry.hash, tree.root(txn))
         store.put(txn, "height", height_key(entry.height), entry.hash)
-        # The accounts each transaction touches: its recipient and, for a transfer, its sender
+        # The accounts each transaction touches: its recipient and, for a signed one, its sender
         # (whose id apply_block hashed already).
+        txs = block.transactions
+        senders: list[bytes | None] = list(delta.senders)
+        if len(senders) != len(txs) - 1:  # some kinds are unsigned: line the senders up
+            signed = iter(delta.senders)
+            senders = [next(signed) if tx.is_signed else None for tx in txs[1:]]
         txindex, addrindex = block_index_records(
-            entry.hash, entry.height, block.txids(),
-            [tx.recipient for tx in block.transactions], list(delta.senders),
+            entry.hash, entry.height, block.txids(), [tx.recipient for tx in txs], senders,
         )  # fmt: skip
         store.put_many(txn, "txindex", txindex)
         store.put_many(txn, "addrindex", addrindex)
 
+    def _apply_state(self, txn: lmdb.Transaction, block: Block) -> StateDelta:
+        """Check the block's state root, apply it, write its changed records and update the
+        tree: the state part of `_connect`."""
+        tree = self.store.state_tree
+        check_state_root(block.header, tree.root(txn))
+        delta = apply_block(block, self.store.state_view(txn), self.params)
+        old = delta.old
+        changed = sorted([item for item in delta.new.items() if old.get(item[0]) != item[1]],
+                         key=_by_record)  # records are unique: comparing keys alone is enough
+        _write_records(self.store, txn, changed)
+        tree.apply(txn, tree_changes(changed))
+        return delta
+
     def _disconnect(self, txn: lmdb.Transaction, entry: IndexEntry) -> Block:
+        """Undo a main-chain block: every record of every namespace back to its bytes before
+        the block, and the state tree with them (the tree is canonical for a set of records)."""
         block = self._load_block(txn, entry.hash)
         raw_undo = self.store.get(txn, "undo", entry.hash)
         if raw_undo is None:
             raise RuntimeError(f"no undo record for connected block {entry.hash.hex()}")
-        for account, old in decode_undo(bytes(raw_undo)).items():
-            if old is None:
-                self.store.delete(txn, "accounts", account)
-            else:
-                self.store.put(txn, "accounts", account, old.encode())
+        old = sorted(decode_undo(bytes(raw_undo)).items(), key=_by_record)
+        _write_records(self.store, txn, old)
+        self.store.state_tree.apply(txn, tree_changes(old))
         self.store.delete(txn, "undo", entry.hash)
         self.store.delete(txn, "height", height_key(entry.height))
         for position, tx in enumerate(block.transactions):
@@ -704,9 +784,29 @@ def _cyclic_gc_paused() -> Iterator[None]:
 def _accounts_of(tx) -> set[bytes]:
     """The accounts a transaction touches, for the address index."""
     accounts = {tx.recipient}
-    if not tx.is_coinbase:
+    if tx.is_signed:
         accounts.add(account_id(tx.sender))
     return accounts
+
+
+def tree_changes(records: Iterable[tuple[RecordKey, bytes | None]]) -> dict[bytes, bytes | None]:
+    """The state tree's changes for new record values: path -> value hash (None: deleted).
+
+    `record_path` and `value_hash` (crypto/state_proof.py) inlined: this runs for every record a
+    block touches, and the calls cost more than the hashing of a few dozen bytes."""
+    h = _blake3
+    return {h(bytes((ns,)) + key).digest(): None if value is None else h(value).digest()
+            for (ns, key), value in records}  # fmt: skip
+
+
+def _write_records(store: ChainStore, txn: lmdb.Transaction,
+                   records: list[tuple[RecordKey, bytes | None]]) -> None:  # fmt: skip
+    """Write state records sorted by key: puts in one `put_many`, deletions one by one."""
+    store.put_many(txn, "state", [(record_key(ns, key), value)
+                                  for (ns, key), value in records if value is not None])
+    for (ns, key), value in records:
+        if value is None:
+            store.delete(txn, "state", record_key(ns, key))
 
 
 class _BranchInvalid(Exception):
@@ -714,3 +814,9 @@ class _BranchInvalid(Exception):
         super().__init__(error)
         self.block_hash = block_hash
         self.error = error
+
+
+class _RootFound(Exception):
+    def __init__(self, root: bytes):
+        super().__init__(root.hex())
+        self.root = root

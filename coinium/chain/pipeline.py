@@ -29,7 +29,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from coinium import kernels
 from coinium.consensus.block_rules import SignatureFilter
 from coinium.core.block import Block
-from coinium.core.transaction import TxKind, signing_hash
+from coinium.core.kinds import KINDS
+from coinium.core.transaction import signing_hash
 
 log = logging.getLogger("coinium.chain")
 
@@ -48,9 +49,8 @@ def known_good_signatures(
     and those one `kernels.verify_batch` accepts. Runs in the worker thread."""
     good: list[bytes] = []
     to_check = []
-    coinbase = TxKind.COINBASE
     for tx in block.transactions:
-        if tx.kind == coinbase:
+        if not KINDS[tx.kind].signed:
             continue
         if cached is not None and cached(tx):
             good.append(tx.txid)

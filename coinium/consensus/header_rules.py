@@ -1,4 +1,4 @@
-"""Header rules: proof of work, required difficulty, timestamps and height.
+"""Header rules: proof of work, version, required difficulty, timestamps, height, state root.
 
 `check_proof_of_work` needs nothing but the header, so a node runs it first and spends nothing
 else on a header without work. `check_header_in_context` needs facts about the parent, which the
@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from coinium.consensus.difficulty import next_bits_from_genesis
 from coinium.consensus.errors import HeaderError
 from coinium.consensus.pow import decode_compact, hash_meets_target
-from coinium.core.header import Header
+from coinium.core.header import HEADER_VERSION, Header
 from coinium.core.params import NetworkParams
-
-MIN_BLOCK_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +61,9 @@ def check_proof_of_work(header: Header, params: NetworkParams) -> None:
 def check_header_in_context(
     header: Header, parent: ParentContext, params: NetworkParams, now: int
 ) -> None:
-    if header.version < MIN_BLOCK_VERSION:
-        raise HeaderError("bad-version", f"version {header.version} is below {MIN_BLOCK_VERSION}")
+    if header.version != HEADER_VERSION:
+        raise HeaderError("bad-version",
+                          f"version {header.version}, only {HEADER_VERSION} is valid")
     if header.height != parent.height + 1:
         raise HeaderError(
             "bad-height", f"height {header.height}, parent is at {parent.height}"
@@ -85,4 +84,14 @@ def check_header_in_context(
             f"timestamp {header.timestamp} more than {params.max_future_block_time} s "
             f"after now ({now})",
             permanent=False,
+        )
+
+
+def check_state_root(header: Header, parent_state_root: bytes) -> None:
+    """A header commits to the state its block is applied to: the root of the state its parent
+    left (DESIGN.md, lagged one block). The caller computes that root; the rule compares."""
+    if header.state_root != parent_state_root:
+        raise HeaderError(
+            "bad-stateroot",
+            f"state root {header.state_root.hex()}, the parent left {parent_state_root.hex()}",
         )

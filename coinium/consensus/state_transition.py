@@ -1,154 +1,112 @@
-"""Applying a block to the account state, and the undo record that reverses it.
+"""Applying a block to the namespaced state, and the undo record that reverses it.
 
-`apply_block` reads accounts through a narrow `StateView` and returns a `StateDelta`: the new value
-of every account the block touches and the old value (``None`` for an account that did not exist),
-which is the undo record. It writes nothing; the store writes the delta and the undo record in one
-transaction. Transactions apply in block order, each seeing the effects of those before it.
+`apply_block` reads records through a narrow `StateView` (`coinium.core.state`) and returns a
+`StateDelta`: the new value of every record the block touches and its old value (``None`` for a
+record that did not exist), which is the undo record. It writes nothing; the store writes the
+delta and the undo record in one transaction. Transactions apply in block order, each seeing the
+effects of those before it; each run of consecutive transactions of one kind goes to that kind's
+module (`coinium.core.kinds`) in one call, so a block of transfers is one tight loop.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Protocol
 
-from coinium.consensus.block_rules import check_transaction_sanity
 from coinium.consensus.errors import BlockError, TransactionError
 from coinium.consensus.subsidy import block_subsidy
-from coinium.core.account import EMPTY_ACCOUNT, Account
 from coinium.core.block import Block
 from coinium.core.codec import DecodeError, Reader
+from coinium.core.kinds import KINDS, coinbase
 from coinium.core.params import NetworkParams
-from coinium.core.transaction import Transaction
-from coinium.core.units import MAX_MONEY
-from coinium.crypto.address import account_id
+from coinium.core.state import MAX_KEY_SIZE, BlockState, RecordKey, StateDelta, StateView
 
-MAX_NONCE = (1 << 64) - 1
-_by_account = itemgetter(0)
-
-
-class StateView(Protocol):
-    """Read-only access to account state, as of the parent of the block being applied."""
-
-    def get_account(self, account: bytes) -> Account | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StateDelta:
-    new: dict[bytes, Account]  # every touched account, after the block
-    old: dict[bytes, Account | None]  # the same accounts before it: the undo record
-    fees: int
-    # The account id of each transfer's sender, in block order (the coinbase has none): the
-    # address index needs them, and hashing a public key into an id is not free.
-    senders: tuple[bytes, ...] = ()
-
-    def encode_undo(self) -> bytes:
-        return encode_undo(self.old)
+__all__ = ["StateDelta", "StateView", "apply_block", "decode_undo", "encode_undo"]
 
 
 def apply_block(block: Block, view: StateView, params: NetworkParams) -> StateDelta:
     """Apply a block whose body already passed `check_block`; raise BlockError if it breaks a
-    stateful rule (nonce, balance, overflow, coinbase amount).
-
-    Transactions apply in block order, each seeing the effects of those before it. ``new`` holds
-    every account the block has touched so far, ``old`` its value before the block (``None`` if
-    it did not exist): each account is read from the view once, at its first touch, and that
-    read is its undo value. Every account read is also written, unless a rule fails (and then
-    the whole block is refused), so ``old`` and ``new`` end with the same keys.
-
-    This loop runs once per transaction of every block: it works on local names and plain dicts
-    (no helper objects per transaction), which is most of what Python can make fast here.
-    """
-    read = view.get_account
-    new: dict[bytes, Account] = {}
-    old: dict[bytes, Account | None] = {}
-    senders: list[bytes] = []
+    stateful rule (nonce, balance, overflow, coinbase amount)."""
+    state = BlockState(view)
+    txs = block.transactions
     fees = 0
-    for tx in block.transactions[1:]:
+    start = 1
+    while start < len(txs):  # runs of one kind, in block order
+        number = txs[start].kind
+        end = start + 1
+        while end < len(txs) and txs[end].kind == number:
+            end += 1
         try:
-            check_transaction_sanity(tx)
+            fees += KINDS[number].apply(txs[start:end], state)
         except TransactionError as exc:
-            raise _tx_failed(tx, exc.reason, exc.detail) from None
-        sender_id = account_id(tx.sender)
-        senders.append(sender_id)
-        sender = new.get(sender_id)
-        if sender is None:
-            sender = old[sender_id] = read(sender_id)
-            if sender is None:
-                sender = EMPTY_ACCOUNT
-        nonce = sender.nonce
-        if tx.nonce != nonce:
-            raise _tx_failed(tx, "bad-txns-nonce", f"nonce {tx.nonce}, account expects {nonce}")
-        if nonce >= MAX_NONCE:
-            raise _tx_failed(tx, "bad-txns-nonce", "account nonce exhausted")
-        amount = tx.amount
-        spend = amount + tx.fee
-        if sender.balance < spend:
-            raise _tx_failed(tx, "bad-txns-in-belowout",
-                             f"balance {sender.balance} below amount + fee {spend}")  # fmt: skip
-        recipient_id = tx.recipient
-        if recipient_id == sender_id:  # a transfer to oneself costs only the fee
-            new[sender_id] = Account(sender.balance - spend + amount, nonce + 1)
-        else:
-            recipient = new.get(recipient_id)
-            if recipient is None:
-                recipient = old[recipient_id] = read(recipient_id)
-                if recipient is None:
-                    recipient = EMPTY_ACCOUNT
-            if recipient.balance + amount > MAX_MONEY:
-                raise _tx_failed(tx, "bad-txns-balance-overflow",
-                                 "recipient balance would exceed MAX_MONEY")  # fmt: skip
-            new[sender_id] = Account(sender.balance - spend, nonce + 1)
-            new[recipient_id] = Account(recipient.balance + amount, recipient.nonce)
-        fees += tx.fee
+            raise BlockError(exc.reason, f"tx {exc.txid.hex() if exc.txid else '?'}: "
+                             f"{exc.detail}") from None  # fmt: skip
+        start = end
 
-    coinbase = block.transactions[0]
+    cb = txs[0]
     allowed = block_subsidy(block.header.height, params) + fees
-    if coinbase.amount > allowed:
-        raise BlockError(
-            "bad-cb-amount", f"coinbase pays {coinbase.amount}, subsidy + fees is {allowed}"
-        )
-    miner_id = coinbase.recipient
-    miner = new.get(miner_id)
-    if miner is None:
-        miner = old[miner_id] = read(miner_id)
-        if miner is None:
-            miner = EMPTY_ACCOUNT
-    if miner.balance + coinbase.amount > MAX_MONEY:
-        raise BlockError("bad-cb-amount", "coinbase recipient balance would exceed MAX_MONEY")
-    new[miner_id] = Account(miner.balance + coinbase.amount, miner.nonce)
-    return StateDelta(new=new, old=old, fees=fees, senders=tuple(senders))
-
-
-def _tx_failed(tx: Transaction, reason: str, detail: str) -> BlockError:
-    """A transaction broke a stateful rule: the block is invalid."""
-    return BlockError(reason, f"tx {tx.txid.hex()}: {detail}")
+    if cb.amount > allowed:
+        raise BlockError("bad-cb-amount", f"coinbase pays {cb.amount}, subsidy + fees is {allowed}")
+    coinbase.pay(cb, state)
+    return state.delta(fees)
 
 
 # --- undo records -----------------------------------------------------------------------------
-# u32 count, then per account (sorted by id, so the bytes are deterministic):
-#   account id 20 | present u8 (0: the account did not exist) | balance u64 | nonce u64
-_UNDO_ENTRY = struct.Struct("<20sB16s")
-_UNDO_ENTRY_FIELDS = struct.Struct("<20sBQQ")  # the same bytes, balance and nonce as integers
+# Version 2 (version 1 knew only accounts): version u8 (2) | count u32, then per record, sorted by
+# (namespace, key) so the bytes are deterministic:
+#   namespace u8 | key length u8 | key | present u8 (0: the record did not exist) |
+#   if present: value length u32 | value
+UNDO_VERSION = 2
+_HEAD = struct.Struct("<BI")
+_VALUE_LENGTH = struct.Struct("<I")
 
 
-def encode_undo(old: dict[bytes, Account | None]) -> bytes:
-    pack = _UNDO_ENTRY_FIELDS.pack
-    parts = [struct.pack("<I", len(old))]
-    parts += [pack(account, 0, 0, 0) if value is None else pack(account, 1, *value)
-              for account, value in sorted(old.items(), key=_by_account)]  # fmt: skip
-    return b"".join(parts)
+def encode_undo(old: dict[RecordKey, bytes | None]) -> bytes:
+    return b"".join([_HEAD.pack(UNDO_VERSION, len(old)),
+                     *[_entry(namespace, key, value)
+                       for (namespace, key), value in sorted(old.items())]])  # fmt: skip
 
 
-def decode_undo(data: bytes) -> dict[bytes, Account | None]:
+# One block's undo record holds thousands of entries, nearly all of them 20-byte keys with a
+# 16-byte account or none: those are packed in one call each.
+_PRESENT_20_16 = struct.Struct("<BB20sBI16s").pack
+_ABSENT_20 = struct.Struct("<BB20sB").pack
+
+
+def _entry(namespace: int, key: bytes, value: bytes | None) -> bytes:
+    if len(key) == 20:
+        if value is None:
+            return _ABSENT_20(namespace, 20, key, 0)
+        if len(value) == 16:
+            return _PRESENT_20_16(namespace, 20, key, 1, 16, value)
+    head = bytes((namespace, len(key))) + key
+    if value is None:
+        return head + b"\x00"
+    return head + b"\x01" + _VALUE_LENGTH.pack(len(value)) + value
+
+
+def decode_undo(data: bytes) -> dict[RecordKey, bytes | None]:
     r = Reader(data, "undo")
+    version = r.u8("version")
+    if version != UNDO_VERSION:
+        raise DecodeError("undo.version", 0, f"unknown undo record version {version}")
     count = r.u32("count")
-    if count * _UNDO_ENTRY.size != r.remaining():
-        raise DecodeError("undo", 4, f"{count} entries do not fill {r.remaining()} bytes")
-    old: dict[bytes, Account | None] = {}
+    if count > r.remaining() // 3:  # every entry takes at least 3 bytes
+        raise DecodeError("undo.count", 1, f"{count} entries cannot fit {r.remaining()} bytes")
+    old: dict[RecordKey, bytes | None] = {}
+    previous: RecordKey | None = None
     for _ in range(count):
-        account, present, value = _UNDO_ENTRY.unpack(r.fixed(_UNDO_ENTRY.size, "entry"))
-        old[account] = Account.decode(value) if present else None
+        offset = r.offset
+        namespace = r.u8("namespace")
+        key_length = r.u8("key_length")
+        if not 0 < key_length <= MAX_KEY_SIZE:
+            raise r.fail("key_length", offset + 1, "a key is 1 to 255 bytes")
+        record = (namespace, r.fixed(key_length, "key"))
+        if previous is not None and record <= previous:
+            raise r.fail("key", offset, "records out of order or repeated")
+        previous = record
+        present = r.u8("present")
+        if present > 1:
+            raise r.fail("present", r.offset - 1, f"flag {present} is not 0 or 1")
+        old[record] = r.fixed(r.u32("value_length"), "value") if present else None
     r.finish()
     return old

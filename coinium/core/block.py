@@ -1,4 +1,4 @@
-"""A block: the 92-byte header, a u32 transaction count, then the transactions back to back.
+"""A block: the 124-byte header, a u32 transaction count, then the transactions back to back.
 
 Transactions are self-delimiting, so a block needs no per-transaction length. Decoding refuses a
 count above MAX_BLOCK_TXS before reading anything, and bytes beyond the last transaction.

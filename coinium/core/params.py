@@ -11,11 +11,13 @@ import functools
 from dataclasses import dataclass
 
 from coinium.core.block import Block
-from coinium.core.header import Header
+from coinium.core.header import HEADER_VERSION, Header
 from coinium.core.transaction import Transaction
 from coinium.core.units import COIN
 
-BLOCK_VERSION = 1
+BLOCK_VERSION = HEADER_VERSION
+# The state before genesis is empty, and the root of the empty state is 32 zero bytes.
+EMPTY_STATE_ROOT = bytes(32)
 # Genesis pays an account id no key can have (all zeros is not a BLAKE3 prefix anyone can find).
 GENESIS_RECIPIENT = bytes(20)
 GENESIS_MESSAGE = b"coinium genesis 2026-11-22: blocks of BLAKE3 work, accounts of Ed25519 keys"
@@ -53,7 +55,8 @@ class NetworkParams:
 def build_genesis(bits: int, timestamp: int, nonce: int, subsidy: int) -> Block:
     coinbase = Transaction.coinbase(0, GENESIS_RECIPIENT, subsidy, GENESIS_MESSAGE)
     # One transaction: the Merkle root is its txid (DESIGN.md), no kernel needed.
-    header = Header(BLOCK_VERSION, 0, bytes(32), coinbase.txid, timestamp, bits, nonce)
+    header = Header(BLOCK_VERSION, 0, bytes(32), coinbase.txid, EMPTY_STATE_ROOT, timestamp, bits,
+                    nonce)
     return Block(header, (coinbase,))
 
 
@@ -72,9 +75,9 @@ MAIN = NetworkParams(
     initial_subsidy=5 * COIN,
     halving_interval=2_100_000,
     genesis_timestamp=1795305600,
-    genesis_nonce=2709057,
+    genesis_nonce=32018000,
     genesis_hash=bytes.fromhex(
-        "000000e8ec573d63e129d89389fae499169db845ffafa4425fe4681b5d4ca258"
+        "000000855d80d37bd14fbbbf963e86cb1fcef138105b997bae3022449d6de06d"
     ),
 )
 
@@ -93,9 +96,9 @@ TEST = NetworkParams(
     initial_subsidy=5 * COIN,
     halving_interval=2_100_000,
     genesis_timestamp=1795305600,
-    genesis_nonce=129658,
+    genesis_nonce=110318,
     genesis_hash=bytes.fromhex(
-        "0000222142509eb2b06db50073d5524ec02c0abc54ce5b159a0319acd69418c8"
+        "00008fa81f1a4246874cae169ad494a2da25fe7805aeb5b221824dbbc8cd2c87"
     ),
 )
 
@@ -116,7 +119,7 @@ REGTEST = NetworkParams(
     genesis_timestamp=1795305600,
     genesis_nonce=0,
     genesis_hash=bytes.fromhex(
-        "2aba957e42dbafc4597bc26ac3cb227c366eb4a01e2077778ad4ca1a547df3d1"
+        "5814eb128243929101cf62df94922c28ea474bd28dcb0a93822cbe76a4000a88"
     ),
 )
 

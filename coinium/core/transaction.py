@@ -1,17 +1,9 @@
 """Account-model transactions and their canonical encoding.
 
-Every transaction starts with ``version u8`` and ``kind u8``; the rest depends on the kind.
-
-TRANSFER (kind 1), 144 bytes + memo:
-    version u8 | kind u8 | sender public key 32 | nonce u64 | fee u64 | recipient account id 20 |
-    amount u64 | memo length u16 | memo | signature 64
-COINBASE (kind 0), 36 bytes + extra:
-    version u8 | kind u8 | height u32 | recipient account id 20 | amount u64 |
-    extra length u16 | extra
-
-The coinbase carries its block's height (so every coinbase has a distinct txid, as BIP34) and an
-``extra`` field that miners use as an extra-nonce. Later kinds (staking, governance, ...) take new
-kind numbers; a kind this version does not know is rejected when decoding.
+Every transaction is ``version u8 | kind u8 | payload``; the payload's layout belongs to the kind,
+declared by its module in `coinium.core.kinds` (TRANSFER, kind 1, in `kinds/transfer.py`;
+COINBASE, kind 0, in `kinds/coinbase.py`). A kind the registry does not know is refused when
+decoding, and a malformed payload is a DecodeError that names its kind (``tx.transfer.memo``).
 
 txid = BLAKE3(full encoding, signature included). The signature covers the signing hash
 (`coinium.crypto.signing`), which commits to the chain id and every field but the signature.
@@ -21,31 +13,25 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from blake3 import blake3 as _blake3
 
-from coinium.core.codec import Reader
+from coinium.core.codec import DecodeError, Reader
+from coinium.core.kinds import KINDS, TxKind, named_error, read_kind
+from coinium.core.kinds import coinbase as _coinbase
+from coinium.core.kinds import transfer as _transfer
 from coinium.core.units import MAX_MONEY
 from coinium.crypto.hashes import blake3_256
 from coinium.crypto.signing import signing_hash as _signing_hash
 
 TX_VERSION = 1
-MAX_MEMO_SIZE = 256
-MAX_COINBASE_EXTRA_SIZE = 100
+# TxKind names each kind registered at import; a kind added later (tests do) stays a plain int.
+_KIND_VALUES: dict[int, TxKind] = {int(k): k for k in TxKind}
+MAX_MEMO_SIZE = _transfer.MAX_MEMO_SIZE
+MAX_COINBASE_EXTRA_SIZE = _coinbase.MAX_EXTRA_SIZE
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 ACCOUNT_ID_SIZE = 20
-MAX_U32 = (1 << 32) - 1
-MAX_U64 = (1 << 64) - 1
-
-_TRANSFER_BODY = struct.Struct("<32sQQ20sQ")  # after version and kind, before the memo
-_COINBASE_BODY = struct.Struct("<I20sQ")
-
-
-class TxKind(IntEnum):
-    COINBASE = 0
-    TRANSFER = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +82,11 @@ class Transaction:
 
     @property
     def is_coinbase(self) -> bool:
-        return self.kind == TxKind.COINBASE
+        return KINDS[self.kind].coinbase
+
+    @property
+    def is_signed(self) -> bool:
+        return KINDS[self.kind].signed
 
     @property
     def size(self) -> int:
@@ -105,14 +95,7 @@ class Transaction:
     # --- encoding -----------------------------------------------------------------------------
     def unsigned_encoding(self) -> bytes:
         """Every field but the signature: what the signing hash commits to."""
-        head = bytes((TX_VERSION, self.kind))
-        length = struct.pack("<H", len(self.payload))
-        if self.kind == TxKind.COINBASE:
-            return head + _COINBASE_BODY.pack(self.nonce, self.recipient, self.amount) + length \
-                + self.payload
-        return head + _TRANSFER_BODY.pack(
-            self.sender, self.nonce, self.fee, self.recipient, self.amount
-        ) + length + self.payload
+        return bytes((TX_VERSION, self.kind)) + KINDS[self.kind].encode(self)
 
     def encode(self) -> bytes:
         return self.raw
@@ -135,24 +118,13 @@ class Transaction:
         if version != TX_VERSION:
             raise r.fail("version", start, f"unknown transaction version {version}")
         kind_offset = r.offset
-        kind = r.u8("kind")
-        if kind == TxKind.TRANSFER:
-            body_offset = r.offset
-            sender, nonce, fee, recipient, amount = _TRANSFER_BODY.unpack(
-                r.fixed(_TRANSFER_BODY.size, "body")
-            )
-            _check_money(r, "fee", body_offset + 40, fee)
-            _check_money(r, "amount", body_offset + 68, amount)
-            memo = r.var_bytes("memo", MAX_MEMO_SIZE)
-            signature = r.fixed(SIGNATURE_SIZE, "signature")
-            return cls(TxKind.TRANSFER, recipient, amount, nonce, fee, sender, memo, signature)
-        if kind == TxKind.COINBASE:
-            body_offset = r.offset
-            height, recipient, amount = _COINBASE_BODY.unpack(r.fixed(_COINBASE_BODY.size, "body"))
-            _check_money(r, "amount", body_offset + 24, amount)
-            extra = r.var_bytes("extra", MAX_COINBASE_EXTRA_SIZE)
-            return cls(TxKind.COINBASE, recipient, amount, nonce=height, payload=extra)
-        raise r.fail("kind", kind_offset, f"unknown transaction kind {kind}")
+        kind = read_kind(r, r.u8("kind"), kind_offset)
+        try:
+            recipient, amount, nonce, fee, sender, payload, signature = kind.read(r)
+        except DecodeError as exc:
+            raise named_error(kind, exc) from None
+        return cls(_KIND_VALUES.get(kind.number, kind.number), recipient, amount, nonce, fee,
+                   sender, payload, signature)  # fmt: skip
 
 
 # --- fast decoding of many transactions -------------------------------------------------------
@@ -162,7 +134,9 @@ class Transaction:
 # canonical encoding, so nothing is packed again), and the object built without the field checks
 # of `__init__` (the checks below cover exactly the same ranges). Anything unusual (truncation,
 # an unknown version or kind, an amount out of range, a long memo) makes it return None, and the
-# caller decodes again with `Transaction.read`, which raises the precise DecodeError.
+# caller decodes again with `Transaction.read`, which raises the precise DecodeError. It knows the
+# layouts of the two built-in kinds (their modules' numbers and sizes); every other kind takes the
+# registry's path through `Transaction.read`.
 _TRANSFER_HEAD = struct.Struct("<BB32sQQ20sQH")  # version .. memo length: 80 bytes
 _COINBASE_HEAD = struct.Struct("<BBI20sQH")  # version .. extra length: 36 bytes
 _SLOTS = {name: Transaction.__dict__[name].__set__ for name in (
@@ -179,13 +153,14 @@ def read_many(data: bytes, offset: int, count: int) -> tuple[list[Transaction], 
         _SLOTS["sender"], _SLOTS["payload"], _SLOTS["signature"], _SLOTS["raw"], _SLOTS["txid"])
     transfer_head, coinbase_head = _TRANSFER_HEAD.unpack_from, _COINBASE_HEAD.unpack_from
     hasher, new, cls = _blake3, object.__new__, Transaction
-    transfer, coinbase = TxKind.TRANSFER, TxKind.COINBASE
+    transfer, coinbase = TxKind(_transfer.NUMBER), TxKind(_coinbase.NUMBER)
+    transfer_byte, coinbase_byte = _transfer.NUMBER, _coinbase.NUMBER
     size = len(data)
     pos = offset
     txs: list[Transaction] = []
     append = txs.append
     for _ in range(count):
-        if pos + 80 <= size and data[pos + 1] == 1:  # a transfer (version checked below)
+        if pos + 80 <= size and data[pos + 1] == transfer_byte:  # (version checked below)
             version, _, sender, nonce, fee, recipient, amount, memo_size = transfer_head(data, pos)
             memo_end = pos + 80 + memo_size
             end = memo_end + SIGNATURE_SIZE
@@ -199,7 +174,7 @@ def read_many(data: bytes, offset: int, count: int) -> tuple[list[Transaction], 
             set_fee(tx, fee)
             set_payload(tx, data[pos + 80 : memo_end])
             set_signature(tx, data[memo_end:end])
-        elif pos + 36 <= size and data[pos + 1] == 0:  # a coinbase
+        elif pos + 36 <= size and data[pos + 1] == coinbase_byte:
             version, _, height, recipient, amount, extra_size = coinbase_head(data, pos)
             end = pos + 36 + extra_size
             if version != TX_VERSION or amount > MAX_MONEY \
@@ -224,37 +199,16 @@ def read_many(data: bytes, offset: int, count: int) -> tuple[list[Transaction], 
     return txs, pos
 
 
-def _check_money(r: Reader, what: str, offset: int, value: int) -> None:
-    if value > MAX_MONEY:
-        raise r.fail(what, offset, f"{value} exceeds the money supply {MAX_MONEY}")
-
-
 def _check_fields(tx: Transaction) -> None:
     """Refuse values that have no canonical encoding, so every Transaction can be encoded."""
+    kind = KINDS.get(tx.kind)
+    if kind is None:
+        raise ValueError(f"unknown transaction kind {tx.kind}")
     if len(tx.recipient) != ACCOUNT_ID_SIZE:
         raise ValueError(f"recipient must be a {ACCOUNT_ID_SIZE}-byte account id")
     if not 0 <= tx.amount <= MAX_MONEY:
         raise ValueError(f"amount {tx.amount} outside 0 .. MAX_MONEY")
-    if tx.kind == TxKind.COINBASE:
-        if tx.sender or tx.signature or tx.fee:
-            raise ValueError("a coinbase has no sender, fee or signature")
-        if not 0 <= tx.nonce <= MAX_U32:
-            raise ValueError("coinbase height outside u32")
-        if len(tx.payload) > MAX_COINBASE_EXTRA_SIZE:
-            raise ValueError(f"coinbase extra longer than {MAX_COINBASE_EXTRA_SIZE} bytes")
-    elif tx.kind == TxKind.TRANSFER:
-        if len(tx.sender) != PUBLIC_KEY_SIZE:
-            raise ValueError("sender must be a 32-byte public key")
-        if len(tx.signature) != SIGNATURE_SIZE:
-            raise ValueError("signature must be 64 bytes")
-        if not 0 <= tx.fee <= MAX_MONEY:
-            raise ValueError(f"fee {tx.fee} outside 0 .. MAX_MONEY")
-        if not 0 <= tx.nonce <= MAX_U64:
-            raise ValueError("nonce outside u64")
-        if len(tx.payload) > MAX_MEMO_SIZE:
-            raise ValueError(f"memo longer than {MAX_MEMO_SIZE} bytes")
-    else:
-        raise ValueError(f"unknown transaction kind {tx.kind}")
+    kind.check_fields(tx)
 
 
 def signing_hash(tx: Transaction, chain_id: int) -> bytes:

@@ -9,6 +9,7 @@ says how long it has been at it.
 
     pow_search(header, target, start_nonce, count) -> (nonce | None, hashes_done)
     merkle_root(txids) -> bytes
+    keyed_hash64(key, blocks) -> list[bytes]     (BLAKE3 keyed hash of each 64-byte block)
     verify_batch(public_keys, messages, signatures) -> list[bool]
 """
 
@@ -114,12 +115,14 @@ _backend = _select()
 BACKEND: str = _backend.NAME
 pow_search = _backend.pow_search
 merkle_root = _backend.merkle_root
+keyed_hash64 = _backend.keyed_hash64
 verify_batch = _backend.verify_batch
 
 __all__ = [
     "BACKEND",
     "KernelBackendError",
     "available_backends",
+    "keyed_hash64",
     "load_backend",
     "merkle_root",
     "pow_search",

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-HEADER_SIZE = 92
-NONCE_OFFSET = 84
+HEADER_SIZE = 124  # version-2 header (coinium.core.header); kernels do not import core
+NONCE_OFFSET = 116
 MAX_NONCE = (1 << 64) - 1
 MAX_TARGET = (1 << 256) - 1
 

@@ -80,6 +80,17 @@ def merkle_root(txids) -> bytes:
         return _ck.merkle_root_list([bytes(t) for t in txids], MERKLE_KEY)
 
 
+def keyed_hash64(key: bytes, blocks) -> list[bytes]:
+    """BLAKE3 keyed_hash(key, block) of each 64-byte block, many lanes at a time, GIL released."""
+    key = bytes(key)
+    if not isinstance(blocks, list):
+        blocks = list(blocks)
+    try:
+        return _ck.keyed_hash64(key, blocks)
+    except _ck.NotAllBytes:  # bytearray, memoryview...: convert, then take the fast path
+        return _ck.keyed_hash64(key, [bytes(b) for b in blocks])
+
+
 def verify_batch(
     public_keys: Sequence[bytes],
     messages: Sequence[bytes],

@@ -26,7 +26,13 @@ except ImportError as exc:  # numba missing: the selector moves on
     raise ImportError(f"numba is not available ({exc})") from exc
 
 from coinium.kernels import _sodium_entry, ed25519_zip215
-from coinium.kernels._args import MAX_TARGET, check_search_args, leaves_array, usable_cpus
+from coinium.kernels._args import (
+    HEADER_SIZE,
+    MAX_TARGET,
+    check_search_args,
+    leaves_array,
+    usable_cpus,
+)
 from coinium.kernels.python_backend import MERKLE_KEY
 
 if sys.byteorder != "little":  # the kernels view byte buffers as little-endian words
@@ -41,6 +47,7 @@ CHUNK_END = 2
 ROOT = 8
 KEYED_HASH = 16
 POW_FLAGS = CHUNK_END | ROOT
+LAST_BLOCK_LEN = HEADER_SIZE - 64  # the second BLAKE3 block of a header: 60 bytes
 MERKLE_FLAGS = CHUNK_START | CHUNK_END | ROOT | KEYED_HASH
 
 _IV = (U32(0x6A09E667), U32(0xBB67AE85), U32(0x3C6EF372), U32(0xA54FF53A),
@@ -146,11 +153,12 @@ def compress(cv, m, counter, b, flags):
 
 @njit(types.boolean(_RO_U32_1D, _RO_U32_1D, _RO_U32_1D, types.uint32), nogil=True, cache=True)
 def _nonce_meets(cv, m, tw, lo):
-    """Whether the nonce (high word m[6], low word lo) meets the whole 256-bit target."""
+    """Whether the nonce (high word m[14], low word lo) meets the whole 256-bit target."""
     c = (cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7])
     z = U32(0)
-    mm = (m[0], m[1], m[2], m[3], m[4], lo, m[6], z, z, z, z, z, z, z, z, z)
-    v = _compress(c, mm, z, z, U32(28), U32(POW_FLAGS))
+    mm = (m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10], m[11], m[12], lo,
+          m[14], z)
+    v = _compress(c, mm, z, z, U32(LAST_BLOCK_LEN), U32(POW_FLAGS))
     for w in range(8):
         h = _bswap(v[w] ^ v[w + 8])
         if h != tw[w]:
@@ -161,7 +169,7 @@ def _nonce_meets(cv, m, tw, lo):
 @njit(types.int64(_RO_U32_1D, _RO_U32_1D, _RO_U32_1D, types.int64, types.int64),
       nogil=True, cache=True)
 def _scan_segment(cv, m, tw, lo, n):
-    """First i in [0, n) whose nonce (high word m[6], low word lo + i) meets the target, or -1.
+    """First i in [0, n) whose nonce (high word m[14], low word lo + i) meets the target, or -1.
 
     lo + n <= 2^32, so the low word never wraps. The inner loop only counts nonces whose leading
     hash word passes the target's leading word (it vectorizes across nonces; the parts of round 1
@@ -169,9 +177,10 @@ def _scan_segment(cv, m, tw, lo, n):
     nonce order with the full 256-bit comparison.
     """
     c = (cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7])
-    m0, m1, m2, m3, m4, m6 = m[0], m[1], m[2], m[3], m[4], m[6]
+    m0, m1, m2, m3, m4, m5, m6 = m[0], m[1], m[2], m[3], m[4], m[5], m[6]
+    m7, m8, m9, m10, m11, m12, m14 = m[7], m[8], m[9], m[10], m[11], m[12], m[14]
     z = U32(0)
-    b = U32(28)
+    b = U32(LAST_BLOCK_LEN)
     d = U32(POW_FLAGS)
     t0 = tw[0]
     base = 0
@@ -180,7 +189,7 @@ def _scan_segment(cv, m, tw, lo, n):
         start = lo + base
         hits = U32(0)
         for i in range(k):
-            mm = (m0, m1, m2, m3, m4, U32(start + i), m6, z, z, z, z, z, z, z, z, z)
+            mm = (m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, U32(start + i), m14, z)
             v = _compress(c, mm, z, z, b, d)
             if _bswap(v[0] ^ v[8]) <= t0:
                 hits = U32(hits + U32(1))
@@ -193,11 +202,11 @@ def _scan_segment(cv, m, tw, lo, n):
 
 
 def _header_words(header: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(midstate, second block words) for a 92-byte header."""
+    """(midstate, second block words) for a 124-byte header: 15 words, the 16th zero."""
     block0 = np.frombuffer(header[:64], dtype="<u4").copy()
     midstate = compress(np.array(_IV, dtype=np.uint32), block0, 0, 64, CHUNK_START)[:8].copy()
     block1 = np.zeros(16, dtype=np.uint32)
-    block1[:7] = np.frombuffer(header[64:92], dtype="<u4")
+    block1[:15] = np.frombuffer(header[64:HEADER_SIZE], dtype="<u4")
     return midstate, block1
 
 
@@ -220,7 +229,7 @@ def pow_search(header: bytes, target: int, start_nonce: int, count: int) -> tupl
         # a segment keeps the nonce's high word fixed
         lo, hi = nonce & 0xFFFFFFFF, nonce >> 32
         seg = min(left, (1 << 32) - lo)
-        block1[6] = hi
+        block1[14] = hi
         i = _scan_segment(midstate, block1, tw, lo, seg)
         if i >= 0:
             return nonce + i, nonce + i - start_nonce + 1
@@ -291,6 +300,25 @@ def merkle_root(txids) -> bytes:
         return bytes(32)
     words = np.ascontiguousarray(array).view("<u4")
     return _merkle_words(words, _MERKLE_KEY_WORDS).tobytes()
+
+
+def keyed_hash64(key: bytes, blocks) -> list[bytes]:
+    """BLAKE3 keyed_hash(key, block) of each 64-byte block: the Merkle parent kernel, any key."""
+    key = bytes(key)
+    if len(key) != 32:
+        raise ValueError("keyed_hash64: key must be 32 bytes")
+    if not isinstance(blocks, list):
+        blocks = list(blocks)
+    n = len(blocks)
+    if n == 0:
+        return []
+    if list(map(len, blocks)).count(64) != n:
+        raise ValueError("keyed_hash64: every block must be 64 bytes")
+    words = np.frombuffer(b"".join(map(bytes, blocks)), dtype="<u4").reshape(2 * n, 8)
+    out = np.empty((n, 8), dtype=np.uint32)
+    _parents(words, out, n, np.frombuffer(key, dtype="<u4"))
+    flat = out.tobytes()
+    return [flat[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 # ---- signatures --------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from coinium.kernels import ed25519_zip215
 
 NAME = "python"
 
-HEADER_SIZE = 92
-NONCE_OFFSET = 84
+HEADER_SIZE = 124  # version-2 header (coinium.core.header); kernels do not import core
+NONCE_OFFSET = 116
 MAX_NONCE = (1 << 64) - 1
 
 # MERKLE_KEY = BLAKE3(b"coinium merkle node v1"), fixed by DESIGN.md.
@@ -52,6 +52,19 @@ def merkle_root(txids) -> bytes:
             parents.append(level[-1])
         level = parents
     return level[0]
+
+
+def keyed_hash64(key: bytes, blocks) -> list[bytes]:
+    """BLAKE3 keyed_hash(key, block) of each 64-byte block: one compression each."""
+    key = bytes(key)
+    if len(key) != 32:
+        raise ValueError("keyed_hash64: key must be 32 bytes")
+    out = []
+    for block in blocks:
+        if len(block) != 64:
+            raise ValueError("keyed_hash64: every block must be 64 bytes")
+        out.append(blake3.blake3(bytes(block), key=key).digest())
+    return out
 
 
 def verify_one(public_key: bytes, message: bytes, signature: bytes) -> bool:

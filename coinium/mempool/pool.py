@@ -81,12 +81,13 @@ from coinium.chain.events import MempoolListener
 from coinium.chain.sigcache import SignatureCache
 from coinium.consensus.block_rules import check_transaction_sanity
 from coinium.consensus.errors import TransactionError
-from coinium.consensus.state_transition import MAX_NONCE
 from coinium.core.account import Account
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError
+from coinium.core.kinds import KINDS
+from coinium.core.kinds.transfer import MAX_NONCE
 from coinium.core.params import NetworkParams
-from coinium.core.transaction import Transaction, TxKind, signing_hash
+from coinium.core.transaction import Transaction, signing_hash
 from coinium.core.units import COIN
 from coinium.crypto.address import account_id
 from coinium.mempool.future import FuturePool, FutureTx, pays_more
@@ -440,7 +441,7 @@ class Mempool:
         cache = self.signature_cache
         todo: dict[bytes, tuple[bytes, bytes, bytes]] = {}
         for tx in txs:
-            if not isinstance(tx, Transaction) or tx.kind != TxKind.TRANSFER:
+            if not isinstance(tx, Transaction) or not KINDS[tx.kind].signed:
                 continue
             if tx.txid in self._entries or (cache is not None and cache.contains(tx)):
                 continue
@@ -488,6 +489,9 @@ class Mempool:
             check_transaction_sanity(tx)
         except TransactionError as exc:
             raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
+        if not KINDS[tx.kind].signed:  # the pool orders by sender nonce and fee: signed kinds only
+            raise MempoolReject("bad-txns-kind", RPC_VERIFY_REJECTED,
+                                f"{KINDS[tx.kind].name} transactions are not relayed")  # fmt: skip
         if tx.size > DEFAULT_BLOCK_MAX_BYTES:
             raise MempoolReject("tx-size", RPC_VERIFY_REJECTED,
                                 f"{tx.size} bytes do not fit in a block")  # fmt: skip

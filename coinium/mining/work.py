@@ -50,6 +50,7 @@ class Template:
     version: int
     height: int
     prev_hash: bytes
+    state_root: bytes  # the state the block is applied to (its parent's): the header commits
     bits: int
     target: int
     transactions: tuple[Transaction, ...]  # in block order, without the coinbase
@@ -75,6 +76,7 @@ class Template:
                 version=int(reply["version"]),
                 height=int(reply["height"]),
                 prev_hash=bytes.fromhex(reply["previousblockhash"]),
+                state_root=bytes.fromhex(reply["stateroot"]),
                 bits=bits,
                 target=decode_compact(bits),
                 transactions=tuple(txs),
@@ -87,8 +89,9 @@ class Template:
             raise
         except (KeyError, TypeError, ValueError, DecodeError) as exc:
             raise TemplateError(f"malformed block template: {type(exc).__name__}: {exc}") from None
-        if len(template.prev_hash) != 32:
-            raise TemplateError("malformed block template: previousblockhash is not 32 bytes")
+        if len(template.prev_hash) != 32 or len(template.state_root) != 32:
+            raise TemplateError("malformed block template: previousblockhash or stateroot is "
+                                "not 32 bytes")  # fmt: skip
         if "target" in reply and int(reply["target"], 16) != template.target:
             raise TemplateError("block template target does not match its bits")
         return template
@@ -101,6 +104,7 @@ class Template:
             version=header.version,
             height=header.height,
             prev_hash=header.prev_hash,
+            state_root=header.state_root,
             bits=header.bits,
             target=decode_compact(header.bits),
             transactions=tuple(block.transactions[1:]),
@@ -119,6 +123,7 @@ class Template:
     def same_work(self, other: Template) -> bool:
         """Whether ``other`` asks for the same block contents (parent, bits, transactions)."""
         return (self.prev_hash == other.prev_hash and self.bits == other.bits
+                and self.state_root == other.state_root
                 and self.coinbase_value == other.coinbase_value
                 and [t.txid for t in self.transactions]
                 == [t.txid for t in other.transactions])  # fmt: skip
@@ -170,8 +175,8 @@ def make_unit(template: Template, payout: bytes, extra: bytes,
     txs = (coinbase, *template.transactions)
     merkle = kernels.merkle_root([tx.txid for tx in txs])
     when = template.timestamp() if timestamp is None else timestamp
-    header = Header(template.version, template.height, template.prev_hash, merkle, when,
-                    template.bits, 0)  # fmt: skip
+    header = Header(template.version, template.height, template.prev_hash, merkle,
+                    template.state_root, when, template.bits, 0)  # fmt: skip
     return WorkUnit(template, header, txs, extra)
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from multiprocessing import connection as mp_connection
 from multiprocessing.connection import Connection
 
+from coinium.core.header import HEADER_SIZE
+
 log = logging.getLogger("coinium.miner")
 
 CHUNK_SECONDS = 0.02
@@ -222,8 +224,8 @@ class WorkerPool:
         return old + 1
 
     def _job(self, generation: int, header: bytes, target: int, start: int, count: int) -> Job:
-        if len(header) != 92:
-            raise ValueError("a job's header is 92 bytes")
+        if len(header) != HEADER_SIZE:
+            raise ValueError(f"a job's header is {HEADER_SIZE} bytes")
         if count < 1 or start < 0 or start + count > NONCE_SPACE:
             raise ValueError(f"nonce range {start}+{count} outside the u64 nonce")
         job = Job(generation, header, target, start, count, self._next_job)

@@ -26,6 +26,7 @@ import click
 import zmq
 
 from coinium.core.block import Block
+from coinium.core.kinds import KINDS
 from coinium.core.transaction import Transaction
 from coinium.core.units import format_amount
 from coinium.notify.zmq_publisher import TOPICS
@@ -82,7 +83,7 @@ def describe(topic: str, body: bytes) -> dict[str, Any]:
                 "tx_count": len(block.transactions), "size": len(body)}  # fmt: skip
     if topic == "rawtx":
         tx = Transaction.decode(body)
-        return {"txid": tx.txid.hex(), "kind": tx.kind.name.lower(),
+        return {"txid": tx.txid.hex(), "kind": KINDS[tx.kind].name,
                 "amount": format_amount(tx.amount), "fee": format_amount(tx.fee)}  # fmt: skip
     if topic == "sequence":
         return _describe_sequence(body)

@@ -9,7 +9,7 @@ has a payload size cap, checked before a single field is read: a frame over its 
 
 Blocks and transactions travel as their consensus encoding. `BlockMsg` and `TxMsg` keep the raw
 bytes and decode on demand: the receiver first checks the hash against what it has seen (the
-block id is the hash of the first 92 bytes), so a block relayed by every neighbour is decoded once.
+block id is the hash of the first 124 bytes), so a block relayed by every neighbour is decoded once.
 
 The layouts (docs/PROTOCOL.md has the same table):
 
@@ -26,7 +26,7 @@ The layouts (docs/PROTOCOL.md has the same table):
     GETDATA     8  same as INV
     NOTFOUND    9  same as INV
     GETHEADERS 10  count u8 (1..101) | count x hash 32 (locator, newest first) | stop 32
-    HEADERS    11  count u16 (<=2000) | count x header 92
+    HEADERS    11  count u16 (<=2000) | count x header 124
     BLOCK      12  the block encoding (<= MAX_BLOCK_SIZE)
     TX         13  the transaction encoding (<= 1024)
     MEMPOOL    14  (empty)
@@ -42,6 +42,7 @@ from typing import ClassVar
 from coinium.core.block import MAX_BLOCK_SIZE, Block
 from coinium.core.codec import DecodeError, Reader, u16, u32, u64
 from coinium.core.header import HEADER_SIZE, Header
+from coinium.core.kinds import MAX_TX_SIZE as MAX_KIND_TX_SIZE
 from coinium.core.transaction import Transaction
 from coinium.crypto.hashes import blake3_256
 
@@ -55,7 +56,7 @@ MAX_LOCATOR = 101
 MAX_HEADERS = 2000
 MAX_USER_AGENT = 256
 MAX_HOST = 255
-MAX_TX_SIZE = 1024  # a transfer is at most 400 bytes; room for later kinds
+MAX_TX_SIZE = MAX_KIND_TX_SIZE  # the longest encoding any registered kind has
 HASH = 32
 ADDR_RECORD_SIZE = 32 + 16 + 2 + 8 + 8
 TIP_SIZE = 4 + 32 + 32

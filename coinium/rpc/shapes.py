@@ -12,6 +12,7 @@ from coinium.chain.chainstate import ChainState
 from coinium.consensus.pow import decode_compact, difficulty_for_display
 from coinium.core.block import Block
 from coinium.core.header import Header
+from coinium.core.kinds import KINDS
 from coinium.core.params import NetworkParams
 from coinium.core.transaction import TX_VERSION, Transaction
 from coinium.crypto.address import account_id, encode_address
@@ -40,26 +41,28 @@ def address(account: bytes, params: NetworkParams) -> str:
 
 
 def tx_json(tx: Transaction, params: NetworkParams) -> dict[str, Any]:
-    """decoderawtransaction's object (also getblock verbosity 2 and getrawtransaction verbose)."""
+    """decoderawtransaction's object (also getblock verbosity 2 and getrawtransaction verbose):
+    the envelope, then the kind's own fields (`coinium.core.kinds`), each ``*_units`` amount
+    also shown in coins without the suffix."""
+    kind = KINDS[tx.kind]
     out: dict[str, Any] = {
         "txid": tx.txid.hex(),
         "hash": tx.txid.hex(),  # bitcoind's wtxid; no witness here, so the txid
         "size": tx.size,
         "version": TX_VERSION,
-        "kind": "coinbase" if tx.is_coinbase else "transfer",
+        "kind": kind.name,
     }
-    if tx.is_coinbase:
-        out["height"] = tx.nonce
-    else:
+    if kind.signed:
         out["sender"] = tx.sender.hex()
         out["from"] = address(account_id(tx.sender), params)
         out["nonce"] = tx.nonce
-    out["to"] = address(tx.recipient, params)
-    out["amount"] = Amount(tx.amount)
-    out["amount_units"] = tx.amount
+    fields = kind.to_json(tx, lambda account: address(account, params))
+    for name, value in fields.items():
+        if name.endswith("_units"):
+            out[name.removesuffix("_units")] = Amount(value)
+        out[name] = value
     out["fee"] = Amount(tx.fee)
     out["fee_units"] = tx.fee
-    out["extra" if tx.is_coinbase else "memo"] = tx.payload.hex()
     return out
 
 
@@ -81,6 +84,7 @@ def header_fields(chain: ChainState, entry: IndexEntry, block: Block | None) -> 
         "version": header.version,
         "versionHex": f"{header.version:08x}",
         "merkleroot": header.merkle_root.hex(),
+        "stateroot": header.state_root.hex(),
         "time": header.timestamp,
         "mediantime": chain.median_time_past(entry),
         "nonce": header.nonce,

@@ -5,12 +5,17 @@ One environment per datadir, holding these named databases:
     headers   block hash -> IndexEntry (header, cumulative work, status, arrival order)
     blocks    block hash -> serialized block
     height    u32 big-endian height -> block hash, for the main chain only
-    accounts  account id -> Account (balance, nonce)
-    undo      block hash -> undo record of a connected block
+    state     namespace u8 | key -> record: every record of every namespace (accounts are
+              0x01 | account id -> Account); see `coinium.core.state`
+    state_tree  the state's sparse Merkle tree, nodes keyed by path (`StateTree`)
+    undo      block hash -> undo record of a connected block (versioned, any namespace)
+    stateroots  block hash -> root of the state after the block (what its child commits to),
+              for every block ever connected
     txindex   txid -> (block hash, position), for the main chain only
     addrindex account id | height u32 BE | position u32 BE -> txid, for the main chain only
               (every transaction an account sent or received, in chain order)
-    meta      b"tip" -> hash of the main chain's tip; b"network" -> network name; b"version"
+    meta      b"tip" -> hash of the main chain's tip; b"network" -> network name;
+              b"version" -> the chain format (`FORMAT_VERSION`)
 
 Every change goes through `write()`, one LMDB write transaction: it all lands or none of it does,
 and a process killed half-way leaves the last committed state. When the map is full the
@@ -31,14 +36,19 @@ from typing import TypeVar
 
 import lmdb
 
-from coinium.core.account import Account
+from coinium.core.state import RecordKey
+from coinium.store.state_tree import StateTree
 
 log = logging.getLogger("coinium.store")
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = b"1"
-DATABASES = ("headers", "blocks", "height", "accounts", "undo", "txindex", "addrindex", "meta")
+# The chain format: 1 had 92-byte headers and account-only state; 2 has the 124-byte version-2
+# header committing to the state root, namespaced state and its tree. A datadir of another format
+# is refused with `ChainFormatError` (the genesis blocks differ: nothing carries over).
+FORMAT_VERSION = b"2"
+DATABASES = ("headers", "blocks", "height", "state", "undo", "stateroots", "txindex", "addrindex",
+             "meta")
 INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40
 
@@ -79,6 +89,10 @@ class DatadirLockedError(StoreError):
     pass
 
 
+class ChainFormatError(StoreError):
+    """The datadir holds a chain in a format this version cannot read."""
+
+
 class BatchLostError(StoreError):
     """The writes of a batch since its last flush did not reach the store."""
 
@@ -102,15 +116,18 @@ class ChainStore:
             self.env = lmdb.open(
                 str(self.path / "chainstate"),
                 subdir=True,
-                max_dbs=len(DATABASES) + 4,
+                max_dbs=len(DATABASES) + 8,  # + the state tree's own database
                 map_size=map_size,
                 sync=sync,
                 metasync=sync,
                 readahead=False,
                 max_readers=256,
             )
+            self._check_format()
             self.db = {name: self.env.open_db(name.encode()) for name in DATABASES}
             self._check_identity(network)
+            self.state_tree = StateTree(self.env)
+            self.db["state_tree"] = self.env.open_db(b"state_tree")  # for cursors and snapshots
         except Exception:
             self._release_lock()
             raise
@@ -141,19 +158,39 @@ class ChainStore:
             self._lock_file.close()
             self._lock_file = None
 
+    def _check_format(self) -> None:
+        """Refuse a datadir of another chain format before reading anything else of it."""
+        with self.env.begin(write=False) as txn:
+            if txn.get(b"meta") is None:  # no meta database: a new datadir
+                return
+        meta = self.env.open_db(b"meta")
+        with self.env.begin(write=False) as txn:
+            stored = txn.get(b"version", db=meta)
+        if stored is None or stored == FORMAT_VERSION:
+            return
+        version = stored.decode(errors="replace")
+        chainstate = self.path / "chainstate"
+        raise ChainFormatError(
+            f"{chainstate} holds a chain in format version {version}, and this coinium uses "
+            f"format {FORMAT_VERSION.decode()}: block headers are now version 2 (124 bytes, "
+            "committing to the state root) and every network's genesis block changed, so the "
+            f"old chain cannot be read or upgraded. To start afresh, stop every coinium process "
+            f"using it, then move or delete {chainstate} (regtest and test chain data is "
+            "disposable; your wallets are elsewhere in the datadir) and start the node again: "
+            "it creates a new chain and syncs it from peers."
+        )
+
     def _check_identity(self, network: str) -> None:
         def check(txn: lmdb.Transaction) -> None:
             meta = self.db["meta"]
             stored = txn.get(b"network", db=meta)
             if stored is None:
                 txn.put(b"network", network.encode(), db=meta)
-                txn.put(b"version", SCHEMA_VERSION, db=meta)
+                txn.put(b"version", FORMAT_VERSION, db=meta)
             elif stored.decode() != network:
                 raise StoreError(
                     f"{self.path} holds the {stored.decode()!r} chain, not {network!r}"
                 )
-            elif txn.get(b"version", db=meta) != SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has an unknown storage version")
 
         self.write(check)
 
@@ -295,11 +332,20 @@ class ChainStore:
     def cursor(self, txn: lmdb.Transaction, db: str) -> lmdb.Cursor:
         return txn.cursor(db=self.db[db])
 
-    def state_view(self, txn: lmdb.Transaction) -> AccountView:
-        return AccountView(txn, self.db["accounts"])
+    def state_view(self, txn: lmdb.Transaction) -> RecordView:
+        return RecordView(txn, self.db["state"])
 
 
-class AccountView:
+def record_key(namespace: int, key: bytes) -> bytes:
+    """The LMDB key of a state record: namespace byte, then the key."""
+    return bytes((namespace,)) + key
+
+
+def split_record_key(stored: bytes) -> RecordKey:
+    return stored[0], stored[1:]
+
+
+class RecordView:
     """The consensus `StateView` over an LMDB transaction (a write one sees its own writes)."""
 
     __slots__ = ("_txn", "_db")
@@ -308,6 +354,5 @@ class AccountView:
         self._txn = txn
         self._db = db
 
-    def get_account(self, account: bytes) -> Account | None:
-        data = self._txn.get(account, db=self._db)
-        return None if data is None else Account.decode(data)
+    def get(self, namespace: int, key: bytes) -> bytes | None:
+        return self._txn.get(bytes((namespace,)) + key, db=self._db)

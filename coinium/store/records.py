@@ -90,13 +90,14 @@ def address_index_key(account: bytes, height: int, position: int) -> bytes:
 
 def block_index_records(
     block_hash: bytes, height: int, txids: list[bytes], recipients: list[bytes],
-    senders: list[bytes],
+    senders: list[bytes | None],
 ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
     """The tx-index and address-index records of a main-chain block, each list sorted by key
     (sorted puts walk the B-tree in order: measured ~15% faster into a large tree).
 
     ``recipients[i]`` is the account transaction ``i`` pays; ``senders[i - 1]`` the account that
-    sent transaction ``i`` (the coinbase, at 0, has none). A transfer to oneself is one record."""
+    sent transaction ``i`` (None for an unsigned kind; the coinbase, at 0, has none). A transfer
+    to oneself is one record."""
     suffixes = [_HEIGHT_POSITION.pack(height, i) for i in range(len(txids))]
     location = _TXLOC.pack
     txindex = [(txid, location(block_hash, i)) for i, txid in enumerate(txids)]
@@ -105,7 +106,7 @@ def block_index_records(
     addrindex += [(account + suffix, txid)
                   for account, recipient, suffix, txid
                   in zip(senders, recipients[1:], suffixes[1:], txids[1:], strict=True)
-                  if account != recipient]  # fmt: skip
+                  if account is not None and account != recipient]  # fmt: skip
     txindex.sort(key=_by_key)  # keys are unique: comparing them alone is enough
     addrindex.sort(key=_by_key)
     return txindex, addrindex

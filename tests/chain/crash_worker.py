@@ -28,6 +28,7 @@ from coinium.core.account import Account
 from coinium.core.block import Block
 from coinium.core.header import Header
 from coinium.core.params import BLOCK_VERSION, REGTEST
+from coinium.core.state import NS_ACCOUNT
 from coinium.core.transaction import Transaction, sign_transfer
 from coinium.crypto.keys import PrivateKey
 from coinium.kernels import merkle_root
@@ -49,9 +50,9 @@ def accounts_at(chain: ChainState, height: int) -> dict[bytes, Account]:
         for h in range(chain.height, height, -1):
             raw = chain.store.get(txn, "undo", chain.main_chain[h])
             assert raw is not None, f"no undo record at height {h}"
-            for account, old in decode_undo(bytes(raw)).items():
-                if account in state:
-                    state[account] = old or Account(0, 0)
+            for (namespace, account), old in decode_undo(bytes(raw)).items():
+                if namespace == NS_ACCOUNT and account in state:
+                    state[account] = Account(0, 0) if old is None else Account.decode(old)
     return state
 
 
@@ -74,11 +75,11 @@ def make_transfers(state: dict[bytes, Account], rng: random.Random) -> list[Tran
 
 
 def new_block(chain: ChainState, parent: bytes | Block, state: dict[bytes, Account],
-              rng: random.Random) -> Block:  # fmt: skip
+              rng: random.Random, state_root: bytes | None = None) -> Block:  # fmt: skip
     """A mined block on ``parent`` with transfers valid against ``state`` (the parent's).
 
     ``parent`` is a known block's hash, or a block the chain has not seen yet (to build a branch
-    that can be sent children first)."""
+    that can be sent children first); then ``state_root`` is the root of the state after it."""
     txs = make_transfers(state, rng)
     miner = rng.choice(KEYS).account
     extra = rng.randbytes(4)
@@ -91,8 +92,10 @@ def new_block(chain: ChainState, parent: bytes | Block, state: dict[bytes, Accou
         coinbase = Transaction.coinbase(height, miner, block_subsidy(height, REGTEST) + fees,
                                         extra)  # fmt: skip
         body = (coinbase, *txs)
+        assert state_root is not None
         header = Header(BLOCK_VERSION, height, parent.hash, merkle_root([t.txid for t in body]),
-                        parent.header.timestamp + 1, REGTEST.genesis_bits, 0)  # fmt: skip
+                        state_root, parent.header.timestamp + 1, REGTEST.genesis_bits,
+                        0)  # fmt: skip
         block = Block(header, body)
     block = mine(block)
     # The coinbase (subsidy + fees) is part of the state the next block sees.
@@ -110,13 +113,17 @@ def extend_tip(chain: ChainState, rng: random.Random) -> None:
 
 def reorg(chain: ChainState, rng: random.Random) -> None:
     """A branch one block longer than the main chain above a fork point a few blocks back."""
+    if chain.height < 1:  # nothing to fork from yet (a kill before the first block)
+        return extend_tip(chain, rng)
     depth = rng.randint(1, min(MAX_REORG_DEPTH, chain.height))
     fork_height = chain.height - depth
     state = accounts_at(chain, fork_height)
     parent: bytes | Block = chain.main_chain[fork_height]
     branch: list[Block] = []
+    fork_hash = chain.main_chain[fork_height]
     for _ in range(depth + 1):
-        branch.append(new_block(chain, parent, state, rng))
+        root = None if not branch else chain.state_root_after(fork_hash, then=branch)
+        branch.append(new_block(chain, parent, state, rng, root))
         parent = branch[-1]
     if rng.random() < 0.3:
         branch.reverse()  # children first: orphans until the fork block arrives
@@ -133,10 +140,12 @@ def reorg(chain: ChainState, rng: random.Random) -> None:
 def sync_run(chain: ChainState, rng: random.Random) -> None:
     """A few blocks on the tip built ahead and taken at once, as a sync does (accept_blocks)."""
     state = accounts_at(chain, chain.height)
-    parent: bytes | Block = chain.tip.hash
+    tip = chain.tip.hash
+    parent: bytes | Block = tip
     blocks: list[Block] = []
     for _ in range(rng.randint(2, 6)):
-        blocks.append(new_block(chain, parent, state, rng))
+        root = None if not blocks else chain.state_root_after(tip, then=blocks)
+        blocks.append(new_block(chain, parent, state, rng, root))
         parent = blocks[-1]
     results = chain.accept_blocks(blocks)
     assert all(r.status == AcceptStatus.NEW_TIP for r in results), results

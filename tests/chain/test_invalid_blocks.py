@@ -65,9 +65,14 @@ CASES = {
     "bad-diffbits-encoding": (
         lambda c: dataclasses.replace(build_block(c, [], MINER.account),
                                       header=build_block(c, [], MINER.account).header.__class__(
-            1, c.height + 1, c.tip.hash, bytes(32), c.tip.header.timestamp + 1, 0x04923456, 0)),
+            2, c.height + 1, c.tip.hash, bytes(32), bytes(32), c.tip.header.timestamp + 1,
+            0x04923456, 0)),
         False,
     ),
+    # The header commits to a state other than the one its parent left.
+    "bad-stateroot": (lambda c: remine(build_block(c, [pay()], MINER.account),
+                                       state_root=bytes([7]) * 32), True),
+    "bad-version": (lambda c: remine(build_block(c, [], MINER.account), version=1), True),
     "bad-txnmrklroot": (lambda c: remine(build_block(c, [pay()], MINER.account),
                                          merkle_root=bytes(32)), False),  # fmt: skip
     "bad-cb-missing": (lambda c: with_txs(c, [pay()]), True),

@@ -23,7 +23,7 @@ NOW = 2000
 
 
 def header(**changes):
-    base = Header(1, 11, bytes(32), bytes(32), 1001, REGTEST.genesis_bits, 0)
+    base = Header(2, 11, bytes(32), bytes(32), bytes(32), 1001, REGTEST.genesis_bits, 0)
     return dataclasses.replace(base, **changes)
 
 
@@ -67,6 +67,6 @@ def test_regtest_never_retargets_but_main_does():
 
 
 def test_proof_of_work_rejects_targets_above_the_limit():
-    easy = Header(1, 1, bytes(32), bytes(32), 0, 0x2100FFFF, 0)
+    easy = Header(2, 1, bytes(32), bytes(32), bytes(32), 0, 0x2100FFFF, 0)
     with pytest.raises(HeaderError, match="bad-diffbits"):
         check_proof_of_work(easy, MAIN)

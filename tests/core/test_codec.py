@@ -25,7 +25,7 @@ u64s = st.integers(0, 2**64 - 1)
 hash32 = st.binary(min_size=32, max_size=32)
 money = st.integers(0, MAX_MONEY)
 
-headers = st.builds(Header, u32s, u32s, hash32, hash32, u64s, u32s, u64s)
+headers = st.builds(Header, u32s, u32s, hash32, hash32, hash32, u64s, u32s, u64s)
 transfers = st.builds(
     Transaction.transfer,
     sender=hash32,
@@ -46,14 +46,16 @@ coinbases = st.builds(
 blocks = st.builds(Block, headers, st.lists(coinbases | transfers, max_size=5).map(tuple))
 
 GOLDEN_HEADER = Header(
-    version=1,
+    version=2,
     height=0x01020304,
     prev_hash=bytes(range(32)),
     merkle_root=bytes(range(32, 64)),
+    state_root=bytes(range(64, 96)),
     timestamp=0x1122334455667788,
     bits=0x1D00FFFF,
     nonce=0x0102030405060708,
 )
+GOLDEN_HEADER_HASH = "6fc6f5ba1f9f91e59d2dc8d6238766a00278ade2b4ec9528cc615ebeaed364d9"
 GOLDEN_TRANSFER = Transaction.transfer(
     sender=bytes([0xAA]) * 32,
     recipient=bytes([0xBB]) * 20,
@@ -67,15 +69,26 @@ GOLDEN_COINBASE = Transaction.coinbase(5, bytes([0xDD]) * 20, 5_000_000_000, b"x
 
 
 def test_header_golden_bytes():
+    """Version 2, DESIGN.md: the state root at offset 72, the nonce the last 8 bytes."""
     raw = GOLDEN_HEADER.encode()
-    assert len(raw) == HEADER_SIZE == 92
+    assert len(raw) == HEADER_SIZE == 124
     assert raw.hex() == (
-        "01000000" "04030201"
+        "02000000" "04030201"
         "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
         "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
         "8877665544332211" "ffff001d" "0807060504030201"
     )  # fmt: skip
+    assert raw[72:104] == GOLDEN_HEADER.state_root and raw[116:] == (0x0102030405060708).to_bytes(
+        8, "little")
     assert GOLDEN_HEADER.hash == blake3.blake3(raw).digest()
+    assert GOLDEN_HEADER.hash.hex() == GOLDEN_HEADER_HASH
+
+
+def test_a_version_1_header_is_refused():
+    """92 bytes (the old layout) do not decode."""
+    with pytest.raises(DecodeError, match="truncated: 92 bytes, a header is 124"):
+        Header.decode(GOLDEN_HEADER.encode()[:92])
 
 
 def test_transfer_golden_bytes():
@@ -165,7 +178,7 @@ def test_out_of_range_money_is_refused(what, offset):
     raw[offset : offset + 8] = struct.pack("<Q", MAX_MONEY + 1)
     with pytest.raises(DecodeError, match="exceeds the money supply") as err:
         Transaction.decode(bytes(raw))
-    assert err.value.what == f"tx.{what}"
+    assert err.value.what == f"tx.transfer.{what}"  # a payload error names its kind
     assert err.value.offset == offset
 
 
@@ -181,12 +194,14 @@ def test_memo_and_extra_limits():
     raw = bytearray(GOLDEN_TRANSFER.encode())
     memo_length_at = 2 + 32 + 8 + 8 + 20 + 8
     raw[memo_length_at : memo_length_at + 2] = struct.pack("<H", MAX_MEMO_SIZE + 1)
-    with pytest.raises(DecodeError, match="exceeds limit"):
+    with pytest.raises(DecodeError, match="exceeds limit") as err:
         Transaction.decode(bytes(raw))
+    assert err.value.what == "tx.transfer.memo_length"
     raw = bytearray(GOLDEN_COINBASE.encode())
     raw[34:36] = struct.pack("<H", MAX_COINBASE_EXTRA_SIZE + 1)
-    with pytest.raises(DecodeError, match="exceeds limit"):
+    with pytest.raises(DecodeError, match="exceeds limit") as err:
         Transaction.decode(bytes(raw))
+    assert err.value.what == "tx.coinbase.extra_length"
 
 
 def test_block_limits_are_checked_before_reading():
@@ -199,13 +214,15 @@ def test_block_limits_are_checked_before_reading():
 
 def test_error_inside_a_block_names_the_transaction():
     raw = Block(GOLDEN_HEADER, (GOLDEN_COINBASE, GOLDEN_TRANSFER)).encode()
-    with pytest.raises(DecodeError, match=r"block\.tx\[1\]\.signature"):
+    with pytest.raises(DecodeError, match=r"block\.tx\[1\]\.transfer\.signature"):
         Block.decode(raw[:-1])
 
 
 def test_unencodable_values_are_refused_at_construction():
     with pytest.raises(ValueError):
-        Header(1, 2**32, bytes(32), bytes(32), 0, 0, 0)
+        Header(2, 2**32, bytes(32), bytes(32), bytes(32), 0, 0, 0)
+    with pytest.raises(ValueError):
+        Header(2, 1, bytes(32), bytes(32), bytes(31), 0, 0, 0)
     with pytest.raises(ValueError):
         Transaction.transfer(bytes(32), bytes(20), MAX_MONEY + 1, 0, 0)
     with pytest.raises(ValueError):

@@ -16,6 +16,9 @@ def test_genesis_is_mined_and_committed(params):
     assert genesis.hash == params.genesis_hash
     assert genesis.header.nonce == params.genesis_nonce
     assert genesis.header.height == 0 and genesis.header.prev_hash == bytes(32)
+    # Version 2: 124 bytes, committing to the state before genesis, which is empty.
+    assert genesis.header.version == 2 and len(genesis.header.encode()) == 124
+    assert genesis.header.state_root == bytes(32)
     check_proof_of_work(genesis.header, params)
     check_block_body(genesis)
     assert int.from_bytes(genesis.hash, "big") <= decode_compact(params.genesis_bits)

@@ -10,17 +10,22 @@ import time
 import pytest
 import zmq
 from conftest_keys import ALICE, address_of
+from helpers import DictView
 from nodeproc import node_key, peer_address, peer_keys, sync_blocks, wait_connected, wait_until
 from p2ppeer import RawPeer
 from zmq.utils import z85
 
 from coinium.chain.builder import mine
+from coinium.consensus.state_transition import apply_block
 from coinium.consensus.subsidy import block_subsidy
+from coinium.core.account import Account
 from coinium.core.block import Block
 from coinium.core.header import Header
 from coinium.core.params import BLOCK_VERSION, REGTEST
+from coinium.core.state import NS_ACCOUNT
 from coinium.core.transaction import Transaction
 from coinium.core.units import COIN
+from coinium.crypto.state_proof import record_path, root_of_records, value_hash
 from coinium.p2p.messages import (
     BlockMsg,
     GetData,
@@ -45,19 +50,53 @@ def tip_block(node) -> Block:
     return Block.decode(bytes.fromhex(node.rpc("getblock", node.rpc("getbestblockhash"), 0)))
 
 
-def blocks_on(parent: Block, count: int, *, overpay: int = 0) -> list[Block]:
-    """Mined regtest blocks on ``parent``; ``overpay`` makes the first one's coinbase too rich."""
+def node_state(node) -> DictView:
+    """The node's state after its tip, replayed here from its blocks (a short regtest chain)."""
+    view = DictView()
+    for height in range(node.rpc("getblockcount") + 1):
+        raw = node.rpc("getblock", node.rpc("getblockhash", height), 0)
+        view.apply(apply_block(Block.decode(bytes.fromhex(raw)), view, REGTEST))
+    return view
+
+
+def root_of(view: DictView) -> bytes:
+    return root_of_records((record_path(ns, key), value_hash(value))
+                           for (ns, key), value in view.records.items())  # fmt: skip
+
+
+def blocks_on(node, count: int, *, overpay: int = 0, state_root: bytes | None = None
+              ) -> list[Block]:  # fmt: skip
+    """Mined regtest blocks on the node's tip, each committing to the state its parent left;
+    ``overpay`` makes the first one's coinbase too rich, ``state_root`` replaces the first one's
+    state root."""
+    parent = tip_block(node)
+    view = node_state(node)
     blocks = []
     timestamp = max(parent.header.timestamp + 1, int(time.time()))
     for i in range(count):
         height = parent.height + 1
         amount = block_subsidy(height, REGTEST) + (overpay if i == 0 else 0)
         coinbase = Transaction.coinbase(height, ALICE.account, amount, b"raw peer")
-        header = Header(BLOCK_VERSION, height, parent.hash, coinbase.txid, timestamp + i,
+        root = state_root if i == 0 and state_root is not None else root_of(view)
+        header = Header(BLOCK_VERSION, height, parent.hash, coinbase.txid, root, timestamp + i,
                         REGTEST.genesis_bits, 0)  # fmt: skip
         parent = mine(Block(header, (coinbase,)))
+        view.apply(_credit(view, coinbase))
         blocks.append(parent)
     return blocks
+
+
+def _credit(view: DictView, coinbase: Transaction):
+    """The state change of a coinbase-only block (applied even when the block overpays, which
+    no later block here depends on)."""
+    raw = view.get(NS_ACCOUNT, coinbase.recipient)
+    before = Account.decode(raw) if raw is not None else Account(0, 0)
+
+    class Delta:
+        new = {(NS_ACCOUNT, coinbase.recipient):
+               Account(before.balance + coinbase.amount, before.nonce).encode()}
+
+    return Delta
 
 
 def banned_reasons(node) -> dict[str, str]:
@@ -93,7 +132,7 @@ def test_misbehaving_peers_are_banned_and_the_node_carries_on(network):
     # An invalid block (a coinbase paying more than the subsidy, with valid proof of work).
     peer = RawPeer(address)
     peer.handshake()
-    bad = blocks_on(tip_block(node), 1, overpay=COIN)[0]
+    bad = blocks_on(node, 1, overpay=COIN)[0]
     peer.send(BlockMsg.from_block(bad))
     expect_ban(node, peer, "invalid-block")
     assert peer.disconnected()
@@ -162,12 +201,28 @@ def test_misbehaving_peers_are_banned_and_the_node_carries_on(network):
     assert peer_keys(node) == {node_key(honest)}
 
 
+def test_a_block_committing_to_a_wrong_state_root_gets_its_peer_banned(network):
+    """Valid proof of work and transactions, but a state root other than the tip's state."""
+    node, _, _ = network
+    height = node.rpc("getblockcount")
+    good_root = bytes.fromhex(node.rpc("getblocktemplate")["stateroot"])
+    assert blocks_on(node, 1)[0].header.state_root == good_root  # the helper's root is right
+    peer = RawPeer(peer_address(node))
+    peer.handshake()
+    lying = blocks_on(node, 1, state_root=bytes([0x5A]) * 32)[0]
+    peer.send(BlockMsg.from_block(lying))
+    expect_ban(node, peer, "invalid-block")
+    assert peer.disconnected()
+    peer.close()
+    assert node.rpc("getblockcount") == height
+
+
 def test_a_banned_key_stays_out_across_a_restart(network):
     node, honest, honest_id = network
     keys = CurveKeys.generate()
     peer = RawPeer(peer_address(node), keys)
     peer.handshake()
-    peer.send(BlockMsg.from_block(blocks_on(tip_block(node), 1, overpay=COIN)[0]))
+    peer.send(BlockMsg.from_block(blocks_on(node, 1, overpay=COIN)[0]))
     expect_ban(node, peer, "invalid-block")
     peer.close()
 
@@ -190,7 +245,7 @@ def test_a_banned_key_stays_out_across_a_restart(network):
 
 def test_a_stalling_peer_is_replaced(network):
     node, honest, _ = network
-    chain = blocks_on(tip_block(node), 3)
+    chain = blocks_on(node, 3)
     work_hint = 1 << 200  # "I have far more work than you": the node asks for headers
     peer = RawPeer(peer_address(node))
     peer.handshake(tip=Tip(chain[-1].height, chain[-1].hash, work_hint))

@@ -1,6 +1,6 @@
 """Our own BLAKE3 compression against the official test vectors, for the inputs our kernels hash.
 
-The kernels hash single-chunk inputs: the 92-byte header (two blocks) and the 64-byte keyed
+The kernels hash single-chunk inputs: the 124-byte header (two blocks) and the 64-byte keyed
 Merkle parent. Here each backend's compression is driven through whole single-chunk messages
 (0..1024 bytes, plain and keyed) and checked against blake3_test_vectors.json, including the
 extended output's second half (the words that only the root output uses).

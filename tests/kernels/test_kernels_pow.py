@@ -14,7 +14,7 @@ MAX_NONCE = (1 << 64) - 1
 
 
 def hash_int(header: bytes, nonce: int) -> int:
-    digest = blake3.blake3(header[:84] + nonce.to_bytes(8, "little")).digest()
+    digest = blake3.blake3(header[:116] + nonce.to_bytes(8, "little")).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -27,7 +27,7 @@ def oracle(header: bytes, target: int, start: int, count: int) -> tuple[int | No
 
 
 def random_header(rng: random.Random) -> bytes:
-    return rng.randbytes(92)
+    return rng.randbytes(124)
 
 
 @pytest.mark.parametrize("bits", [1, 4, 8, 11])
@@ -82,7 +82,7 @@ def test_lane_edges(kernel):
 
 
 def test_target_extremes(kernel):
-    header = bytes(range(92))
+    header = bytes(range(124))
     assert kernel.pow_search(header, (1 << 256) - 1, 10, 5) == (10, 1)
     assert kernel.pow_search(header, 1 << 300, MAX_NONCE, 1) == (MAX_NONCE, 1)
     assert kernel.pow_search(header, 0, 0, 50) == (None, 50)
@@ -99,11 +99,11 @@ def test_bad_arguments(kernel):
     with pytest.raises(ValueError):
         kernel.pow_search(bytes(93), 1, 0, 1)
     with pytest.raises(ValueError):
-        kernel.pow_search(bytes(92), 1, MAX_NONCE, 2)
+        kernel.pow_search(bytes(124), 1, MAX_NONCE, 2)
     with pytest.raises(ValueError):
-        kernel.pow_search(bytes(92), 1, -1, 2)
+        kernel.pow_search(bytes(124), 1, -1, 2)
     with pytest.raises(ValueError):
-        kernel.pow_search(bytes(92), 1, 0, -1)
+        kernel.pow_search(bytes(124), 1, 0, -1)
 
 
 def test_longer_search_matches_reference(kernel):
@@ -122,8 +122,8 @@ def test_search_releases_the_gil(name):
     from kernels_testlib import load_or_skip
 
     module = load_or_skip(name)
-    module.pow_search(bytes(92), 0, 0, 1000)  # warm up
-    header = bytes(range(92))
+    module.pow_search(bytes(124), 0, 0, 1000)  # warm up
+    header = bytes(range(124))
     count = 1 << 26 if name == "cython" else 1 << 24
     done = threading.Event()
 

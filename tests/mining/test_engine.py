@@ -44,7 +44,7 @@ class FakeNode:
             if self.down:
                 raise SourceUnavailable("the node is down")
             self.templates += 1
-            return Template(1, self.height + 1, self.tip, REGTEST_BITS,
+            return Template(2, self.height + 1, self.tip, bytes(32), REGTEST_BITS,
                             decode_compact(REGTEST_BITS), (), 50 * COIN, 1000, 2000,
                             time.monotonic())  # fmt: skip
 

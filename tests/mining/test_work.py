@@ -36,6 +36,7 @@ def rpc_reply(template: Template) -> dict:
     return {
         "version": template.version,
         "previousblockhash": template.prev_hash.hex(),
+        "stateroot": template.state_root.hex(),
         "height": template.height,
         "transactions": [{"data": tx.raw.hex(), "txid": tx.txid.hex(), "hash": tx.txid.hex(),
                           "depends": [], "fee": tx.fee, "size": tx.size}
@@ -93,6 +94,8 @@ def test_the_rpc_shape_round_trips(chain):
 @pytest.mark.parametrize("change, problem", [
     (lambda r: r.pop("bits"), "malformed"),
     (lambda r: r.update(previousblockhash="ab"), "32 bytes"),
+    (lambda r: r.update(stateroot="ab"), "32 bytes"),
+    (lambda r: r.pop("stateroot"), "malformed"),
     (lambda r: r.update(target="00" * 32), "target does not match"),
     (lambda r: r.update(bits="zz"), "malformed"),
     (lambda r: r["transactions"].append({"data": "0001"}), "malformed"),

@@ -47,7 +47,7 @@ def pool_factory():
 
 
 def header(seed: int) -> bytes:
-    return bytes((seed + i) % 256 for i in range(92))
+    return bytes((seed + i) % 256 for i in range(124))
 
 
 def test_split_nonce_space_is_disjoint_and_covers_everything():
@@ -81,7 +81,7 @@ def test_a_found_nonce_meets_the_target(pool_factory):
     pool.start_job(header(2), target, [(1000, 1 << 20)])
     [event] = events.wait_for(lambda items: [e for e in items if e.kind == "found"], what="a find")
     raw = bytearray(header(2))
-    raw[84:92] = event.nonce.to_bytes(8, "little")
+    raw[116:124] = event.nonce.to_bytes(8, "little")
     assert kernels.pow_search(bytes(raw), target, event.nonce, 1) == (event.nonce, 1)
     # ... and it is the first one of the range.
     assert kernels.pow_search(header(2), target, 1000, 1 << 20)[0] == event.nonce
@@ -178,7 +178,7 @@ import sys, time
 from coinium.mining.workers import WorkerPool, split_nonce_space
 if __name__ == "__main__":
     pool = WorkerPool(2, lambda event: None)
-    pool.start_job(bytes(92), 0, split_nonce_space(2))
+    pool.start_job(bytes(124), 0, split_nonce_space(2))
     print(" ".join(map(str, pool.worker_pids())), flush=True)
     time.sleep(120)
 """

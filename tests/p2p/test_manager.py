@@ -46,7 +46,8 @@ def manager(tmp_path):
 def _child(chain: ChainState, recipient: bytes, *, timestamp: int) -> Block:
     template = build_block(chain, [], recipient)
     h = template.header
-    header = Header(h.version, h.height, h.prev_hash, h.merkle_root, timestamp, h.bits, 0)
+    header = Header(h.version, h.height, h.prev_hash, h.merkle_root, h.state_root, timestamp,
+                    h.bits, 0)
     return mine(Block(header, template.transactions))
 
 

@@ -15,6 +15,7 @@ from coinium.p2p.messages import (
     MAX_HEADERS,
     MAX_INV,
     MAX_PAYLOAD,
+    MAX_TX_SIZE,
     Addr,
     AddrRecord,
     BlockMsg,
@@ -51,7 +52,7 @@ hosts = st.one_of(
     st.ip_addresses(v=6).map(str).filter(lambda h: not h.startswith("::ffff:")),
 )
 records = st.builds(AddrRecord, hashes, hosts, u16, u64, u64)
-headers = st.builds(Header, u32, u32, hashes, hashes, u64, u32, u64)
+headers = st.builds(Header, u32, u32, hashes, hashes, hashes, u64, u32, u64)
 
 messages = st.one_of(
     st.builds(Version, u32, u32, hashes, u64, u64, u64, tips, u16, u16,
@@ -67,8 +68,8 @@ messages = st.one_of(
     st.builds(NotFound, st.sampled_from(InvKind), st.lists(hashes, max_size=50).map(tuple)),
     st.builds(GetHeaders, st.lists(hashes, min_size=1, max_size=101).map(tuple), hashes),
     st.builds(Headers, st.lists(headers, max_size=20).map(tuple)),
-    st.builds(BlockMsg, st.binary(min_size=96, max_size=300)),
-    st.builds(TxMsg, st.binary(min_size=1, max_size=1024)),
+    st.builds(BlockMsg, st.binary(min_size=128, max_size=300)),
+    st.builds(TxMsg, st.binary(min_size=1, max_size=MAX_TX_SIZE)),
     st.just(MempoolReq()),
 )  # fmt: skip
 

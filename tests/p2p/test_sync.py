@@ -173,7 +173,7 @@ def _overpaying_child(chain: ChainState, parent_hash: bytes, recipient: bytes) -
     rich = Transaction.coinbase(coinbase.nonce, recipient, coinbase.amount + 1)
     h = template.header
     header = Header(h.version, h.height, h.prev_hash, kernels.merkle_root([rich.txid]),
-                    h.timestamp, h.bits, 0)  # fmt: skip
+                    h.state_root, h.timestamp, h.bits, 0)  # fmt: skip
     return mine(Block(header, (rich,)))
 
 

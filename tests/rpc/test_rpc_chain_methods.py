@@ -17,8 +17,9 @@ from coinium.core.transaction import Transaction
 
 HEX64 = 64
 
-HEADER_KEYS = {"hash", "confirmations", "height", "version", "versionHex", "merkleroot", "time",
-               "mediantime", "nonce", "bits", "target", "difficulty", "chainwork", "nTx"}
+HEADER_KEYS = {"hash", "confirmations", "height", "version", "versionHex", "merkleroot",
+               "stateroot", "time", "mediantime", "nonce", "bits", "target", "difficulty",
+               "chainwork", "nTx"}
 
 
 def is_hash(value: object) -> bool:
@@ -34,12 +35,13 @@ async def mine_on(h: Harness, parent_hex: str, **changes) -> Block:
                                  **changes)))  # fmt: skip
 
 
-def child_of(block: Block, recipient: bytes, params) -> Block:
-    """A mined block on ``block`` without the chain knowing ``block`` (to make an orphan)."""
+def child_of(block: Block, recipient: bytes, params, state_root: bytes) -> Block:
+    """A mined block on ``block`` without the chain knowing ``block`` (to make an orphan);
+    ``state_root`` is the root of the state after ``block``."""
     height = block.height + 1
     coinbase = Transaction.coinbase(height, recipient, block_subsidy(height, params))
     merkle = kernels.merkle_root([coinbase.txid])
-    header = Header(1, height, block.hash, merkle, block.header.timestamp + 1,
+    header = Header(2, height, block.hash, merkle, state_root, block.header.timestamp + 1,
                     block.header.bits, 0)  # fmt: skip
     return mine(Block(header, (coinbase,)))
 
@@ -82,7 +84,7 @@ def test_block_and_header_shapes(run_node):
         assert middle["height"] == 2 and middle["confirmations"] == 2 and middle["nTx"] == 1
         assert middle["previousblockhash"] == hashes[0]
         assert middle["nextblockhash"] == hashes[2]
-        assert middle["bits"] == "207fffff" and middle["versionHex"] == "00000001"
+        assert middle["bits"] == "207fffff" and middle["versionHex"] == "00000002"
         assert middle["target"] == f"{decode_compact(0x207FFFFF):064x}"
         assert isinstance(middle["difficulty"], float) and is_hash(middle["chainwork"])
 
@@ -149,13 +151,24 @@ def test_submitblock_results(run_node):
         # A header that does not commit to the transactions.
         header = template.header
         wrong_root = Header(header.version, header.height, header.prev_hash, bytes(32),
-                            header.timestamp, header.bits, 0)  # fmt: skip
+                            header.state_root, header.timestamp, header.bits, 0)  # fmt: skip
         mutated = mine(Block(wrong_root, template.transactions))
         assert await h.call("submitblock", mutated.encode().hex()) == "bad-txnmrklroot"
 
+        # A header that commits to a state other than the one its parent left.
+        assert header.state_root != bytes(32)
+        wrong_state = Header(header.version, header.height, header.prev_hash, header.merkle_root,
+                             bytes(32), header.timestamp, header.bits, 0)  # fmt: skip
+        lying = mine(Block(wrong_state, template.transactions))
+        assert await h.call("submitblock", lying.encode().hex()) == "bad-stateroot"
+        assert await h.call("getbestblockhash") == block.hash.hex()
+
         # An orphan: held until its parent arrives, then both connect.
         parent = await mine_on(h, block.hash.hex())
-        orphan = child_of(parent, keypair(50).account, params)
+        chain = h.node.chain
+        root = await h.node.chain_call(
+            lambda: chain.state_root_after(parent.header.prev_hash, then=[parent]))
+        orphan = child_of(parent, keypair(50).account, params, root)
         assert await h.call("submitblock", orphan.encode().hex()) == "inconclusive"
         assert await h.call("submitblock", orphan.encode().hex()) == "duplicate-inconclusive"
         assert await h.call("submitblock", parent.encode().hex()) is None

@@ -195,7 +195,7 @@ def test_parameter_checks(run_node):
         assert await h.call("getblockhash", height=0) == h.params.genesis_hash.hex()
         genesis = h.params.genesis_hash.hex()
         header = await h.call("getblockheader", args=[genesis], verbose=False)
-        assert len(header) == 184
+        assert len(header) == 248  # the 124-byte header in hex
         failure = await h.fails(-8, "getblockhash", depth=0)
         assert failure.message == "Unknown named parameter depth"
         await h.fails(-8, "getblockheader", args=[genesis], blockhash=genesis)

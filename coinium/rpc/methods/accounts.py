@@ -1,6 +1,6 @@
-"""Accounts (ours; bitcoind has UTXOs and a wallet instead): getaccount, and listtransactions of
-an address (registered by coinium.rpc.methods.wallet, whose listtransactions takes an address or
-the wallet)."""
+"""Accounts (ours; bitcoind has UTXOs and a wallet instead): getaccount, getaccountproof, and
+listtransactions of an address (registered by coinium.rpc.methods.wallet, whose
+listtransactions takes an address or the wallet)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 
 from coinium.chain.chainstate import ChainState
 from coinium.core.params import NetworkParams
+from coinium.core.state import NS_ACCOUNT
 from coinium.core.transaction import Transaction
 from coinium.crypto.address import account_id
+from coinium.crypto.state_proof import proof_to_json
 from coinium.rpc.args import parse_address
 from coinium.rpc.encoding import Amount
 from coinium.rpc.errors import RPC_INVALID_PARAMETER, RpcError
@@ -104,6 +106,15 @@ async def listtransactions(ctx: RpcContext, address: str, count: int,
     return found[skip:wanted]
 
 
+async def getaccountproof(ctx: RpcContext, address: str) -> dict[str, Any]:
+    """DESIGN.md's proof of one account (present or absent) against the state after the tip."""
+    params = ctx.node.params
+    account = parse_address(address, params)
+    proof, record, root, height = await ctx.on_chain(
+        lambda chain: chain.prove_record(NS_ACCOUNT, account))
+    return proof_to_json(proof, record, root, height, show_address(account, params), account)
+
+
 METHODS = [
     Method(
         "getaccount", "accounts", getaccount,
@@ -121,5 +132,27 @@ METHODS = [
   "pending_balance_units" : n
 }""",
         (Param("address", "string", "The account's address"),),
+    ),
+    Method(
+        "getaccountproof", "accounts", getaccountproof,
+        "Returns a Merkle proof of an account's record (or of its absence) in the state after\n"
+        "the tip, against that state's root, which the next block's header commits to\n"
+        "(stateroot; the state after block 'height' is proven by block height + 1). Check it\n"
+        "with `coinium verify-proof`. Fold from the account's leaf (record set), from 'leaf'\n"
+        "(another record sharing the path's first len(siblings) bits) or from an empty\n"
+        "position (leaf null) up through the siblings, deepest last; see PROTOCOL.md.",
+        """\
+{
+  "address" : "str",        (string) the address
+  "accountid" : "hex",      (string) its 20-byte account id
+  "path" : "hex",           (string) BLAKE3(0x01 || accountid): the record's tree path
+  "record" : "hex",         (string or null) the account's 16-byte record, null if absent
+  "siblings" : [ "hex" ],   (array) sibling hashes from just below the root downwards
+  "leaf" : null or { "path" : "hex", "valuehash" : "hex" },  (absence: the leaf found there)
+  "stateroot" : "hex",      (string) root of the state after block 'height'
+  "height" : n              (numeric) the tip's height
+}""",
+        (Param("address", "string", "The account's address"),),
+        examples=("getaccountproof rcn1...",),
     ),
 ]

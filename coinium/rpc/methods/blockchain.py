@@ -183,6 +183,8 @@ _HEADER_RESULT = """\
   "version" : n,                  (numeric) the block version
   "versionHex" : "hex",           (string) the block version, 8 hex digits
   "merkleroot" : "hex",           (string) the Merkle root of the transaction ids
+  "stateroot" : "hex",            (string) root of the state this block is applied to (the
+                                  state after its parent)
   "time" : xxx,                   (numeric) the block time, unix seconds
   "mediantime" : xxx,             (numeric) median time of this block and its 10 ancestors
   "nonce" : n,                    (numeric) the nonce (64 bits here)
@@ -237,7 +239,7 @@ METHODS = [
            (Param("height", "number", "The height index"),), examples=("getblockhash 1000",)),
     Method(
         "getblockheader", "blockchain", getblockheader,
-        "If verbose is false, returns the serialized 92-byte header, hex-encoded.\n"
+        "If verbose is false, returns the serialized 124-byte header, hex-encoded.\n"
         "If verbose is true, returns an Object with information about the header.",
         _HEADER_RESULT + '\n\nResult (for verbose=false):\n"hex"    (string) the header',
         (_BLOCKHASH, Param("verbose", "bool", "true for a json object, false for the hex-encoded "

@@ -108,6 +108,7 @@ async def getblocktemplate(ctx: RpcContext, template_request: dict[str, Any] | N
         "vbavailable": {},
         "vbrequired": 0,
         "previousblockhash": header.prev_hash.hex(),
+        "stateroot": header.state_root.hex(),
         "transactions": entries,
         "coinbaseaux": {},
         "coinbasevalue": coinbase.amount,
@@ -209,8 +210,9 @@ _TEMPLATE_HELP = """\
 Returns the data needed to construct a block to work on (BIP22, adapted to Coinium).
 The miner writes its own coinbase: height, its account id, coinbasevalue (subsidy + fees,
 in base units) and an optional extra; the Merkle root is over the coinbase txid followed by
-the listed txids (keyed BLAKE3, an odd node carried up, see PROTOCOL.md). The 92-byte
-header is version, height, previousblockhash, Merkle root, curtime (at least mintime),
+the listed txids (keyed BLAKE3, an odd node carried up, see PROTOCOL.md). The 124-byte
+version-2 header is version, height, previousblockhash, Merkle root, stateroot (the root of
+the state after previousblockhash, which the header commits to), curtime (at least mintime),
 bits, nonce (a u64: noncerange). Deviations from bitcoind: no segwit rules (rules is
 empty and not required), no sigops, no coinbaseaux or witness commitment, "txlimit" (the
 most transactions a block may hold) is ours, "fee" is in base units, "depends" names the
@@ -264,6 +266,7 @@ METHODS = [
         """\
 {
   "version" : n, "previousblockhash" : "hex", "height" : n,
+  "stateroot" : "hex",      (string) root of the state after previousblockhash
   "transactions" : [ { "data" : "hex", "txid" : "hex", "hash" : "hex", "depends" : [ n ],
                        "fee" : n, "size" : n, "weight" : n }, ... ],
   "coinbasevalue" : n,      (numeric) base units for the coinbase (subsidy + fees)

@@ -1,0 +1,126 @@
+"""Namespaced state: the records every transaction kind reads and writes, and the one narrow view
+through which the rules read them.
+
+A record is ``(namespace u8, key) -> canonical bytes``. Accounts are namespace 0x01 with the
+20-byte account id as key and `Account`'s 16-byte encoding as value; later kinds take their own
+namespaces (listed in `NAMESPACES`, so two kinds never share one by accident). The state root
+(DESIGN.md) commits to every record of every namespace.
+
+`BlockState` is the working state of one block being applied: it reads through a `StateView`
+(the state the block is applied to), keeps every touched record's new value, and the value it
+had before the block (``None`` if it did not exist) — the undo record. Accounts, touched by nearly
+every transaction, are kept decoded in a plain dict so that the transfer loop stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from coinium.core.account import EMPTY_ACCOUNT, Account
+from coinium.crypto.state_proof import NS_ACCOUNT
+
+__all__ = ["NAMESPACES", "NS_ACCOUNT", "BlockState", "RecordKey", "StateDelta", "StateView"]
+NAMESPACES = {NS_ACCOUNT: "account"}
+MAX_KEY_SIZE = 255  # keys are written with a u8 length in undo records
+
+RecordKey = tuple[int, bytes]  # (namespace, key)
+
+
+class StateView(Protocol):
+    """Read-only access to the state a block is applied to (its parent's)."""
+
+    def get(self, namespace: int, key: bytes) -> bytes | None:
+        """The record's canonical bytes, or None if it does not exist."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StateDelta:
+    """What applying a block changes: every touched record after the block (``None``: deleted)
+    and before it (``None``: did not exist), keyed (namespace, key)."""
+
+    new: dict[RecordKey, bytes | None]
+    old: dict[RecordKey, bytes | None]
+    fees: int
+    # The account id of each signed transaction's sender, in block order (the coinbase has none):
+    # the address index needs them, and hashing a public key into an id is not free.
+    senders: tuple[bytes, ...] = ()
+
+    def accounts(self) -> dict[bytes, Account | None]:
+        """The touched accounts after the block, decoded."""
+        return {key: None if value is None else Account.decode(value)
+                for (ns, key), value in self.new.items() if ns == NS_ACCOUNT}  # fmt: skip
+
+
+class BlockState:
+    """The state while one block is applied: reads through ``view`` once per record, keeps the
+    new values and the undo values. Kinds use `account`/`set_account` and `get`/`put`; the
+    transfer fast path uses `accounts` and `load_account` directly."""
+
+    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records", "senders")
+
+    def __init__(self, view: StateView):
+        self._view = view
+        self.accounts: dict[bytes, Account] = {}  # new value of every touched account
+        self.old_accounts: dict[bytes, bytes | None] = {}  # its bytes before the block
+        self.records: dict[RecordKey, bytes | None] = {}  # other namespaces
+        self.old_records: dict[RecordKey, bytes | None] = {}
+        # The account id of each signed transaction's sender, in block order: each kind appends
+        # its own (it hashes the key anyway), for the address index.
+        self.senders: list[bytes] = []
+
+    # --- accounts (namespace 0x01) -------------------------------------------------------------
+    def load_account(self, account: bytes) -> Account:
+        """First touch of an account in this block: read it and remember its undo value. The
+        caller must then `set_account` it (every account read is written)."""
+        raw = self._view.get(NS_ACCOUNT, account)
+        self.old_accounts[account] = raw
+        value = EMPTY_ACCOUNT if raw is None else Account.decode(raw)
+        self.accounts[account] = value
+        return value
+
+    def account(self, account: bytes) -> Account:
+        value = self.accounts.get(account)
+        return self.load_account(account) if value is None else value
+
+    def set_account(self, account: bytes, value: Account) -> None:
+        if account not in self.accounts:
+            self.load_account(account)
+        self.accounts[account] = value
+
+    # --- any namespace ------------------------------------------------------------------------
+    def get(self, namespace: int, key: bytes) -> bytes | None:
+        if namespace == NS_ACCOUNT:
+            return self.account(key).encode()
+        record = (namespace, key)
+        if record in self.records:
+            return self.records[record]
+        raw = self._view.get(namespace, key)
+        self.old_records[record] = raw
+        self.records[record] = raw
+        return raw
+
+    def put(self, namespace: int, key: bytes, value: bytes | None) -> None:
+        if namespace not in NAMESPACES:
+            raise ValueError(f"unknown state namespace {namespace:#04x}")
+        if not 0 < len(key) <= MAX_KEY_SIZE:
+            raise ValueError(f"a state key is 1 to {MAX_KEY_SIZE} bytes")
+        if namespace == NS_ACCOUNT:
+            if value is None:
+                raise ValueError("accounts are never deleted")
+            self.set_account(key, Account.decode(value))
+            return
+        self.get(namespace, key)  # remember the undo value at the first touch
+        self.records[(namespace, key)] = value
+
+    def delta(self, fees: int) -> StateDelta:
+        new: dict[RecordKey, bytes | None] = {
+            (NS_ACCOUNT, account): value.encode() for account, value in self.accounts.items()
+        }
+        old: dict[RecordKey, bytes | None] = {
+            (NS_ACCOUNT, account): raw for account, raw in self.old_accounts.items()
+        }
+        new.update(self.records)
+        old.update(self.old_records)
+        return StateDelta(new=new, old=old, fees=fees, senders=tuple(self.senders))
