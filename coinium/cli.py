@@ -219,8 +219,8 @@ def _register_subcommands() -> None:
     from coinium.mining_client.cli import mine_command
     from coinium.notify.watch import watch_command
     from coinium.wallet.cli import wallet_group
-    from coinium.web.cli import dashboard_group
     from coinium.wallet.light_client import verify_proof_command
+    from coinium.web.cli import dashboard_group
 
     main.add_command(mine_command, "mine")
     main.add_command(wallet_group, "wallet")
