@@ -76,6 +76,9 @@ class NodeOptions:
     mempool: mempool_policy.MempoolPolicy = mempool_policy.MempoolPolicy()
     persist_mempool: bool = True  # save mempool.dat at shutdown, load it at start
     p2p: P2POptions = P2POptions()
+    # GPUs the miner uses (--gpu): checked by the command line before the node starts.
+    miner_gpu_devices: tuple[int, ...] = ()
+    miner_gpu_names: tuple[str, ...] = ()
 
     @property
     def datadir(self) -> Path:

@@ -84,7 +84,8 @@ class Node:
             recipient = decode_address(self.options.miner_address, self.params.address_prefix)[1]
             # On regtest every hash is a block: pace the miner so the chain stays readable.
             interval = 0.0 if self.params.retarget else self.options.mine_interval
-            self.miner = NodeMiner(self, recipient, self.options.miner_processes, interval)
+            self.miner = NodeMiner(self, recipient, self.options.miner_processes, interval,
+                                   self.options.miner_gpu_devices, self.options.miner_gpu_names)
             await self.miner.start()
 
     async def run(self) -> None:

@@ -4,6 +4,12 @@
 an error, never a silent fallback. Without the variable the fastest backend that loads is used
 (cython, then numba, then python); if the compiled extension is missing, this says so once.
 
+The GPU backend, ``cuda`` (Numba's CUDA target, ``pip install 'coinium[gpu]'``), provides only
+`pow_search`, so it is never a default: the GPU miner loads it with ``load_backend("cuda")`` in
+its own worker processes. ``COINIUM_KERNELS=cuda`` asks for it explicitly: `pow_search` then runs
+on the GPU and the other kernels on the fastest CPU backend (``BACKEND`` names that one,
+``POW_BACKEND`` says "cuda"); without a usable GPU that is an error.
+
     pow_search(header, target, start_nonce, count) -> (nonce | None, hashes_done)
     merkle_root(txids) -> bytes
     verify_batch(public_keys, messages, signatures) -> list[bool]
@@ -22,7 +28,9 @@ _BACKEND_MODULES = {
     "cython": "coinium.kernels.cython_backend",
     "numba": "coinium.kernels.numba_backend",
     "python": "coinium.kernels.python_backend",
+    "cuda": "coinium.kernels.cuda_backend",  # pow_search only: never chosen by default
 }
+_POW_ONLY = ("cuda",)
 _PREFERENCE = ("cython", "numba", "python")
 
 
@@ -54,8 +62,7 @@ def available_backends() -> list[str]:
     return names
 
 
-def _select() -> ModuleType:
-    requested = os.environ.get("COINIUM_KERNELS", "").strip().lower()
+def _select(requested: str) -> ModuleType:
     if requested:
         return load_backend(requested)
     failures = []
@@ -67,8 +74,10 @@ def _select() -> ModuleType:
     raise KernelBackendError("; ".join(failures))
 
 
-_backend = _select()
-if _backend.NAME != _PREFERENCE[0] and not os.environ.get("COINIUM_KERNELS"):
+_requested = os.environ.get("COINIUM_KERNELS", "").strip().lower()
+_pow_backend = load_backend(_requested) if _requested in _POW_ONLY else None
+_backend = _select("" if _pow_backend is not None else _requested)
+if _backend.NAME != _PREFERENCE[0] and not _requested:
     log.warning(
         "compiled kernels unavailable; using the %s kernel backend (slower). "
         "Reinstall with a C compiler to build them.",
@@ -76,13 +85,15 @@ if _backend.NAME != _PREFERENCE[0] and not os.environ.get("COINIUM_KERNELS"):
     )
 
 BACKEND: str = _backend.NAME
-pow_search = _backend.pow_search
+POW_BACKEND: str = (_pow_backend or _backend).NAME
+pow_search = (_pow_backend or _backend).pow_search
 merkle_root = _backend.merkle_root
 verify_batch = _backend.verify_batch
 
 __all__ = [
     "BACKEND",
     "KernelBackendError",
+    "POW_BACKEND",
     "available_backends",
     "load_backend",
     "merkle_root",
