@@ -134,7 +134,7 @@ def next_chunk(chunk: int, done: int, elapsed: float, seconds: float, largest: i
 def _search_jobs(index: int, jobs: Connection, results: Connection, generation,
                  parent_pid: int, pow_search, seconds: float = CHUNK_SECONDS,
                  largest: int = MAX_CPU_CHUNK) -> None:  # fmt: skip
-    chunk = 1 << 14
+    chunk = 1 << 14 if largest == MAX_CPU_CHUNK else MIN_CHUNK  # a GPU's first compiles a kernel
     while True:
         job = _next_job(jobs, parent_pid)
         if job is None:
