@@ -95,7 +95,9 @@ def _worker_main(index: int, jobs: Connection, results: Connection, generation,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (see the module doc)
     from coinium import kernels  # imported in the child: the compiled backend loads here
 
-    pow_search, seconds, largest = kernels.pow_search, CHUNK_SECONDS, MAX_CPU_CHUNK
+    # A CPU worker uses the CPU backend even under COINIUM_KERNELS=cuda: GPUs get their own.
+    pow_search = kernels.load_backend(kernels.BACKEND).pow_search
+    seconds, largest = CHUNK_SECONDS, MAX_CPU_CHUNK
     if gpu_device is not None:
         try:
             gpu = kernels.load_backend("cuda")

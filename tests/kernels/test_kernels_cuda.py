@@ -185,3 +185,47 @@ def test_gpu_kernel_over_large_ranges_matches_the_cpu(gpu, length):
             assert (nonce, hashes) == cpu.pow_search(header, target, start, 1 << (bits + 4))
         elif bits == 12:  # the python loop is slow: check the first hit on the easiest target
             assert all(hash_int(header, n) > target for n in range(start, nonce))
+
+
+# ---- the selector: cuda is asked for by name, never a default -----------------------------------
+
+def python_with(code: str, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("COINIUM_KERNELS", "NUMBA_ENABLE_CUDASIM")}  # fmt: skip
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), full.get("PYTHONPATH")]))
+    full.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+
+
+def test_cuda_is_never_a_default_backend():
+    """Not even where a GPU (here the simulator's) is usable: it has no merkle_root."""
+    done = python_with("from coinium import kernels as k; print(k.BACKEND, k.POW_BACKEND, "
+                       "'cuda' in k.available_backends())", NUMBA_ENABLE_CUDASIM="1")
+    assert done.returncode == 0, done.stderr
+    backend, pow_backend, listed = done.stdout.split()
+    assert backend == pow_backend != "cuda" and listed == "False"
+
+
+def test_coinium_kernels_cuda_puts_only_pow_search_on_the_gpu():
+    done = python_with("from coinium import kernels as k; from coinium.kernels import "
+                       "cuda_backend as c; print(k.POW_BACKEND, k.BACKEND, "
+                       "k.pow_search is c.pow_search, k.merkle_root.__module__)",
+                       COINIUM_KERNELS="cuda", NUMBA_ENABLE_CUDASIM="1")  # fmt: skip
+    if "numba's CUDA target is not installed" in done.stderr and not in_ci():
+        pytest.skip("numba-cuda is not installed")
+    assert done.returncode == 0, done.stderr
+    pow_backend, cpu_backend, same, merkle_module = done.stdout.split()
+    assert (pow_backend, same) == ("cuda", "True")
+    assert cpu_backend in ("cython", "numba", "python")
+    assert merkle_module == f"coinium.kernels.{cpu_backend}_backend"
+
+
+def test_coinium_kernels_cuda_without_a_gpu_is_a_clear_error():
+    done = python_with("import coinium.kernels", COINIUM_KERNELS="cuda")
+    if done.returncode == 0:
+        pytest.skip("this machine has a usable GPU")
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("coinium.kernels.KernelBackendError: kernel backend 'cuda' failed "
+                           "to load: ")  # fmt: skip
+    assert "CUDA" in last or "numba-cuda" in last or "coinium[gpu]" in last

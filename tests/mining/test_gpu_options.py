@@ -144,3 +144,15 @@ def test_miner_config_counts_gpu_workers_after_the_cpu_ones():
         MinerConfig(0, bytes(20))
     with pytest.raises(ValueError):
         MinerConfig(1, bytes(20), gpu_devices=(0, 0))
+
+
+def test_chunks_are_sized_from_the_measured_rate():
+    from coinium.mining.workers import MAX_GPU_CHUNK, MIN_CHUNK, next_chunk
+
+    assert next_chunk(1 << 20, 1 << 20, 0.075, 0.075, MAX_GPU_CHUNK) == 1 << 20  # on target
+    assert next_chunk(1 << 20, 1 << 20, 0.1, 0.075, MAX_GPU_CHUNK) == 1 << 20  # within 2x
+    assert next_chunk(1 << 20, 1 << 20, 0.001, 0.075, MAX_GPU_CHUNK) == 8 << 20  # at most 8x
+    assert next_chunk(1 << 30, 1 << 30, 0.03, 0.075, MAX_GPU_CHUNK) == int(2.5 * (1 << 30))
+    assert next_chunk(1 << 14, 1 << 14, 20.0, 0.075, MAX_GPU_CHUNK) == MIN_CHUNK  # compiling
+    assert next_chunk(MAX_GPU_CHUNK, MAX_GPU_CHUNK, 0.001, 0.075, MAX_GPU_CHUNK) == MAX_GPU_CHUNK
+    assert next_chunk(1 << 20, 1 << 20, 0.0, 0.075, MAX_GPU_CHUNK) == 8 << 20
