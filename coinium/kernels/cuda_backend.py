@@ -227,12 +227,18 @@ def _make_kernel(header_len: int):
     p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15 = p
 
     @cuda.jit(device=True, inline="always")
-    def message(t, nonce):
-        return (w0(t) | p0(nonce), w1(t) | p1(nonce), w2(t) | p2(nonce), w3(t) | p3(nonce),
-                w4(t) | p4(nonce), w5(t) | p5(nonce), w6(t) | p6(nonce), w7(t) | p7(nonce),
-                w8(t) | p8(nonce), w9(t) | p9(nonce), w10(t) | p10(nonce),
-                w11(t) | p11(nonce), w12(t) | p12(nonce), w13(t) | p13(nonce),
-                w14(t) | p14(nonce), w15(t) | p15(nonce))  # fmt: skip
+    def template(t):
+        """The block's words with the nonce zeroed, read once into registers."""
+        return (w0(t), w1(t), w2(t), w3(t), w4(t), w5(t), w6(t), w7(t),
+                w8(t), w9(t), w10(t), w11(t), w12(t), w13(t), w14(t), w15(t))  # fmt: skip
+
+    @cuda.jit(device=True, inline="always")
+    def message(w, nonce):
+        return (w[0] | p0(nonce), w[1] | p1(nonce), w[2] | p2(nonce), w[3] | p3(nonce),
+                w[4] | p4(nonce), w[5] | p5(nonce), w[6] | p6(nonce), w[7] | p7(nonce),
+                w[8] | p8(nonce), w[9] | p9(nonce), w[10] | p10(nonce), w[11] | p11(nonce),
+                w[12] | p12(nonce), w[13] | p13(nonce), w[14] | p14(nonce),
+                w[15] | p15(nonce))  # fmt: skip
 
     @cuda.jit(device=True)
     def meets_in_full(cv, t, nonce, block_len, target):
@@ -252,7 +258,7 @@ def _make_kernel(header_len: int):
         target's big-endian words (8). count <= 2^32 - low_start: the high word is fixed."""
         cv = (params[0], params[1], params[2], params[3],
               params[4], params[5], params[6], params[7])  # fmt: skip
-        t = params[8:24]
+        t = template(params[8:24])
         lead = params[24]
         base = U64(high) << U64(32)
         i = U64(cuda.grid(1))
