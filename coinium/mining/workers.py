@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from multiprocessing import connection as mp_connection
 from multiprocessing.connection import Connection
 
+from coinium.core.header import HEADER_SIZE
+
 log = logging.getLogger("coinium.miner")
 
 CHUNK_SECONDS = 0.02
@@ -106,6 +108,7 @@ def _worker_main(index: int, jobs: Connection, results: Connection, generation,
             log.error("GPU worker %d cannot use GPU %d: %s", index, gpu_device, exc)
             return  # the parent checked the device first: this is rare, and logged
         pow_search, seconds, largest = gpu.pow_search, GPU_CHUNK_SECONDS, MAX_GPU_CHUNK
+        pow_search(bytes(HEADER_SIZE), 0, 0, 1)  # compile the kernel now, not in the first job
     try:
         _search_jobs(index, jobs, results, generation, parent_pid, pow_search, seconds, largest)
     except (BrokenPipeError, EOFError, ConnectionResetError):
@@ -262,8 +265,8 @@ class WorkerPool:
         return old + 1
 
     def _job(self, generation: int, header: bytes, target: int, start: int, count: int) -> Job:
-        if len(header) != 92:
-            raise ValueError("a job's header is 92 bytes")
+        if len(header) != HEADER_SIZE:
+            raise ValueError(f"a job's header is {HEADER_SIZE} bytes")
         if count < 1 or start < 0 or start + count > NONCE_SPACE:
             raise ValueError(f"nonce range {start}+{count} outside the u64 nonce")
         job = Job(generation, header, target, start, count, self._next_job)
