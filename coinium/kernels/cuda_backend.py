@@ -120,62 +120,74 @@ def header_hash(header: bytes, nonce: int) -> bytes:
 # Every sum is cast back to uint32 (Numba widens integer arithmetic; the compiler narrows it
 # again). Rotations are written as shift pairs, which become one funnel shift on the device.
 
-@cuda.jit(device=True, inline="always")
-def _g(a, b, c, d, x, y):
-    a = U32(a + b + x)
-    d = d ^ a
-    d = U32((d >> U32(16)) | (d << U32(16)))
-    c = U32(c + d)
-    b = b ^ c
-    b = U32((b >> U32(12)) | (b << U32(20)))
-    a = U32(a + b + y)
-    d = d ^ a
-    d = U32((d >> U32(8)) | (d << U32(24)))
-    c = U32(c + d)
-    b = b ^ c
-    b = U32((b >> U32(7)) | (b << U32(25)))
-    return a, b, c, d
+def _compression(device):
+    """The header's last-block compression (counter 0, CHUNK_END | ROOT), built from device
+    functions made by `device`; returns compress(cv, m, block_len) -> the state after 7 rounds.
+
+    Two builds: the nonce loop's inlines everything at Numba's level, which lets the compiler
+    keep it in 32-bit registers and drop the last round's work the leading word does not need,
+    but takes Numba most of a kernel's compile time; the rare full check after a tie in the
+    leading word uses plain device calls, which compile in a second (their code is slower,
+    which there does not matter)."""
+
+    @device
+    def g(a, b, c, d, x, y):
+        a = U32(a + b + x)
+        d = d ^ a
+        d = U32((d >> U32(16)) | (d << U32(16)))
+        c = U32(c + d)
+        b = b ^ c
+        b = U32((b >> U32(12)) | (b << U32(20)))
+        a = U32(a + b + y)
+        d = d ^ a
+        d = U32((d >> U32(8)) | (d << U32(24)))
+        c = U32(c + d)
+        b = b ^ c
+        b = U32((b >> U32(7)) | (b << U32(25)))
+        return a, b, c, d
+
+    @device
+    def one_round(v, m):
+        v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
+        v0, v4, v8, v12 = g(v0, v4, v8, v12, m[0], m[1])
+        v1, v5, v9, v13 = g(v1, v5, v9, v13, m[2], m[3])
+        v2, v6, v10, v14 = g(v2, v6, v10, v14, m[4], m[5])
+        v3, v7, v11, v15 = g(v3, v7, v11, v15, m[6], m[7])
+        v0, v5, v10, v15 = g(v0, v5, v10, v15, m[8], m[9])
+        v1, v6, v11, v12 = g(v1, v6, v11, v12, m[10], m[11])
+        v2, v7, v8, v13 = g(v2, v7, v8, v13, m[12], m[13])
+        v3, v4, v9, v14 = g(v3, v4, v9, v14, m[14], m[15])
+        return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
+
+    @device
+    def permute(m):
+        return (m[2], m[6], m[3], m[10], m[7], m[0], m[4], m[13],
+                m[1], m[11], m[12], m[5], m[9], m[14], m[15], m[8])  # fmt: skip
+
+    @device
+    def compress(cv, m, block_len):
+        v = (cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7],
+             U32(_IV[0]), U32(_IV[1]), U32(_IV[2]), U32(_IV[3]),
+             U32(0), U32(0), block_len, U32(CHUNK_END | ROOT))  # fmt: skip
+        v = one_round(v, m)
+        m = permute(m)
+        v = one_round(v, m)
+        m = permute(m)
+        v = one_round(v, m)
+        m = permute(m)
+        v = one_round(v, m)
+        m = permute(m)
+        v = one_round(v, m)
+        m = permute(m)
+        v = one_round(v, m)
+        m = permute(m)
+        return one_round(v, m)
+
+    return compress
 
 
-@cuda.jit(device=True, inline="always")
-def _round(v, m):
-    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m[0], m[1])
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m[2], m[3])
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m[4], m[5])
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m[6], m[7])
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m[8], m[9])
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m[10], m[11])
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m[12], m[13])
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m[14], m[15])
-    return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
-
-
-@cuda.jit(device=True, inline="always")
-def _permute(m):
-    return (m[2], m[6], m[3], m[10], m[7], m[0], m[4], m[13],
-            m[1], m[11], m[12], m[5], m[9], m[14], m[15], m[8])  # fmt: skip
-
-
-@cuda.jit(device=True, inline="always")
-def _compress(cv, m, block_len):
-    """The state after 7 rounds of the header's last block (counter 0, CHUNK_END | ROOT)."""
-    v = (cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7],
-         U32(_IV[0]), U32(_IV[1]), U32(_IV[2]), U32(_IV[3]),
-         U32(0), U32(0), block_len, U32(CHUNK_END | ROOT))  # fmt: skip
-    v = _round(v, m)
-    m = _permute(m)
-    v = _round(v, m)
-    m = _permute(m)
-    v = _round(v, m)
-    m = _permute(m)
-    v = _round(v, m)
-    m = _permute(m)
-    v = _round(v, m)
-    m = _permute(m)
-    v = _round(v, m)
-    m = _permute(m)
-    return _round(v, m)
+_compress = _compression(cuda.jit(device=True, inline="always"))
+_compress_rare = _compression(cuda.jit(device=True))
 
 
 @cuda.jit(device=True, inline="always")
@@ -243,7 +255,7 @@ def _make_kernel(header_len: int):
     @cuda.jit(device=True)
     def meets_in_full(cv, t, nonce, block_len, target):
         """Every word of the hash against the target's, most significant first."""
-        v = _compress(cv, message(t, nonce), block_len)
+        v = _compress_rare(cv, message(t, nonce), block_len)
         for i in range(8):
             h = _bswap(v[i] ^ v[i + 8])
             if h != target[i]:
