@@ -42,12 +42,12 @@ if [ -n "$QUICK" ]; then
     timeout 200 $PY -m bench.gpu_measure --out "$OUT" --quick --mine-seconds 20 --warmup 5 \
         2>&1 | tee "$OUT/measure.log"
 else
-    timeout 175 $PY -m bench.gpu_measure --out "$OUT" --mine-seconds 70 --warmup 15 \
+    timeout 200 $PY -m bench.gpu_measure --out "$OUT" --mine-seconds 100 --warmup 15 \
         2>&1 | tee "$OUT/measure.log"
 fi
 
 echo "== kernel tests (simulator and GPU)"
-timeout 80 $PY -m pytest -q -p no:cacheprovider tests/kernels/test_kernels_cuda.py \
+timeout 120 $PY -m pytest -q -p no:cacheprovider tests/kernels/test_kernels_cuda.py \
     2>&1 | tail -25 | tee "$OUT/tests.log"
 
 echo "== python -m bench.report, nonce search rows"
