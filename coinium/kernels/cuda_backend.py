@@ -2,8 +2,9 @@
 
 It provides `pow_search` only: Merkle roots and signature checks stay on the CPU backends, so
 this module is never picked by default; the GPU miner loads it by name
-(``coinium.kernels.load_backend("cuda")``) and ``COINIUM_KERNELS=cuda`` is refused for the
-node's own kernels (see `coinium.kernels`).
+(``coinium.kernels.load_backend("cuda")``), and ``COINIUM_KERNELS=cuda`` puts only
+`kernels.pow_search` on the GPU (see `coinium.kernels`). Importing it without a usable GPU or
+CUDA driver raises `NoGpuError` (an ImportError) with the driver's reason.
 
 The header is two BLAKE3 blocks: bytes 0-63, then the rest (8 to 64 bytes, the nonce its last 8).
 The first block's chaining value, the midstate, is computed here on the host once per header; on
@@ -48,8 +49,8 @@ if SIMULATOR:  # the simulator runs the kernel on NumPy scalars, whose uint32 su
 # Most nonces in one launch (the miner asks for less, sized to ~75 ms); the kernel's range is
 # also cut where the nonce's high word changes, so a launch never crosses a multiple of 2^32.
 MAX_LAUNCH = 1 << 32
-_NO_NONCE = np.uint64(MAX_NONCE)  # the result slot's "nothing found" (never a valid answer
-# to report: a hit at 2^64-1 is told apart by the full check on the host, see `_launch`)
+# The result slot's "nothing found"; a real hit at 2^64-1 is told apart on the host (`_launch`).
+_NO_NONCE = np.uint64(MAX_NONCE)
 
 CHUNK_START = 1
 CHUNK_END = 2
