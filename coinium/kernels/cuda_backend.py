@@ -31,10 +31,13 @@ import numpy as np
 try:
     from numba import config as _numba_config
     from numba import cuda
-except ImportError as exc:  # numba-cuda missing: pip install 'coinium[gpu]'
+except ImportError as exc:
     raise ImportError(
         f"numba's CUDA target is not installed ({exc}); install it with pip install 'coinium[gpu]'"
     ) from exc
+if getattr(cuda, "implementation", "") != "NVIDIA":  # numba's own, deprecated copy of the target
+    raise ImportError("numba's CUDA target is not installed (numba-cuda); install it with "
+                      "pip install 'coinium[gpu]'")  # fmt: skip
 
 NAME = "cuda"
 

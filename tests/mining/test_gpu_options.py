@@ -118,7 +118,7 @@ def test_a_gpu_that_does_not_exist_is_one_line(tmp_path):
     """Under the simulator there is exactly one (simulated) GPU: device 3 is refused."""
     line = one_error_line(coinium("mine", "--gpu", "--gpu-devices", "0,3", "--address", ADDRESS,
                                   "--rpc", NOWHERE, simulator=True))  # fmt: skip
-    if "numba-cuda" in line or "coinium[gpu]" in line:
+    if "coinium[gpu]" in line and os.environ.get("CI", "").lower() in ("", "0", "false", "no"):
         pytest.skip("numba-cuda is not installed")
     assert line == "Error: --gpu: no GPU 3: this machine has 1 (devices 0-0)"
 
