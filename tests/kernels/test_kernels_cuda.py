@@ -146,7 +146,7 @@ def test_simulated_cases_cover_what_they_claim():
 def test_simulated_kernel_refuses_what_the_reference_refuses(simulated, case):
     name, header, target, start, count = case
     assert "error" in simulated[name]
-    if len(header) != 92 or start < 0 or start + count - 1 > MAX_NONCE:
+    if len(header) != reference.HEADER_SIZE or start < 0 or start + count - 1 > MAX_NONCE:
         with pytest.raises(ValueError):
             reference.pow_search(header, target, start, count)
 
@@ -172,7 +172,10 @@ def test_gpu_kernel_matches_the_oracle(gpu, case):
 @pytest.mark.parametrize("length", HEADER_LENGTHS)
 def test_gpu_kernel_over_large_ranges_matches_the_cpu(gpu, length):
     """Millions of nonces per launch, across 2^32, at targets a CPU backend checks quickly."""
-    cpu = load_backend("cython" if length == reference.HEADER_SIZE else "python")
+    try:  # the C kernel checks whole ranges quickly, for the header size it takes
+        cpu = load_backend("cython") if length == reference.HEADER_SIZE else reference
+    except KernelBackendError:
+        cpu = reference
     rng = random.Random(length)
     for bits in (12, 18, 22):
         header = rng.randbytes(length)
