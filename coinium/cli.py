@@ -92,13 +92,13 @@ def node(datadir, network, gpu, gpu_devices, **flags) -> None:
 
     try:
         options = build_options(network, datadir, flags)
+        if gpu != "off" and not options.mine:
+            raise click.UsageError("--gpu needs --mine")
+        gpus = resolve_gpus(gpu, gpu_devices)  # before a regtest wallet is made for the miner
         if options.mine and options.miner_address is None:
             options = _with_new_miner_address(options)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    if gpu != "off" and not options.mine:
-        raise click.UsageError("--gpu needs --mine")
-    gpus = resolve_gpus(gpu, gpu_devices)
     if gpus:
         processes = options.miner_processes
         if flags.get("miner_processes") is None:  # the default: leave each GPU's driver a core
