@@ -156,3 +156,31 @@ def test_chunks_are_sized_from_the_measured_rate():
     assert next_chunk(1 << 14, 1 << 14, 20.0, 0.075, MAX_GPU_CHUNK) == MIN_CHUNK  # compiling
     assert next_chunk(MAX_GPU_CHUNK, MAX_GPU_CHUNK, 0.001, 0.075, MAX_GPU_CHUNK) == MAX_GPU_CHUNK
     assert next_chunk(1 << 20, 1 << 20, 0.0, 0.075, MAX_GPU_CHUNK) == 8 << 20
+
+
+def test_the_views_name_each_gpu_and_its_rate():
+    import io
+
+    from rich.console import Console
+
+    from coinium.mining.engine import MinerEvent
+    from coinium.mining.stats import MinerStats
+    from coinium.mining_client.display import LiveDisplay, describe
+
+    labels = ["cpu 0", "gpu 1 (NVIDIA H200)"]
+    start = MinerEvent("start", {"processes": 1, "pids": [11, 22], "payout": "00", "gpus": [1],
+                                 "labels": labels})  # fmt: skip
+    assert describe(start) == ("started 1 CPU worker processes and 1 GPU worker: "
+                               "gpu 1 (NVIDIA H200) (pids [11, 22])")  # fmt: skip
+    stats = MinerStats(2)
+    stats.add_hashes(0, 500_000_000)
+    stats.add_hashes(1, 180_000_000_000)
+    console = Console(file=io.StringIO(), width=120, force_terminal=False)
+    view = LiveDisplay(stats, "http://127.0.0.1:19443", console)
+    view(start)
+    console.print(view.render())
+    text = console.file.getvalue()
+    gpu_row = next(line for line in text.splitlines() if "gpu 1 (NVIDIA H200)" in line)
+    assert " 22 " in gpu_row and "H/s" in gpu_row and "180,000,000,000" in gpu_row
+    cpu_row = next(line for line in text.splitlines() if line.startswith("cpu 0"))
+    assert " 11 " in cpu_row and "500,000,000" in cpu_row
