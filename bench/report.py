@@ -4,7 +4,9 @@
     python -m bench.report --no-run        # report the last run again (bench/out/kernels.json)
 
 Rates use each benchmark's best round (the least disturbed by other work on a shared machine);
-every ratio compares rows of the same run. The chart goes to bench/out/kernels.png.
+every ratio compares rows of the same run. Where a GPU is present, the nonce-search table gains a
+row for the cuda backend, compared with one core of the best CPU kernel. The chart goes to
+bench/out/kernels.png.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def table(rows: list[Row]) -> tuple[str, list[tuple[str, float, float, bool]]]:
                 ratio = "baseline"
             elif r.role == "ceiling":
                 ratio = f"{r.rate / base.rate:.1f}x loop" if base else ""
+            elif r.backend == "cuda":  # a GPU: against one core of the best CPU kernel
+                core = find(rows, "pow", backend="cython", cores=1) or find(
+                    rows, "pow", backend="numba", cores=1)
+                ratio = f"{r.rate / core.rate:,.0f}x 1 {core.backend} core" if core else ""
             elif base:
                 ratio = f"{r.rate / base.rate:.1f}x"
                 if section == "pow" and ceiling:
@@ -150,7 +156,8 @@ def chart(rows: list[Row], path: Path) -> None:
         part = [r for r in rows if r.section == section]
         if not part:
             continue
-        colors = ["#999999" if r.role else "#1f77b4" if r.backend == "cython"
+        colors = ["#999999" if r.role else "#d62728" if r.backend == "cuda"
+                  else "#1f77b4" if r.backend == "cython"
                   else "#ff7f0e" if r.backend == "numba" else "#2ca02c" for r in part]
         rates = [r.rate for r in part]
         ax.barh([r.label for r in part], rates, color=colors)

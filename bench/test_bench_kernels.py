@@ -110,6 +110,25 @@ def test_pow_all_cores(benchmark, header, name):
         items=count * CORES, unit="hashes")
 
 
+# Nonces per GPU round: ~0.5 s on an H200-class GPU, long enough to hide launch gaps.
+GPU_NONCES = 1 << 34
+
+
+def test_pow_gpu(benchmark, header):
+    """The cuda backend on GPU 0, where one is present (skipped otherwise, in CI too: CI has no
+    GPU). The first (warm-up) round compiles the kernel."""
+    try:
+        module = load_backend("cuda")
+    except KernelBackendError as exc:
+        pytest.skip(f"no usable GPU: {exc}")
+    if module.SIMULATOR:
+        pytest.skip("the CUDA simulator is no GPU")
+    name = module.device_names()[0]
+    run(benchmark, lambda: module.pow_search(header, 0, 0, GPU_NONCES), rounds=5, section="pow",
+        label=f"cuda pow_search, 1 GPU ({name})", backend="cuda", cores=0, items=GPU_NONCES,
+        unit="hashes")
+
+
 # ---- Merkle root ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 
@@ -11,6 +12,7 @@ import click
 
 from coinium.config import ZMQ_TOPICS, ConfigError, build_options
 from coinium.core.params import NETWORKS
+from coinium.mining_client.cli import gpu_options, resolve_gpus
 
 NETWORK_CHOICE = click.Choice(sorted(NETWORKS))
 
@@ -70,6 +72,7 @@ def main() -> None:
 @click.option("--miner-processes", type=int, default=None, help="Mining processes.")
 @click.option("--mine-interval", type=float, default=None,
               help="Regtest: seconds between mined blocks [default: 1].")
+@gpu_options
 @zmq_options
 @click.option("--minrelaytxfee", type=int, default=None, metavar="UNITS",
               help="Min relay fee rate, base units per 1000 bytes [default: 1000].")
@@ -115,7 +118,7 @@ def main() -> None:
 @click.option("--dashboard-port", type=int, default=None,
               help="Dashboard port [default: the RPC port + 1000].")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
-def node(datadir, network, **flags) -> None:
+def node(datadir, network, gpu, gpu_devices, **flags) -> None:
     """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""
     from coinium.logsetup import configure_logging
     from coinium.node import Node
@@ -124,10 +127,20 @@ def node(datadir, network, **flags) -> None:
 
     try:
         options = build_options(network, datadir, flags)
+        if gpu != "off" and not options.mine:
+            raise click.UsageError("--gpu needs --mine")
+        gpus = resolve_gpus(gpu, gpu_devices)  # before a regtest wallet is made for the miner
         if options.mine and options.miner_address is None:
             options = _with_new_miner_address(options)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if gpus:
+        processes = options.miner_processes
+        if flags.get("miner_processes") is None:  # the default: leave each GPU's driver a core
+            processes = max(1, processes - len(gpus))
+        options = dataclasses.replace(
+            options, miner_processes=processes, miner_gpu_devices=tuple(g.device for g in gpus),
+            miner_gpu_names=tuple(g.name for g in gpus))  # fmt: skip
     configure_logging(options.datadir, options.log_level, options.print_to_console)
     try:
         asyncio.run(Node(options).run())
@@ -139,8 +152,6 @@ def node(datadir, network, **flags) -> None:
 
 def _with_new_miner_address(options):
     """``--mine`` without an address: on regtest, mine to a new wallet's address and print it."""
-    import dataclasses
-
     if options.params.name != "regtest":
         raise ConfigError("--mine needs --miner-address (only regtest creates one for you)")
     from coinium.wallet.miner_wallet import regtest_miner_address

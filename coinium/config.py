@@ -94,6 +94,9 @@ class NodeOptions:
     natpmp: bool = False  # map the P2P ports on the gateway with PCP / NAT-PMP (coinium.nat)
     wallets: tuple[str, ...] = ()  # wallets loaded at start (bitcoind's -wallet)
     dashboard: DashboardOptions = DashboardOptions()
+    # GPUs the miner uses (--gpu): checked by the command line before the node starts.
+    miner_gpu_devices: tuple[int, ...] = ()
+    miner_gpu_names: tuple[str, ...] = ()
 
     @property
     def datadir(self) -> Path:

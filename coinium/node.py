@@ -229,7 +229,8 @@ class Node:
         # On regtest every hash is a block: pace the miner so the chain stays readable.
         interval = 0.0 if self.params.retarget else self.options.mine_interval
         self.miner = NodeMiner(self, recipient, processes or self.options.miner_processes,
-                               interval)  # fmt: skip
+                               interval, self.options.miner_gpu_devices,
+                               self.options.miner_gpu_names)  # fmt: skip
         await self.miner.start()
 
     async def stop_mining(self) -> None:

@@ -7,6 +7,12 @@ run of a program (processes it starts, such as miner workers, inherit ``COINIUM_
 and stay quiet), and while Numba compiles its kernels (about half a minute on a first start) it
 says how long it has been at it.
 
+The GPU backend, ``cuda`` (Numba's CUDA target, ``pip install 'coinium[gpu]'``), provides only
+`pow_search`, so it is never a default: the GPU miner loads it with ``load_backend("cuda")`` in
+its own worker processes. ``COINIUM_KERNELS=cuda`` asks for it explicitly: `pow_search` then runs
+on the GPU and the other kernels on the fastest CPU backend (``BACKEND`` names that one,
+``POW_BACKEND`` says "cuda"); without a usable GPU that is an error.
+
     pow_search(header, target, start_nonce, count) -> (nonce | None, hashes_done)
     merkle_root(txids) -> bytes
     keyed_hash64(key, blocks) -> list[bytes]     (BLAKE3 keyed hash of each 64-byte block)
@@ -28,7 +34,9 @@ _BACKEND_MODULES = {
     "cython": "coinium.kernels.cython_backend",
     "numba": "coinium.kernels.numba_backend",
     "python": "coinium.kernels.python_backend",
+    "cuda": "coinium.kernels.cuda_backend",  # pow_search only: never chosen by default
 }
+_POW_ONLY = ("cuda",)
 _PREFERENCE = ("cython", "numba", "python")
 _NOTICE_ENV = "COINIUM_KERNELS_NOTICE"  # set once the fallback was reported: children inherit it
 PROGRESS_INTERVAL_S = 10.0
@@ -62,8 +70,7 @@ def available_backends() -> list[str]:
     return names
 
 
-def _select() -> ModuleType:
-    requested = os.environ.get("COINIUM_KERNELS", "").strip().lower()
+def _select(requested: str) -> ModuleType:
     if requested:
         return load_backend(requested)
     failures: list[str] = []
@@ -110,10 +117,13 @@ def _load_fallback(name: str) -> ModuleType:
     return backend
 
 
-_backend = _select()
+_requested = os.environ.get("COINIUM_KERNELS", "").strip().lower()
+_pow_backend = load_backend(_requested) if _requested in _POW_ONLY else None
+_backend = _select("" if _pow_backend is not None else _requested)
 
 BACKEND: str = _backend.NAME
-pow_search = _backend.pow_search
+POW_BACKEND: str = (_pow_backend or _backend).NAME
+pow_search = (_pow_backend or _backend).pow_search
 merkle_root = _backend.merkle_root
 keyed_hash64 = _backend.keyed_hash64
 verify_batch = _backend.verify_batch
@@ -121,6 +131,7 @@ verify_batch = _backend.verify_batch
 __all__ = [
     "BACKEND",
     "KernelBackendError",
+    "POW_BACKEND",
     "available_backends",
     "keyed_hash64",
     "load_backend",

@@ -94,14 +94,31 @@ class MinerConfig:
     backoff_max: float = 8.0
     stats_interval: float = 0.0  # emit "hashrate" events this often (0: never)
     extra_tag: bytes | None = None  # extra-nonce prefix (random per session by default)
+    gpu_devices: tuple[int, ...] = ()  # CUDA devices, one GPU worker each, after the CPU ones
+    gpu_names: tuple[str, ...] = ()  # their names, for the display (optional)
 
     def __post_init__(self) -> None:
-        if self.processes < 1:
-            raise ValueError("a miner needs at least one process")
+        if self.processes < 0 or self.workers < 1:
+            raise ValueError("a miner needs at least one worker (CPU process or GPU)")
+        if len(set(self.gpu_devices)) != len(self.gpu_devices):
+            raise ValueError("a GPU is listed twice")
         if len(self.payout) != 20:
             raise ValueError("the payout is a 20-byte account id")
-        if not self.processes <= self.nonce_span <= NONCE_SPACE:
+        if not self.workers <= self.nonce_span <= NONCE_SPACE:
             raise ValueError("nonce_span must give every worker at least one nonce")
+
+    @property
+    def workers(self) -> int:
+        """CPU worker processes plus one worker per GPU."""
+        return self.processes + len(self.gpu_devices)
+
+    def worker_labels(self) -> list[str]:
+        """How a person sees each worker: "cpu 3", "gpu 0 (NVIDIA H200)"."""
+        labels = [f"cpu {i}" for i in range(self.processes)]
+        for i, device in enumerate(self.gpu_devices):
+            name = self.gpu_names[i] if i < len(self.gpu_names) else ""
+            labels.append(f"gpu {device}" + (f" ({name})" if name else ""))
+        return labels
 
 
 @dataclass(slots=True)
@@ -118,7 +135,7 @@ class Miner:
                  on_event: Callable[[MinerEvent], None] | None = None):  # fmt: skip
         self.source = source
         self.config = config
-        self.stats = MinerStats(config.processes)
+        self.stats = MinerStats(config.workers)
         self.error: BaseException | None = None
         self.on_event = on_event  # may be set after construction, before start
         self._emit_lock = threading.Lock()
@@ -148,9 +165,11 @@ class Miner:
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Spawn the workers and the mining thread."""
-        self._pool = WorkerPool(self.config.processes, self._on_worker_event)
-        self._emit("start", processes=self.config.processes, pids=self._pool.worker_pids(),
-                   payout=self.config.payout.hex())  # fmt: skip
+        config = self.config
+        self._pool = WorkerPool(config.processes, self._on_worker_event, config.gpu_devices)
+        self._emit("start", processes=config.processes, pids=self._pool.worker_pids(),
+                   payout=config.payout.hex(), gpus=list(config.gpu_devices),
+                   labels=config.worker_labels())  # fmt: skip
         self._thread = threading.Thread(target=self._run, name="miner", daemon=True)
         self._thread.start()
 
@@ -217,7 +236,7 @@ class Miner:
             if record is None or record.reported:
                 return
             record.acked.add(event.worker)
-            if len(record.acked) < self.config.processes:
+            if len(record.acked) < self.config.workers:
                 return
             record.reported = True
             job_latency = event.t - record.started
@@ -318,7 +337,7 @@ class Miner:
         if config.local_target is not None:
             target = min(target, config.local_target)
         unit = make_unit(template, config.payout, self._extra.next())
-        ranges = nonce_ranges(config.processes, config.nonce_span)
+        ranges = nonce_ranges(config.workers, config.nonce_span)
         assert self._pool is not None
         with self._lock:
             if self._tip_epoch != epoch:
@@ -337,7 +356,7 @@ class Miner:
             for job in self._pool.current_jobs():
                 if job is not None:
                     self._remember(self._units, job.job, unit, GENERATIONS_KEPT * 4 *
-                                   config.processes)  # fmt: skip
+                                   config.workers)  # fmt: skip
         self.stats.set(height=template.height, target=target)
         self._emit("work", height=template.height, prev=template.prev_hash.hex(),
                    target=f"{target:064x}", bits=f"{template.bits:08x}",
@@ -391,7 +410,7 @@ class Miner:
                                     self.config.nonce_span, generation=generation)  # fmt: skip
             if job is None:
                 return
-            self._remember(self._units, job.job, unit, GENERATIONS_KEPT * 4 * self.config.processes)
+            self._remember(self._units, job.job, unit, GENERATIONS_KEPT * 4 * self.config.workers)
         self.stats.bump("rolls")
         self._emit("roll", worker=worker, generation=generation, extra=unit.extra.hex())
 
@@ -503,8 +522,13 @@ class Miner:
         now = time.monotonic()
         if self.config.stats_interval > 0 and now - self._last_stats >= self.config.stats_interval:
             self._last_stats = now
-            self._emit("hashrate", hashrate=round(self.stats.total_rate(now), 1),
-                       workers=[round(r, 1) for r in self.stats.worker_rates(now)])  # fmt: skip
+            rates = self.stats.worker_rates(now)
+            cpu = self.config.processes
+            gpus = {str(d): round(r, 1)
+                    for d, r in zip(self.config.gpu_devices, rates[cpu:], strict=True)}
+            self._emit("hashrate", hashrate=round(sum(rates), 1),
+                       workers=[round(r, 1) for r in rates], cpu=round(sum(rates[:cpu]), 1),
+                       gpus=gpus)  # fmt: skip
 
     def _check_workers(self) -> None:
         if self._pool is None or self._stopping.is_set():

@@ -26,6 +26,7 @@ from coinium.mining.work import Template
 log = logging.getLogger("coinium.miner")
 
 REFRESH_SECONDS = 5.0
+GPU_STATS_SECONDS = 60.0  # with GPUs: log each device's hash rate this often
 CALL_TIMEOUT = 60.0
 T = TypeVar("T")
 
@@ -75,11 +76,14 @@ class _NodeWorkSource:
 
 
 class NodeMiner:
-    def __init__(self, node, recipient: bytes, processes: int, mine_interval: float = 0.0):
+    def __init__(self, node, recipient: bytes, processes: int, mine_interval: float = 0.0,
+                 gpu_devices: tuple[int, ...] = (), gpu_names: tuple[str, ...] = ()):  # fmt: skip
         self.node = node
         self.recipient = recipient
         self.processes = processes
         self.mine_interval = mine_interval
+        self.gpu_devices = gpu_devices
+        self.gpu_names = gpu_names
         self._miner: Miner | None = None
 
     @property
@@ -97,13 +101,16 @@ class NodeMiner:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        stats = GPU_STATS_SECONDS if self.gpu_devices else 0.0
         config = MinerConfig(self.processes, self.recipient, refresh_seconds=REFRESH_SECONDS,
-                             interval=self.mine_interval)  # fmt: skip
+                             interval=self.mine_interval, gpu_devices=self.gpu_devices,
+                             gpu_names=self.gpu_names, stats_interval=stats)  # fmt: skip
         self._miner = Miner(_NodeWorkSource(self.node, loop), config, _log_event)
         await loop.run_in_executor(None, self._miner.start)  # spawning takes a moment
         self.node.listeners.append(self)
         address = encode_address(self.node.params.address_prefix, self.recipient)
-        log.info("mining with %d processes to %s", self.processes, address)
+        log.info("mining with %d processes and %d GPUs to %s", self.processes,
+                 len(self.gpu_devices), address)  # fmt: skip
 
     async def stop(self) -> None:
         if self._miner is None:
@@ -139,5 +146,9 @@ def _log_event(event: MinerEvent) -> None:
         log.warning("miner worker %d died and was restarted", data["worker"])
     elif kind == "error":
         log.error("miner: %s", data["message"])
+    elif kind == "hashrate":  # with GPUs: the rate of each device, now and then
+        gpus = ", ".join(f"gpu {d} {r / 1e9:.2f} GH/s" for d, r in data["gpus"].items())
+        log.info("hash rate %.2f GH/s (cpu %.2f GH/s, %s)", data["hashrate"] / 1e9,
+                 data["cpu"] / 1e9, gpus)  # fmt: skip
     elif kind in ("switched", "work", "newtip", "found"):
         log.debug("miner %s: %s", kind, data)

@@ -15,6 +15,11 @@ comes back on its result pipe, read by one thread that hands it to a callback:
 - ``found``: a nonce meets the target (the worker then waits for its next job);
 - ``exhausted``: the range is done without a find (the caller rolls the header).
 
+GPU workers (one per device, `gpu_devices`) are the same loop in their own process around the
+`cuda` kernel backend; their chunks are sized from the measured rate to keep one kernel launch near
+`GPU_CHUNK_SECONDS`, so a new tip reaches a GPU within one launch while launch gaps stay a small
+fraction of its time.
+
 Workers are separate processes (spawned, not forked, so they inherit no sockets or threads from
 the node) because a nonce search is pure CPU work and each one keeps a core busy. They ignore
 SIGINT: Ctrl-C reaches the whole process group, and the parent decides when they stop (`close`).
@@ -39,6 +44,10 @@ from coinium.core.header import HEADER_SIZE
 log = logging.getLogger("coinium.miner")
 
 CHUNK_SECONDS = 0.02
+GPU_CHUNK_SECONDS = 0.075  # one kernel launch: long enough that launch gaps cost ~0.1%
+MAX_CPU_CHUNK = 1 << 30
+MAX_GPU_CHUNK = 1 << 40
+MIN_CHUNK = 1 << 10
 REPORT_SECONDS = 0.5
 PARENT_CHECK_SECONDS = 1.0
 MAX_NONCE = (1 << 64) - 1
@@ -84,12 +93,24 @@ def split_nonce_space(workers: int, start: int = 0, end: int = MAX_NONCE) -> lis
 
 
 def _worker_main(index: int, jobs: Connection, results: Connection, generation,
-                 parent_pid: int) -> None:  # fmt: skip
+                 parent_pid: int, gpu_device: int | None = None) -> None:  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (see the module doc)
     from coinium import kernels  # imported in the child: the compiled backend loads here
 
+    # A CPU worker uses the CPU backend even under COINIUM_KERNELS=cuda: GPUs get their own.
+    pow_search = kernels.load_backend(kernels.BACKEND).pow_search
+    seconds, largest = CHUNK_SECONDS, MAX_CPU_CHUNK
+    if gpu_device is not None:
+        try:
+            gpu = kernels.load_backend("cuda")
+            gpu.use_device(gpu_device)
+        except (kernels.KernelBackendError, ValueError) as exc:
+            log.error("GPU worker %d cannot use GPU %d: %s", index, gpu_device, exc)
+            return  # the parent checked the device first: this is rare, and logged
+        pow_search, seconds, largest = gpu.pow_search, GPU_CHUNK_SECONDS, MAX_GPU_CHUNK
+        pow_search(bytes(HEADER_SIZE), 0, 0, 1)  # compile the kernel now, not in the first job
     try:
-        _search_jobs(index, jobs, results, generation, parent_pid, kernels.pow_search)
+        _search_jobs(index, jobs, results, generation, parent_pid, pow_search, seconds, largest)
     except (BrokenPipeError, EOFError, ConnectionResetError):
         return  # the parent is gone or closed our pipes
 
@@ -105,9 +126,20 @@ def _next_job(jobs: Connection, parent_pid: int) -> Job | None:
     return job
 
 
+def next_chunk(chunk: int, done: int, elapsed: float, seconds: float, largest: int) -> int:
+    """The next chunk's size: unchanged while a chunk takes ``seconds`` within a factor of two,
+    else what the measured rate does in ``seconds`` (at most 8 times more at once: the first
+    chunks of a GPU include compiling its kernel and say little about its rate)."""
+    if seconds / 2 <= elapsed <= 2 * seconds:
+        return chunk
+    wanted = int(done * seconds / elapsed) if elapsed > 0 else chunk * 8
+    return max(MIN_CHUNK, min(largest, chunk * 8, wanted))
+
+
 def _search_jobs(index: int, jobs: Connection, results: Connection, generation,
-                 parent_pid: int, pow_search) -> None:  # fmt: skip
-    chunk = 1 << 14
+                 parent_pid: int, pow_search, seconds: float = CHUNK_SECONDS,
+                 largest: int = MAX_CPU_CHUNK) -> None:  # fmt: skip
+    chunk = 1 << 14 if largest == MAX_CPU_CHUNK else MIN_CHUNK  # a GPU's first compiles a kernel
     while True:
         job = _next_job(jobs, parent_pid)
         if job is None:
@@ -135,12 +167,8 @@ def _search_jobs(index: int, jobs: Connection, results: Connection, generation,
                                          hashes=hashes, job=job.job, t=chunk_end))  # fmt: skip
                 break
             nonce += count
-            # Keep each chunk near CHUNK_SECONDS so stale work is dropped quickly.
-            elapsed = chunk_end - chunk_start
-            if elapsed < CHUNK_SECONDS / 2 and chunk < 1 << 30:
-                chunk *= 2
-            elif elapsed > CHUNK_SECONDS * 2 and chunk > 1 << 10:
-                chunk //= 2
+            # Keep each chunk near `seconds` so stale work is dropped quickly.
+            chunk = next_chunk(chunk, done, chunk_end - chunk_start, seconds, largest)
             if chunk_end - last_report >= REPORT_SECONDS:
                 results.send(WorkerEvent("hashes", index, job.generation, hashes=hashes,
                                          job=job.job, t=chunk_end))  # fmt: skip
@@ -160,8 +188,14 @@ class WorkerPool:
     one event at a time.
     """
 
-    def __init__(self, processes: int, on_event: Callable[[WorkerEvent], None]):
-        if processes < 1:
+    def __init__(self, processes: int, on_event: Callable[[WorkerEvent], None],
+                 gpu_devices: Sequence[int] = ()):  # fmt: skip
+        """``processes`` CPU workers (indices 0..processes-1), then one worker per GPU in
+        ``gpu_devices`` (CUDA device numbers)."""
+        self.cpu_workers = processes
+        self.gpu_devices = tuple(gpu_devices)
+        processes += len(self.gpu_devices)
+        if self.cpu_workers < 0 or processes < 1:
             raise ValueError("a worker pool needs at least one process")
         self.size = processes
         self._ctx = mp.get_context("spawn")
@@ -189,7 +223,8 @@ class WorkerPool:
         result_recv, result_send = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(index, job_recv, result_send, self._generation, os.getpid()),
+            args=(index, job_recv, result_send, self._generation, os.getpid(),
+                  self.gpu_device(index)),
             name=f"coinium-miner-{index}",
             daemon=True,
         )
@@ -203,6 +238,12 @@ class WorkerPool:
         self._job_conns[index] = job_send
         self._result_conns[index] = result_recv
         self._procs[index] = proc
+
+    def gpu_device(self, worker: int) -> int | None:
+        """The CUDA device a worker drives, or None for a CPU worker."""
+        if worker < self.cpu_workers:
+            return None
+        return self.gpu_devices[worker - self.cpu_workers]
 
     def _send(self, index: int, job: Job | None) -> None:
         try:

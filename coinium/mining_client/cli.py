@@ -1,4 +1,5 @@
-"""``coinium mine``: mine against a node over JSON-RPC with a pool of worker processes."""
+"""``coinium mine``: mine against a node over JSON-RPC with a pool of worker processes (CPU
+cores, and GPUs with ``--gpu``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import click
 
 from coinium.core.params import NETWORKS, NetworkParams
 from coinium.crypto.address import AddressError, decode_address
+from coinium.mining.gpus import GPU_MODES, Gpu, GpuUnavailable, choose_gpus, parse_devices
 
 DEFAULT_TIMEOUT = 30.0
 POLL_TIMEOUT = 5.0
@@ -40,6 +42,33 @@ def _network_of(address: str, network: str | None) -> tuple[NetworkParams, bytes
     return params, account
 
 
+def gpu_options(fn):
+    """``--gpu[=on|auto|off]`` and ``--gpu-devices``, shared by ``coinium mine`` and ``node``."""
+    fn = click.option("--gpu-devices", default=None, metavar="LIST",
+                      help="CUDA devices to mine on, e.g. 0,1 [default: every GPU].")(fn)
+    return click.option("--gpu", type=click.Choice(GPU_MODES), default="off", is_flag=False,
+                        flag_value="on", show_default=True,
+                        help="Mine on GPUs too, one worker each: --gpu fails without a usable "
+                             "GPU, --gpu=auto then mines on the CPU only.")(fn)  # fmt: skip
+
+
+def resolve_gpus(mode: str, devices_text: str | None) -> list[Gpu]:
+    """The GPUs to mine with; a ClickException (one line, exit 1) when --gpu finds none."""
+    try:
+        devices = parse_devices(devices_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--gpu-devices") from None
+    if devices is not None and mode == "off":
+        raise click.UsageError("--gpu-devices needs --gpu (or --gpu=auto)")
+    try:
+        gpus, note = choose_gpus(mode, devices)
+    except GpuUnavailable as exc:
+        raise click.ClickException(f"--gpu: {exc}") from None
+    if note is not None:
+        click.echo(note, err=True)
+    return gpus
+
+
 def _target(text: str | None) -> int | None:
     if text is None:
         return None
@@ -65,8 +94,10 @@ def _target(text: str | None) -> int | None:
 @click.option("--network", type=click.Choice(sorted(NETWORKS)), default=None,
               help="The node's network [default: the address's].")
 @click.option("--address", required=True, help="Address the coinbase pays.")
-@click.option("--processes", type=click.IntRange(1, 1024), default=None,
-              help="Worker processes [default: every core this process may use].")
+@click.option("--processes", type=click.IntRange(0, 1024), default=None,
+              help="CPU worker processes [default: every core this process may use, less one "
+                   "per GPU, whose worker keeps a core busy driving it].")
+@gpu_options
 @click.option("--zmq", "zmq_address", default="auto", show_default=True, metavar="ADDRESS",
               help="hashblock publisher: 'auto' (ask the node), an address, or 'off' (poll).")
 @click.option("--poll", type=click.FloatRange(0.01), default=0.25, show_default=True,
@@ -86,8 +117,8 @@ def _target(text: str | None) -> int | None:
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def mine_command(rpc_url, rpc_cookie, rpc_user, rpc_password, datadir, network, address,
-                 processes, zmq_address, poll, refresh, max_blocks, interval, local_target,
-                 as_json, stats_interval, log_level) -> None:  # fmt: skip
+                 processes, gpu, gpu_devices, zmq_address, poll, refresh, max_blocks, interval,
+                 local_target, as_json, stats_interval, log_level) -> None:  # fmt: skip
     """Mine with worker processes: work from getblocktemplate, finds to submitblock.
 
     New tips arrive by the node's ZMQ hashblock publisher (or a short poll); the node going
@@ -122,10 +153,16 @@ def mine_command(rpc_url, rpc_cookie, rpc_user, rpc_password, datadir, network, 
             return RpcClient(url, user=rpc_user, password=rpc_password, timeout=timeout)
         return RpcClient(url, cookie_file=Path(rpc_cookie), timeout=timeout)
 
+    gpus = resolve_gpus(gpu, gpu_devices)
+    if processes is None:
+        processes = max(0 if gpus else 1, _all_cores() - len(gpus))
+    if processes == 0 and not gpus:
+        raise click.UsageError("--processes 0 leaves no worker: it needs --gpu")
     config = MinerConfig(
-        processes=processes or _all_cores(), payout=account, refresh_seconds=refresh,
+        processes=processes, payout=account, refresh_seconds=refresh,
         interval=interval, max_blocks=max_blocks, local_target=_target(local_target),
         stats_interval=stats_interval if as_json else 0.0,
+        gpu_devices=tuple(g.device for g in gpus), gpu_names=tuple(g.name for g in gpus),
     )  # fmt: skip
     miner = Miner(RpcWorkSource(client(DEFAULT_TIMEOUT), params), config)
     live = None

@@ -1,7 +1,8 @@
 """How ``coinium mine`` shows what it does: a live terminal table, plain lines, or JSON lines.
 
 * `LiveDisplay` (a terminal, the default): a rich table redrawn twice a second: node, link
-  (ZMQ or polling), height and target, hash rate per worker and in total, blocks found, accepted,
+  (ZMQ or polling), height and target, hash rate per worker (each CPU process and each GPU,
+  named) and in total, blocks found, accepted,
   rejected (with the node's last reason) and stale, how fast workers switched to new work, and
   the last few events.
 * `LineSink` (stdout is not a terminal): one readable line per event that matters.
@@ -45,7 +46,11 @@ def describe(event: MinerEvent) -> str | None:
     kind = event.kind
     short = (d.get("hash") or "")[:16]
     if kind == "start":
-        return f"started {d['processes']} worker processes (pids {d['pids']})"
+        gpus = [label for label in d.get("labels", []) if label.startswith("gpu")]
+        line = f"started {d['processes']} CPU worker processes"
+        if gpus:
+            line += f" and {len(gpus)} GPU worker{'s' if len(gpus) > 1 else ''}: {', '.join(gpus)}"
+        return line + f" (pids {d['pids']})"
     if kind == "connected":
         return f"connected: mining at height {d['height']}"
     if kind == "disconnected":
@@ -111,6 +116,7 @@ class LiveDisplay:
         self.console = console or Console()
         self.link = "?"
         self.pids: list[int] = []
+        self.labels: list[str] = []
         self.events: deque[str] = deque(maxlen=8)
         self._live = Live(console=self.console, refresh_per_second=2, transient=False,
                           get_renderable=self.render)  # fmt: skip
@@ -128,6 +134,7 @@ class LiveDisplay:
                                               if event.data.get("address") else "")  # fmt: skip
         elif event.kind == "start" or event.kind == "worker-restarted":
             self.pids = list(event.data.get("pids") or self.pids)
+            self.labels = list(event.data.get("labels") or self.labels)
             if event.kind == "worker-restarted" and event.data["worker"] < len(self.pids):
                 self.pids[event.data["worker"]] = event.data["pid"]
         line = describe(event)
@@ -155,7 +162,8 @@ class LiveDisplay:
         rows = zip(snap["worker_hashrates"], snap["worker_hashes"], strict=True)
         for i, (rate, count) in enumerate(rows):
             pid = str(self.pids[i]) if i < len(self.pids) else ""
-            workers.add_row(str(i), pid, si_rate(rate), f"{count:,}")
+            label = self.labels[i] if i < len(self.labels) else str(i)
+            workers.add_row(label, pid, si_rate(rate), f"{count:,}")
         workers.add_row("total", "", si_rate(snap["hashrate"]), f"{snap['hashes']:,}",
                         style="bold")  # fmt: skip
 

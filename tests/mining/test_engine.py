@@ -252,6 +252,9 @@ def test_a_new_tip_moves_every_worker_to_new_work(run_miner):
     node = FakeNode()
     miner, events = run_miner(node, local_target=0)
     events.wait_for(first("switched"), what="workers on work")
+    # Hashing, not just started: on a loaded machine a worker may not have begun its first
+    # chunk yet, and work dropped before any hash is no stale work.
+    wait_until(lambda: all(n > 0 for n in miner.stats.hashes), 10, message="workers hashing")
     new_tip = node.block_elsewhere()
     seen = time.monotonic()
     assert miner.new_tip(new_tip, source="test", seen_at=seen)
