@@ -103,11 +103,11 @@ def test_gpu_auto_without_a_gpu_mines_on_the_cpu_and_says_so_once(no_gpu, tmp_pa
 
 def test_bad_gpu_options_are_usage_errors():
     bad = coinium("mine", "--gpu", "--gpu-devices", "zero", "--address", ADDRESS)
-    assert bad.returncode == 2 and "--gpu-devices" in bad.stderr
+    assert bad.returncode == 1 and "--gpu-devices" in bad.stderr
     alone = coinium("mine", "--gpu-devices", "0", "--address", ADDRESS)
-    assert alone.returncode == 2 and "needs --gpu" in alone.stderr
+    assert alone.returncode == 1 and "needs --gpu" in alone.stderr
     mode = coinium("mine", "--gpu=maybe", "--address", ADDRESS)
-    assert mode.returncode == 2 and "'maybe' is not one of" in mode.stderr
+    assert mode.returncode == 1 and "'maybe' is not one of" in mode.stderr
     nothing = coinium("mine", "--processes", "0", "--address", ADDRESS)
     assert nothing.returncode == 2 and "needs --gpu" in nothing.stderr
     no_mine = coinium("node", "--network", "regtest", "--gpu")
