@@ -72,9 +72,10 @@ from coinium.p2p.messages import (
     encode,
     frame_type,
 )
-from coinium.p2p.peer import PRIORITY, RATE_CLASS, Peer, PeerState, RateClass
+from coinium.p2p.peer import PRIORITY, RATE_CLASS, Peer, PeerState, Priority, RateClass
 from coinium.p2p.peerdb import PeerDB
 from coinium.p2p.scoring import Merit, Misbehaviour
+from coinium.p2p.sendwindow import SEND_STUCK_S, keep_large_buffers_out_of_the_heap, trim_heap
 from coinium.p2p.sync import MAX_PER_GETDATA, UNCONNECTING_TOLERANCE, BlockSync, decode_block
 from coinium.p2p.transport import (
     Connection,
@@ -94,7 +95,6 @@ HANDSHAKE_TIMEOUT_S = 10.0
 MAX_PENDING_HANDSHAKES = 32
 INBOX_MAX_MESSAGES = 10_000
 INBOX_MAX_BYTES = 64 << 20
-SEND_STUCK_S = 10.0  # an active peer whose link takes nothing for this long is dropped
 MIN_GOOD_CONNECTION_S = 30.0  # an outbound link that lasted less counts as a failed attempt
 ADDR_FLUSH_S = 10.0  # known addresses and scores reach peers.lmdb this often (if changed)
 MEMPOOL_REQUEST_INTERVAL_S = 30.0
@@ -202,6 +202,7 @@ class PeerManager:
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         config = self.config
+        keep_large_buffers_out_of_the_heap()
         self.keys = load_or_create_keys(config.datadir)
         self.db = PeerDB(config.datadir)
         self.bans = BanList(self.db)
@@ -485,6 +486,14 @@ class PeerManager:
         if channel == "gossip" and not isinstance(message, (BlockMsg, TxMsg)):
             self.misbehaving(peer, Misbehaviour.GOSSIP_CHANNEL, type(message).__name__)
             return
+        # Pings and pongs are answered as they arrive, not behind what the worker is busy with:
+        # they measure the link, and they move the send window (`coinium.p2p.sendwindow`).
+        if isinstance(message, Pong) and peer.window.acknowledge(message.nonce):
+            peer.queue.wake()
+            return
+        if isinstance(message, Ping) and peer.active:
+            self._answer_ping(peer, message)
+            return
         if peer.inbox.qsize() >= INBOX_MAX_MESSAGES \
                 or peer.inbox_bytes + len(data) > INBOX_MAX_BYTES:  # fmt: skip
             self.misbehaving(peer, Misbehaviour.FLOOD, "inbox full")
@@ -526,8 +535,9 @@ class PeerManager:
             peer.queue.put(frame, PRIORITY[kind])
 
     async def _sender(self, peer: Peer) -> None:
+        window = peer.window
         while True:
-            frame = await peer.queue.get()
+            frame = await peer.queue.get(window.room)
             wait = peer.send_bytes.wait_time(len(frame))
             if wait:
                 await asyncio.sleep(wait)
@@ -537,6 +547,12 @@ class PeerManager:
                 return
             kind = frame_type(frame)
             peer.stats.sent(kind.name.lower() if kind is not None else "unknown", len(frame))
+            if kind is not None and PRIORITY[kind] != Priority.CONTROL:
+                nonce = window.record(len(frame))
+                if nonce is not None and not await self._transmit(peer,
+                                                                  encode(Ping(nonce, self.tip()))):
+                    self._close(peer, "send failed")
+                    return
 
     async def _transmit(self, peer: Peer, frame: bytes) -> bool:
         deadline = time.monotonic() + SEND_STUCK_S
@@ -658,6 +674,10 @@ class PeerManager:
         for conn in (peer.router_conn, peer.xpub_conn):
             if conn is not None:
                 conn.kick()
+        held = peer.queue.bytes + peer.window.unacked
+        peer.queue.clear()
+        if held > 1 << 20:  # libzmq frees the link's pipe on its own thread: trim a little later
+            asyncio.get_running_loop().call_later(1.0, trim_heap)
         if self._xpub_subs.get(peer.key_hex) is peer.xpub_conn:
             self._xpub_subs.pop(peer.key_hex, None)
         score = peer.score()
@@ -837,6 +857,9 @@ class PeerManager:
         self.send(peer, Ping(peer.ping.nonce, self.tip()))
 
     async def _on_ping(self, peer: Peer, msg: Ping, channel: str) -> None:
+        self._answer_ping(peer, msg)
+
+    def _answer_ping(self, peer: Peer, msg: Ping) -> None:
         self.send(peer, Pong(msg.nonce, self.tip()))
         peer.note_tip(msg.tip)
         self._maybe_sync(peer)
@@ -1181,6 +1204,10 @@ class PeerManager:
             if not peer.active:
                 if now - peer.created > HANDSHAKE_TIMEOUT_S:
                     self._close(peer, "handshake timeout")
+                continue
+            if peer.window.stuck(now):
+                self._close(peer, f"does not read what we send ({peer.window.unacked} bytes "
+                             f"unacknowledged for {SEND_STUCK_S:.0f} s)")  # fmt: skip
                 continue
             if peer.ping.nonce is not None and now - peer.ping.sent_at > max(60.0, 4 * interval):
                 self._close(peer, "ping timeout")

@@ -1,0 +1,77 @@
+"""Peers that try to exhaust the node (issue 10): a peer that asks for blocks and never reads
+them, handshake squatters, identities made by the thousand. The node stays within bounds, drops
+them, and keeps its honest peers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest_keys import ALICE, BOB, address_of
+from nodeproc import peer_address, wait_until
+from p2ppeer import RawPeer
+
+from coinium.core.params import REGTEST
+from coinium.core.transaction import sign_transfer
+from coinium.p2p.messages import GetData, InvKind
+
+pytestmark = pytest.mark.slow
+
+MEMO = bytes(range(256))
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def mine_big_block(node, transfers: int) -> str:
+    """A block of ``transfers`` transfers with full memos (about 400 bytes each)."""
+    node.rpc("generatetoaddress", 2, address_of(ALICE))
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "sendrawtransaction",
+              "params": [sign_transfer(ALICE, REGTEST.chain_id, BOB.account, 1000, 10_000, i,
+                                       MEMO).raw.hex()]}
+             for i in range(transfers)]  # fmt: skip
+    status, _, raw = node.http(json.dumps(batch).encode(), {"Authorization": node.auth_header()})
+    errors = [r["error"] for r in json.loads(raw) if r.get("error")]
+    assert status == 200 and not errors, errors[:3]
+    (block_hash,) = node.rpc("generatetoaddress", 1, address_of(ALICE))
+    return block_hash
+
+
+def test_a_peer_that_does_not_read_is_stopped_dropped_and_its_memory_given_back(start_node):
+    node = start_node("node")
+    block_hash = mine_big_block(node, 2500)
+    size = node.rpc("getblock", block_hash, 1)["size"]
+    assert size > 900_000
+    pid = node.proc.pid
+    baseline = rss_bytes(pid)
+    peak = baseline
+    attacker = RawPeer(peer_address(node), slow_reader=True)
+    try:
+        attacker.handshake()
+        request = GetData(InvKind.BLOCK, (bytes.fromhex(block_hash),) * 128)
+        deadline = time.monotonic() + 40
+        limit = baseline + 400 * 1024 * 1024  # far below what it asks for: 128 MB every 50 ms
+        dropped = False
+        while time.monotonic() < deadline:
+            attacker.send(request)
+            peak = max(peak, rss_bytes(pid))
+            assert peak < limit, f"node grew to {peak >> 20} MB (from {baseline >> 20} MB)"
+            if attacker.key_hex not in {p["key"] for p in node.rpc("getpeerinfo")}:
+                dropped = True
+                break
+            time.sleep(0.05)
+        assert dropped, "the peer that reads nothing was never dropped"
+    finally:
+        attacker.close()
+    # The memory it held goes back: libzmq frees the pipe, the heap is trimmed.
+    wait_until(lambda: rss_bytes(pid) < baseline + 64 * 1024 * 1024, timeout=15,
+               message="the node's memory to come back down")  # fmt: skip
+    print(f"node RSS: baseline {baseline >> 20} MB, peak {peak >> 20} MB under the attack, "
+          f"{rss_bytes(pid) >> 20} MB after")  # fmt: skip
+    assert node.rpc("getblockcount") == 3
