@@ -41,6 +41,7 @@ from coinium.mempool.pool import Mempool, MempoolReject
 from coinium.p2p import scoring
 from coinium.p2p.addrman import AddrMan, KnownAddress
 from coinium.p2p.banlist import DEFAULT_BAN_TIME, Ban, BanList, ban_subject
+from coinium.p2p.eviction import ConnectionRate, handshake_timeout, pending_victim
 from coinium.p2p.gossip import Gossip, SeenCache
 from coinium.p2p.messages import (
     MIN_PROTOCOL_VERSION,
@@ -91,8 +92,10 @@ from coinium.p2p.transport import (
 
 log = logging.getLogger("coinium.net")
 
-HANDSHAKE_TIMEOUT_S = 10.0
-MAX_PENDING_HANDSHAKES = 32
+# An address whose fresh keys earn this many automatic bans within KEY_BANS_WINDOW_S is banned
+# as an address: keys are free, so a key ban alone is evaded by making another.
+KEY_BANS_BEFORE_ADDRESS_BAN = 16
+KEY_BANS_WINDOW_S = 3600.0
 INBOX_MAX_MESSAGES = 10_000
 INBOX_MAX_BYTES = 64 << 20
 MIN_GOOD_CONNECTION_S = 30.0  # an outbound link that lasted less counts as a failed attempt
@@ -191,6 +194,8 @@ class PeerManager:
         self._last_flush = time.monotonic()
         self._last_seed = 0.0
         self.banned_total = 0
+        self.connection_rate = ConnectionRate()
+        self._key_bans_by_ip: OrderedDict[str, list[float]] = OrderedDict()
         self._handlers: dict[type, Callable[..., Awaitable[None]]] = {
             Version: self._on_version, Verack: self._on_verack, Ping: self._on_ping,
             Pong: self._on_pong, GetAddr: self._on_getaddr, Addr: self._on_addr,
@@ -346,15 +351,19 @@ class PeerManager:
 
     def _new_inbound(self, rid: bytes, key_hex: str, frame: zmq.Frame) -> Peer | None:
         conn = Connection.of(frame)
-        pending = sum(1 for p in self.peers.values() if p.inbound and not p.active)
-        if pending >= MAX_PENDING_HANDSHAKES or self.bans.is_banned(key_hex):
-            if conn is not None:
-                conn.kick()
-            return None
         try:
             ip = frame.get("Peer-Address")
         except zmq.ZMQError:
             ip = ""
+        if self.bans.is_banned(key_hex, ip) or not self.connection_rate.allow(ip):
+            if conn is not None:
+                conn.kick()
+            return None
+        # A newcomer is never refused for want of a pending slot: it replaces a squatter.
+        pending = [p for p in self.peers.values() if p.inbound and not p.active]
+        victim = pending_victim(pending, ip)
+        if victim is not None:
+            self._close(victim, "pending handshake evicted for a newcomer")  # type: ignore[arg-type]
         peer = Peer(self._peer_id(), True, key=bytes.fromhex(key_hex), ip=ip)
         peer.routing_id = rid
         peer.router_conn = conn
@@ -739,6 +748,27 @@ class PeerManager:
         log.warning("banning peer %d (%s) for %d s: %s", peer.id, peer.key_hex,
                     self.config.ban_time, reason)  # fmt: skip
         self._close(peer, f"banned: {reason}")
+        if peer.inbound and peer.ip:
+            self._count_key_ban(peer.ip)
+
+    def _count_key_ban(self, ip: str) -> None:
+        """Ban the address whose fresh keys keep earning bans (see KEY_BANS_BEFORE_ADDRESS_BAN)."""
+        now = time.monotonic()
+        times = [t for t in self._key_bans_by_ip.pop(ip, []) if now - t < KEY_BANS_WINDOW_S]
+        times.append(now)
+        self._key_bans_by_ip[ip] = times
+        while len(self._key_bans_by_ip) > 4096:
+            self._key_bans_by_ip.popitem(last=False)
+        if len(times) < KEY_BANS_BEFORE_ADDRESS_BAN:
+            return
+        del self._key_bans_by_ip[ip]
+        try:
+            self.bans.ban(ip, self.config.ban_time,
+                          reason=f"{len(times)} keys banned from this address")  # fmt: skip
+        except ValueError:
+            return
+        log.warning("banning address %s for %d s: %d of its keys were banned", ip,
+                    self.config.ban_time, len(times))  # fmt: skip
 
     def reward(self, peer: Peer | None, what: Merit) -> None:
         if peer is not None and peer.state != PeerState.CLOSED:
@@ -804,7 +834,8 @@ class PeerManager:
             self._activate(peer)
 
     def _inbound_count(self) -> int:
-        return sum(1 for p in self.by_key.values() if p.inbound and p.active)
+        """Inbound peers holding a slot: active, and those past VERSION (about to be)."""
+        return sum(1 for p in self.by_key.values() if p.inbound)
 
     async def _on_verack(self, peer: Peer, msg: Verack, channel: str) -> None:
         if peer.verack_received or not peer.version_sent or peer.active:
@@ -1200,9 +1231,10 @@ class PeerManager:
 
     def _maintain(self, now: float) -> None:
         interval = self.config.ping_interval
+        timeout = handshake_timeout(sum(1 for p in self.peers.values() if not p.active))
         for peer in list(self.peers.values()):
             if not peer.active:
-                if now - peer.created > HANDSHAKE_TIMEOUT_S:
+                if now - peer.created > timeout:
                     self._close(peer, "handshake timeout")
                 continue
             if peer.window.stuck(now):

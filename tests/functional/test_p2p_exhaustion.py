@@ -75,3 +75,41 @@ def test_a_peer_that_does_not_read_is_stopped_dropped_and_its_memory_given_back(
     print(f"node RSS: baseline {baseline >> 20} MB, peak {peak >> 20} MB under the attack, "
           f"{rss_bytes(pid) >> 20} MB after")  # fmt: skip
     assert node.rpc("getblockcount") == 3
+
+
+def _squat(node) -> RawPeer:
+    """A connection that sends VERSION and never VERACK (a fresh key each time)."""
+    from coinium.p2p.messages import PROTOCOL_VERSION, Tip, Version
+
+    squatter = RawPeer(peer_address(node))
+    squatter.send(Version(PROTOCOL_VERSION, REGTEST.chain_id, REGTEST.genesis_hash, 1,
+                          int(time.time()), 7, Tip(0, REGTEST.genesis_hash, 0), 0, 0, "",
+                          "/squatter/"))  # fmt: skip
+    return squatter
+
+
+def test_handshake_squatters_do_not_lock_out_honest_newcomers(start_node):
+    node = start_node("node")
+    squatters = [_squat(node) for _ in range(40)]
+    honest: list[RawPeer] = []
+    try:
+        time.sleep(1.0)  # every pending slot is taken
+        redial_at = time.monotonic() + 9.0
+        for _ in range(8):
+            if time.monotonic() > redial_at:  # the squatters come back with fresh keys
+                for i, old in enumerate(squatters):
+                    old.close()
+                    squatters[i] = _squat(node)
+                redial_at = time.monotonic() + 9.0
+            newcomer = RawPeer(peer_address(node))
+            honest.append(newcomer)
+            newcomer.handshake(timeout=5.0)
+            time.sleep(0.3)
+        active = {p["key"] for p in node.rpc("getpeerinfo")}
+        admitted = [p for p in honest if p.key_hex in active]
+        print(f"honest newcomers admitted under 40 squatters: {len(admitted)} of {len(honest)}")
+        assert len(admitted) == 8
+        assert not any(s.key_hex in active for s in squatters)
+    finally:
+        for peer in (*squatters, *honest):
+            peer.close()
