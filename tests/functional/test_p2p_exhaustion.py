@@ -113,3 +113,49 @@ def test_handshake_squatters_do_not_lock_out_honest_newcomers(start_node):
     finally:
         for peer in (*squatters, *honest):
             peer.close()
+
+
+def test_handshakes_under_way_count_in_the_inbound_cap(start_node):
+    """Eight peers past VERSION at once, against 4 inbound slots (12 connections, 8 outbound):
+    at most 4 become active (every one used to, as each checked only the active count)."""
+    node = start_node("node", extra_args=["--maxconnections=12"])
+    peers = [RawPeer(peer_address(node)) for _ in range(8)]
+    try:
+        from coinium.p2p.messages import PROTOCOL_VERSION, Tip, Verack, Version
+
+        for i, peer in enumerate(peers):
+            peer.send(Version(PROTOCOL_VERSION, REGTEST.chain_id, REGTEST.genesis_hash, 1,
+                              int(time.time()), 1000 + i, Tip(0, REGTEST.genesis_hash, 0), 0, 0,
+                              "", "/crowd/"))  # fmt: skip
+        time.sleep(1.0)
+        for peer in peers:
+            peer.send(Verack())
+        time.sleep(1.0)
+        inbound = [p for p in node.rpc("getpeerinfo") if p["inbound"]]
+        assert 1 <= len(inbound) <= 4, len(inbound)
+        assert node.rpc("getnetworkinfo")["connections_in"] <= 4
+    finally:
+        for peer in peers:
+            peer.close()
+
+
+def test_an_address_whose_fresh_keys_keep_getting_banned_is_banned(start_node):
+    from coinium.p2p.messages import PROTOCOL_VERSION, Tip, Version
+
+    node = start_node("node")
+    for i in range(16):
+        peer = RawPeer(peer_address(node))
+        try:  # another network's VERSION: banned at once, and the next key tries again
+            peer.send(Version(PROTOCOL_VERSION, REGTEST.chain_id + 1, REGTEST.genesis_hash, 1,
+                              int(time.time()), i, Tip(0, REGTEST.genesis_hash, 0), 0, 0, "",
+                              "/evader/"))  # fmt: skip
+            assert peer.disconnected(10.0)
+        finally:
+            peer.close()
+    wait_until(lambda: any(b["address"] == "127.0.0.1/32" for b in node.rpc("listbanned")),
+               timeout=10, message="the address to be banned")  # fmt: skip
+    newcomer = RawPeer(peer_address(node))
+    try:
+        assert newcomer.disconnected(5.0)  # a fresh key from that address is refused
+    finally:
+        newcomer.close()
