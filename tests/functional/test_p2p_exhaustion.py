@@ -159,3 +159,35 @@ def test_an_address_whose_fresh_keys_keep_getting_banned_is_banned(start_node):
         assert newcomer.disconnected(5.0)  # a fresh key from that address is refused
     finally:
         newcomer.close()
+
+
+def test_every_peer_holding_block_requests_is_watched_for_stalls(start_node):
+    """Two identities announce the same fork and never serve it: the one holding the window's
+    head goes in seconds, and the second, holding the rest, no longer keeps them for 60 s."""
+    from test_p2p_hostile import blocks_on, tip_block
+
+    from coinium.p2p.messages import GetHeaders, Headers, Tip
+
+    node = start_node("node")
+    chain = blocks_on(tip_block(node), 64)
+    work_hint = 1 << 200
+    stallers = [RawPeer(peer_address(node)) for _ in range(2)]
+    try:
+        for peer in stallers:
+            peer.handshake(tip=Tip(chain[-1].height, chain[-1].hash, work_hint))
+        for peer in stallers:
+            try:
+                peer.wait_for(GetHeaders, 5)
+                peer.send(Headers(tuple(b.header for b in chain)))
+            except TimeoutError:
+                pass  # the node asked the other one
+        for peer in stallers:
+            peer.wait_for(GetData, 10)  # both hold requests, neither delivers
+        started = time.monotonic()
+        wait_until(lambda: not {p.key_hex for p in stallers} & {p["key"] for p in
+                                                                node.rpc("getpeerinfo")},
+                   timeout=30, message="both stallers to be dropped")  # fmt: skip
+        print(f"both stallers dropped {time.monotonic() - started:.1f} s after their requests")
+    finally:
+        for peer in stallers:
+            peer.close()
