@@ -511,7 +511,10 @@ class PeerManager:
         peer.inbox.put_nowait((message, len(data), channel))
 
     async def _worker(self, peer: Peer) -> None:
-        while True:
+        # The state is checked before each wait: a handler that closed its own peer (a ban) must
+        # end this task, not leave it waiting on an inbox nobody fills ("Task was destroyed but
+        # it is pending!" when the peer is collected).
+        while peer.state != PeerState.CLOSED:
             message, size, channel = await peer.inbox.get()
             peer.inbox_bytes -= size
             if peer.state == PeerState.CLOSED:

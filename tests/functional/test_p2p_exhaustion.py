@@ -159,6 +159,10 @@ def test_an_address_whose_fresh_keys_keep_getting_banned_is_banned(start_node):
         assert newcomer.disconnected(5.0)  # a fresh key from that address is refused
     finally:
         newcomer.close()
+    # Peers closed from their own worker (a ban) leave no task behind waiting forever.
+    node.stop()
+    log = (node.datadir / "debug.log").read_text()
+    assert "Task was destroyed but it is pending" not in log + node.output()
 
 
 def test_every_peer_holding_block_requests_is_watched_for_stalls(start_node):
