@@ -94,12 +94,15 @@ def node(datadir, network, **flags) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(options.datadir, options.log_level, options.print_to_console)
+    running = Node(options)
     try:
-        asyncio.run(Node(options).run())
+        asyncio.run(running.run())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot start the node: {exc}") from None
+    if running.disk_full:
+        raise click.ClickException(f"stopped: disk space is too low in {options.datadir}")
 
 
 def _with_new_miner_address(options):
