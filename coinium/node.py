@@ -24,7 +24,7 @@ from coinium.config import NodeOptions
 from coinium.core.block import Block
 from coinium.core.transaction import Transaction
 from coinium.crypto.address import decode_address
-from coinium.diskspace import CHECK_INTERVAL_S, MIN_FREE_BYTES, free_bytes, is_disk_full
+from coinium.store.diskspace import CHECK_INTERVAL_S, MIN_FREE_BYTES, free_bytes, is_disk_full
 
 log = logging.getLogger("coinium.node")
 
@@ -172,7 +172,7 @@ class Node:
                 waited = 0.0
                 self.mempool.expire(int(time.time()))
 
-    # --- a full disk (`coinium.diskspace`) ------------------------------------------------------
+    # --- a full disk (`coinium.store.diskspace`) ----------------------------------------------
     def _check_free_space(self) -> None:
         try:
             free = free_bytes(self.options.datadir)

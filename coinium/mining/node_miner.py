@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from coinium.chain.chainstate import AcceptResult, AcceptStatus
 from coinium.core.block import Block
 from coinium.core.params import GENESIS_RECIPIENT
-from coinium.diskspace import is_disk_full
 from coinium.mining.engine import Miner, MinerConfig, MinerEvent, SourceUnavailable
 from coinium.mining.work import Template
+from coinium.store.diskspace import is_disk_full
 
 log = logging.getLogger("coinium.miner")
 
@@ -59,7 +59,7 @@ class _NodeWorkSource:
                 RuntimeError) as exc:  # fmt: skip
             raise SourceUnavailable(f"the node did not answer: {exc!r}") from None
         except Exception as exc:
-            if is_disk_full(exc):  # the node is stopping (`coinium.diskspace`): not a miner bug
+            if is_disk_full(exc):  # the node is stopping (store/diskspace.py), not a miner bug
                 raise SourceUnavailable("the node's disk is full") from None
             raise
 
