@@ -9,9 +9,12 @@ at most ``1 / delay`` passwords a second. A connection that has already authenti
 braked (a wallet's keep-alive session keeps working while someone on the same host guesses).
 
 `ConnectionGuard` — the listening socket's protocol factory, wrapped: at most ``max_connections``
-at once (a newcomer evicts the connection idle the longest, else it is closed at once), a
-connection that sends no complete request within ``idle_timeout`` (idle keep-alive, or headers
-sent half) is closed; the handler bounds the body read itself (`body_timeout`).
+at once. A newcomer evicts, oldest first, a connection that has never authenticated and is idle or
+waiting in the brake, else an idle authenticated one; if every connection is at work it is closed
+at once. So 1,000 guessing connections cannot keep an honest client out, nor push out the
+keep-alive session of one that has logged in. A connection that sends no complete request within
+``idle_timeout`` (idle keep-alive, or headers sent half) is closed; the handler bounds the body
+read itself (`body_timeout`).
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class _Conn:
     transport: asyncio.Transport
     last_done: float = field(default_factory=time.monotonic)  # made, or last reply sent
     busy: int = 0  # requests being handled
+    braked: bool = False  # its request waits for its address's next credential check
     trusted: bool = False  # has sent good credentials
 
 
@@ -158,11 +162,11 @@ class ConnectionGuard:
 
     def _admit(self, transport: asyncio.Transport) -> bool:
         if len(self._conns) >= self.max_connections:
-            idle = [c for c in self._conns.values() if not c.busy]
+            idle = [c for c in self._conns.values() if not c.busy or c.braked]
             if not idle:
                 self.refused += 1
                 return False
-            victim = min(idle, key=lambda c: c.last_done)
+            victim = min(idle, key=lambda c: (c.trusted, c.last_done))
             self._conns.pop(victim.transport, None)
             victim.transport.close()
             self.evicted += 1
@@ -180,6 +184,11 @@ class ConnectionGuard:
         if conn is not None:
             conn.busy = max(0, conn.busy - 1)
             conn.last_done = time.monotonic()
+
+    def brake(self, transport: Any, waiting: bool) -> None:
+        conn = self._conns.get(transport)
+        if conn is not None:
+            conn.braked = waiting
 
     def trust(self, transport: Any) -> None:
         conn = self._conns.get(transport)

@@ -296,7 +296,11 @@ class RpcServer:
             if wait is None:
                 return web.Response(status=429, text="too many failed authentication attempts")
             if wait:
-                await asyncio.sleep(wait)
+                self.guard.brake(transport, True)
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self.guard.brake(transport, False)
         user = self._authorized(header)
         if user is None:
             hold = self.brake.failed(address)
