@@ -9,9 +9,10 @@ at most ``1 / delay`` passwords a second. A connection that has already authenti
 braked (a wallet's keep-alive session keeps working while someone on the same host guesses).
 
 `ConnectionGuard` — the listening socket's protocol factory, wrapped: at most ``max_connections``
-at once. A newcomer evicts, oldest first, a connection that has never authenticated and is idle or
-waiting in the brake, else an idle authenticated one; if every connection is at work it is closed
-at once. So 1,000 guessing connections cannot keep an honest client out, nor push out the
+at once. A newcomer from an address the brake holds is closed at once when the guard is full (so
+a guesser's reconnections cannot churn everyone out); another newcomer evicts, oldest first, a
+connection that has never authenticated and is idle or waiting in the brake, else an idle
+authenticated one; if every connection is at work it is closed at once. So 1,000 guessing connections cannot keep an honest client out, nor push out the
 keep-alive session of one that has logged in. A connection that sends no complete request within
 ``idle_timeout`` (idle keep-alive, or headers sent half) is closed; the handler bounds the body
 read itself (`body_timeout`).
@@ -60,6 +61,10 @@ class AuthBrake:
             del self._addresses[address]
             return None
         return entry
+
+    def holds(self, address: str) -> bool:
+        """Whether ``address`` has failed recently (its checks are braked)."""
+        return self._entry(address, time.monotonic()) is not None
 
     def reserve(self, address: str) -> float | None:
         """Seconds to wait before this address's next check (0: at once), or None: refuse."""
@@ -135,9 +140,11 @@ class _GuardedProtocol(asyncio.Protocol):
 
 class ConnectionGuard:
     def __init__(self, max_connections: int = MAX_RPC_CONNECTIONS,
-                 idle_timeout: float = IDLE_TIMEOUT_S) -> None:  # fmt: skip
+                 idle_timeout: float = IDLE_TIMEOUT_S,
+                 suspect: Callable[[str], bool] | None = None) -> None:  # fmt: skip
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.suspect = suspect  # an address whose newcomers are refused, not admitted, when full
         self.refused = 0
         self.evicted = 0
         self.timed_out = 0
@@ -163,7 +170,8 @@ class ConnectionGuard:
     def _admit(self, transport: asyncio.Transport) -> bool:
         if len(self._conns) >= self.max_connections:
             idle = [c for c in self._conns.values() if not c.busy or c.braked]
-            if not idle:
+            peer = transport.get_extra_info("peername")
+            if not idle or (self.suspect is not None and peer and self.suspect(str(peer[0]))):
                 self.refused += 1
                 return False
             victim = min(idle, key=lambda c: (c.trusted, c.last_done))

@@ -173,7 +173,7 @@ class RpcServer:
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.base_events.Server | None = None
         self.brake = AuthBrake()
-        self.guard = ConnectionGuard()
+        self.guard = ConnectionGuard(suspect=self.brake.holds)
         self.body_timeout = BODY_TIMEOUT_S
         self._tracebacks_logged: set[tuple[str, str]] = set()
 
