@@ -9,13 +9,15 @@ at most ``1 / delay`` passwords a second. A connection that has already authenti
 braked (a wallet's keep-alive session keeps working while someone on the same host guesses).
 
 `ConnectionGuard` — the listening socket's protocol factory, wrapped: at most ``max_connections``
-at once. A newcomer from an address the brake holds is closed at once when the guard is full (so
-a guesser's reconnections cannot churn everyone out); another newcomer evicts, oldest first, a
-connection that has never authenticated and is idle or waiting in the brake, else an idle
-authenticated one; if every connection is at work it is closed at once. So 1,000 guessing connections cannot keep an honest client out, nor push out the
-keep-alive session of one that has logged in. A connection that sends no complete request within
-``idle_timeout`` (idle keep-alive, or headers sent half) is closed; the handler bounds the body
-read itself (`body_timeout`).
+at once. A newcomer from an address the brake holds is closed at once when that address already
+has ``MAX_CONNECTIONS_PER_SUSPECT`` open, or when the guard is full: a guesser's reconnections
+cost an accept and a close, not an HTTP request each, and cannot churn anyone out. Another
+newcomer evicts, oldest first, a connection that has never authenticated and is idle or waiting
+in the brake, else an idle authenticated one; if every connection is at work it is closed at
+once. So 1,000 guessing connections keep neither an honest client out nor an authenticated
+keep-alive session. A connection that sends no complete request within ``idle_timeout`` (idle
+keep-alive, or headers sent half) is closed; the handler bounds the body read itself
+(`body_timeout`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ AUTH_FAILURE_DELAY_S = 0.25
 AUTH_MAX_WAIT_S = 4.0  # beyond this queue of checks for one address: 429 at once
 AUTH_FORGET_S = 60.0  # an address with no failure for this long starts clean
 MAX_RPC_CONNECTIONS = 256
+MAX_CONNECTIONS_PER_SUSPECT = 16
 IDLE_TIMEOUT_S = 30.0  # bitcoind's -rpcservertimeout default
 BODY_TIMEOUT_S = 30.0
 
@@ -99,6 +102,7 @@ class AuthBrake:
 @dataclass(slots=True)
 class _Conn:
     transport: asyncio.Transport
+    address: str
     last_done: float = field(default_factory=time.monotonic)  # made, or last reply sent
     busy: int = 0  # requests being handled
     braked: bool = False  # its request waits for its address's next credential check
@@ -168,17 +172,23 @@ class ConnectionGuard:
             self._task = None
 
     def _admit(self, transport: asyncio.Transport) -> bool:
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        suspect = self.suspect is not None and self.suspect(address)
+        if suspect and sum(1 for c in self._conns.values()
+                           if c.address == address) >= MAX_CONNECTIONS_PER_SUSPECT:  # fmt: skip
+            self.refused += 1
+            return False
         if len(self._conns) >= self.max_connections:
             idle = [c for c in self._conns.values() if not c.busy or c.braked]
-            peer = transport.get_extra_info("peername")
-            if not idle or (self.suspect is not None and peer and self.suspect(str(peer[0]))):
+            if not idle or suspect:
                 self.refused += 1
                 return False
             victim = min(idle, key=lambda c: (c.trusted, c.last_done))
             self._conns.pop(victim.transport, None)
             victim.transport.close()
             self.evicted += 1
-        self._conns[transport] = _Conn(transport)
+        self._conns[transport] = _Conn(transport, address)
         return True
 
     # The request handler brackets each request with these.
