@@ -142,12 +142,15 @@ def node(datadir, network, gpu, gpu_devices, **flags) -> None:
             options, miner_processes=processes, miner_gpu_devices=tuple(g.device for g in gpus),
             miner_gpu_names=tuple(g.name for g in gpus))  # fmt: skip
     configure_logging(options.datadir, options.log_level, options.print_to_console)
+    running = Node(options)
     try:
-        asyncio.run(Node(options).run())
+        asyncio.run(running.run())
     except (StoreError, StartupError, ConfigError) as exc:  # ConfigError: a dashboard, no login
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot start the node: {exc}") from None
+    if running.disk_full:
+        raise click.ClickException(f"stopped: disk space is too low in {options.datadir}")
 
 
 def _with_new_miner_address(options):

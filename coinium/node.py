@@ -27,6 +27,7 @@ from coinium.core.block import Block
 from coinium.core.transaction import Transaction
 from coinium.crypto.address import decode_address
 from coinium.preflight import StartupError, check_listen_ports
+from coinium.store.diskspace import CHECK_INTERVAL_S, MIN_FREE_BYTES, free_bytes, is_disk_full
 
 log = logging.getLogger("coinium.node")
 
@@ -56,6 +57,7 @@ class Node:
         self._self_test: asyncio.Task[None] | None = None
         # Called with (blocks connected, seconds the chain took) after each submit (metrics).
         self.connect_timers: list[Callable[[int, float], None]] = []
+        self.disk_full = False  # set once: the node is shutting down for want of disk space
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -70,6 +72,9 @@ class Node:
 
             refuse_without_password(self.options)
         self.options.datadir.mkdir(parents=True, exist_ok=True)
+        self._check_free_space()
+        if self.disk_full:
+            return
         self.chain = await self.chain_call(ChainState, self.options.datadir, self.params)
         log.info("chain loaded: height %d, tip %s", self.chain.height, self.chain.tip.hash.hex())
         self.published_tip = self.chain.tip.hash
@@ -239,15 +244,43 @@ class Node:
             await miner.stop()
 
     async def _expire_mempool(self) -> None:
+        waited = 0.0
         while True:
-            await asyncio.sleep(MEMPOOL_EXPIRY_INTERVAL_S)
-            self.mempool.expire(int(time.time()))
+            await asyncio.sleep(CHECK_INTERVAL_S)
+            self._check_free_space()
+            waited += CHECK_INTERVAL_S
+            if waited >= MEMPOOL_EXPIRY_INTERVAL_S:
+                waited = 0.0
+                self.mempool.expire(int(time.time()))
+
+    # --- a full disk (`coinium.store.diskspace`) ----------------------------------------------
+    def _check_free_space(self) -> None:
+        try:
+            free = free_bytes(self.options.datadir)
+        except OSError:
+            return
+        if free < MIN_FREE_BYTES:
+            self._stop_for_disk_space(f"only {free >> 20} MiB free, {MIN_FREE_BYTES >> 20} MiB "
+                                      "needed")  # fmt: skip
+
+    def _stop_for_disk_space(self, detail: str) -> None:
+        if self.disk_full:
+            return
+        self.disk_full = True
+        log.critical("disk space is too low in %s (%s): shutting down; free some space and start "
+                     "the node again", self.options.datadir, detail)  # fmt: skip
+        self.request_stop()
 
     # --- chain access -------------------------------------------------------------------------
     async def chain_call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the chain thread (one call at a time) and wait for it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._chain_thread, fn, *args)
+        try:
+            return await loop.run_in_executor(self._chain_thread, fn, *args)
+        except Exception as exc:
+            if is_disk_full(exc):
+                self._stop_for_disk_space(str(exc))
+            raise
 
     async def submit_block(self, block: Block) -> AcceptResult:
         started = time.monotonic()

@@ -22,6 +22,7 @@ from coinium.core.params import GENESIS_RECIPIENT
 from coinium.crypto.address import encode_address
 from coinium.mining.engine import Miner, MinerConfig, MinerEvent, SourceUnavailable
 from coinium.mining.work import Template
+from coinium.store.diskspace import is_disk_full
 
 log = logging.getLogger("coinium.miner")
 
@@ -59,6 +60,10 @@ class _NodeWorkSource:
         except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError,
                 RuntimeError) as exc:  # fmt: skip
             raise SourceUnavailable(f"the node did not answer: {exc!r}") from None
+        except Exception as exc:
+            if is_disk_full(exc):  # the node is stopping (store/diskspace.py), not a miner bug
+                raise SourceUnavailable("the node's disk is full") from None
+            raise
 
     def get_template(self) -> Template:
         return self._call(self._template())

@@ -6,6 +6,10 @@ honest neighbours. ``setban`` takes either: a key (64 hex digits, or a whole pee
 key is used), an IP address or a CIDR subnet, as bitcoind's ``setban`` takes subnets. Bans are
 enforced where connections are authenticated (the ZAP handler), so a banned peer can neither
 connect nor reconnect, and across restarts.
+
+Keys are free, so automatic bans are bounded: past ``MAX_AUTOMATIC_BANS`` the one that ends first
+goes (bans set by hand are kept). An address that keeps earning key bans with fresh keys is
+banned by address instead (`PeerManager.ban_peer`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from coinium.p2p.transport import PeerAddress
 log = logging.getLogger("coinium.net")
 
 DEFAULT_BAN_TIME = 24 * 60 * 60  # bitcoind's -bantime
+MAX_AUTOMATIC_BANS = 5000
+MANUAL_REASON = "manually added"
 _TIMES = struct.Struct("<QQ")
 
 
@@ -32,7 +38,11 @@ class Ban:
     subject: str  # a key in hex, or an IP network ("203.0.113.7/32")
     created: int
     until: int
-    reason: str = "manually added"
+    reason: str = MANUAL_REASON
+
+    @property
+    def automatic(self) -> bool:
+        return self.reason != MANUAL_REASON
 
     @property
     def is_key(self) -> bool:
@@ -117,7 +127,7 @@ class BanList:
 
     # --- changes -------------------------------------------------------------------------------
     def ban(self, subject: str, duration: float | None = None, *, until: int | None = None,
-            reason: str = "manually added") -> Ban:  # fmt: skip
+            reason: str = MANUAL_REASON) -> Ban:  # fmt: skip
         subject = ban_subject(subject)
         now = int(self.clock())
         if until is None:
@@ -126,7 +136,23 @@ class BanList:
         self._remember(ban)
         if self.db is not None:
             self.db.put("bans", subject.encode(), ban.encode())
+        if ban.automatic:
+            self._bound_automatic()
         return ban
+
+    def _bound_automatic(self) -> None:
+        automatic = [b for b in self._keys.values() if b.automatic]
+        automatic += [b for b, _ in self._nets.values() if b.automatic]
+        excess = len(automatic) - MAX_AUTOMATIC_BANS
+        if excess <= 0:
+            return
+        self.sweep()
+        automatic = sorted((b for b in self._keys.values() if b.automatic), key=_ends)
+        gone = [b.subject for b in automatic[:excess]]
+        for subject in gone:
+            self._keys.pop(subject, None)
+        if gone and self.db is not None:
+            self.db.put_many("bans", [], [s.encode() for s in gone])
 
     def unban(self, subject: str) -> bool:
         subject = ban_subject(subject)
@@ -151,3 +177,7 @@ class BanList:
             self._nets.pop(subject, None)
         if expired and self.db is not None:
             self.db.put_many("bans", [], [s.encode() for s in expired])
+
+
+def _ends(ban: Ban) -> tuple[int, int]:
+    return (ban.until, ban.created)

@@ -41,6 +41,7 @@ from coinium.mempool.pool import Mempool, MempoolReject
 from coinium.p2p import scoring
 from coinium.p2p.addrman import AddrMan, KnownAddress
 from coinium.p2p.banlist import DEFAULT_BAN_TIME, Ban, BanList, ban_subject
+from coinium.p2p.eviction import ConnectionRate, handshake_timeout, pending_victim
 from coinium.p2p.gossip import Gossip, SeenCache
 from coinium.p2p.messages import (
     MIN_PROTOCOL_VERSION,
@@ -74,10 +75,11 @@ from coinium.p2p.messages import (
     encode,
     frame_type,
 )
-from coinium.p2p.peer import PRIORITY, RATE_CLASS, Peer, PeerState, RateClass
+from coinium.p2p.peer import PRIORITY, RATE_CLASS, Peer, PeerState, Priority, RateClass
 from coinium.p2p.peerdb import PeerDB
 from coinium.p2p.reachability import Reachability
 from coinium.p2p.scoring import Merit, Misbehaviour
+from coinium.p2p.sendwindow import SEND_STUCK_S, keep_large_buffers_out_of_the_heap, trim_heap
 from coinium.p2p.sync import MAX_PER_GETDATA, UNCONNECTING_TOLERANCE, BlockSync, decode_block
 from coinium.p2p.transport import (
     Connection,
@@ -93,11 +95,12 @@ from coinium.p2p.transport import (
 
 log = logging.getLogger("coinium.net")
 
-HANDSHAKE_TIMEOUT_S = 10.0
-MAX_PENDING_HANDSHAKES = 32
+# An address whose fresh keys earn this many automatic bans within KEY_BANS_WINDOW_S is banned
+# as an address: keys are free, so a key ban alone is evaded by making another.
+KEY_BANS_BEFORE_ADDRESS_BAN = 16
+KEY_BANS_WINDOW_S = 3600.0
 INBOX_MAX_MESSAGES = 10_000
 INBOX_MAX_BYTES = 64 << 20
-SEND_STUCK_S = 10.0  # an active peer whose link takes nothing for this long is dropped
 MIN_GOOD_CONNECTION_S = 30.0  # an outbound link that lasted less counts as a failed attempt
 ADDR_FLUSH_S = 10.0  # known addresses and scores reach peers.lmdb this often (if changed)
 MEMPOOL_REQUEST_INTERVAL_S = 30.0
@@ -197,6 +200,8 @@ class PeerManager:
         self._last_flush = time.monotonic()
         self._last_seed = 0.0
         self.banned_total = 0
+        self.connection_rate = ConnectionRate()
+        self._key_bans_by_ip: OrderedDict[str, list[float]] = OrderedDict()
         self._handlers: dict[type, Callable[..., Awaitable[None]]] = {
             Version: self._on_version, Verack: self._on_verack, Ping: self._on_ping,
             Pong: self._on_pong, GetAddr: self._on_getaddr, Addr: self._on_addr,
@@ -209,6 +214,7 @@ class PeerManager:
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         config = self.config
+        keep_large_buffers_out_of_the_heap()
         self.keys = load_or_create_keys(config.datadir)
         self.db = PeerDB(config.datadir)
         self.bans = BanList(self.db)
@@ -353,15 +359,19 @@ class PeerManager:
 
     def _new_inbound(self, rid: bytes, key_hex: str, frame: zmq.Frame) -> Peer | None:
         conn = Connection.of(frame)
-        pending = sum(1 for p in self.peers.values() if p.inbound and not p.active)
-        if pending >= MAX_PENDING_HANDSHAKES or self.bans.is_banned(key_hex):
-            if conn is not None:
-                conn.kick()
-            return None
         try:
             ip = frame.get("Peer-Address")
         except zmq.ZMQError:
             ip = ""
+        if self.bans.is_banned(key_hex, ip) or not self.connection_rate.allow(ip):
+            if conn is not None:
+                conn.kick()
+            return None
+        # A newcomer is never refused for want of a pending slot: it replaces a squatter.
+        pending = [p for p in self.peers.values() if p.inbound and not p.active]
+        victim = pending_victim(pending, ip)
+        if victim is not None:
+            self._close(victim, "pending handshake evicted for a newcomer")  # type: ignore[arg-type]
         peer = Peer(self._peer_id(), True, key=bytes.fromhex(key_hex), ip=ip)
         peer.routing_id = rid
         peer.router_conn = conn
@@ -493,6 +503,14 @@ class PeerManager:
         if channel == "gossip" and not isinstance(message, (BlockMsg, TxMsg)):
             self.misbehaving(peer, Misbehaviour.GOSSIP_CHANNEL, type(message).__name__)
             return
+        # Pings and pongs are answered as they arrive, not behind what the worker is busy with:
+        # they measure the link, and they move the send window (`coinium.p2p.sendwindow`).
+        if isinstance(message, Pong) and peer.window.acknowledge(message.nonce):
+            peer.queue.wake()
+            return
+        if isinstance(message, Ping) and peer.active:
+            self._answer_ping(peer, message)
+            return
         if peer.inbox.qsize() >= INBOX_MAX_MESSAGES \
                 or peer.inbox_bytes + len(data) > INBOX_MAX_BYTES:  # fmt: skip
             self.misbehaving(peer, Misbehaviour.FLOOD, "inbox full")
@@ -501,7 +519,10 @@ class PeerManager:
         peer.inbox.put_nowait((message, len(data), channel))
 
     async def _worker(self, peer: Peer) -> None:
-        while True:
+        # The state is checked before each wait: a handler that closed its own peer (a ban) must
+        # end this task, not leave it waiting on an inbox nobody fills ("Task was destroyed but
+        # it is pending!" when the peer is collected).
+        while peer.state != PeerState.CLOSED:
             message, size, channel = await peer.inbox.get()
             peer.inbox_bytes -= size
             if peer.state == PeerState.CLOSED:
@@ -534,8 +555,9 @@ class PeerManager:
             peer.queue.put(frame, PRIORITY[kind])
 
     async def _sender(self, peer: Peer) -> None:
+        window = peer.window
         while True:
-            frame = await peer.queue.get()
+            frame = await peer.queue.get(window.room)
             wait = peer.send_bytes.wait_time(len(frame))
             if wait:
                 await asyncio.sleep(wait)
@@ -545,6 +567,12 @@ class PeerManager:
                 return
             kind = frame_type(frame)
             peer.stats.sent(kind.name.lower() if kind is not None else "unknown", len(frame))
+            if kind is not None and PRIORITY[kind] != Priority.CONTROL:
+                nonce = window.record(len(frame))
+                if nonce is not None and not await self._transmit(peer,
+                                                                  encode(Ping(nonce, self.tip()))):
+                    self._close(peer, "send failed")
+                    return
 
     async def _transmit(self, peer: Peer, frame: bytes) -> bool:
         deadline = time.monotonic() + SEND_STUCK_S
@@ -668,6 +696,10 @@ class PeerManager:
         for conn in (peer.router_conn, peer.xpub_conn):
             if conn is not None:
                 conn.kick()
+        held = peer.queue.bytes + peer.window.unacked
+        peer.queue.clear()
+        if held > 1 << 20:  # libzmq frees the link's pipe on its own thread: trim a little later
+            asyncio.get_running_loop().call_later(1.0, trim_heap)
         if self._xpub_subs.get(peer.key_hex) is peer.xpub_conn:
             self._xpub_subs.pop(peer.key_hex, None)
         score = peer.score()
@@ -729,6 +761,27 @@ class PeerManager:
         log.warning("banning peer %d (%s) for %d s: %s", peer.id, peer.key_hex,
                     self.config.ban_time, reason)  # fmt: skip
         self._close(peer, f"banned: {reason}")
+        if peer.inbound and peer.ip:
+            self._count_key_ban(peer.ip)
+
+    def _count_key_ban(self, ip: str) -> None:
+        """Ban the address whose fresh keys keep earning bans (see KEY_BANS_BEFORE_ADDRESS_BAN)."""
+        now = time.monotonic()
+        times = [t for t in self._key_bans_by_ip.pop(ip, []) if now - t < KEY_BANS_WINDOW_S]
+        times.append(now)
+        self._key_bans_by_ip[ip] = times
+        while len(self._key_bans_by_ip) > 4096:
+            self._key_bans_by_ip.popitem(last=False)
+        if len(times) < KEY_BANS_BEFORE_ADDRESS_BAN:
+            return
+        del self._key_bans_by_ip[ip]
+        try:
+            self.bans.ban(ip, self.config.ban_time,
+                          reason=f"{len(times)} keys banned from this address")  # fmt: skip
+        except ValueError:
+            return
+        log.warning("banning address %s for %d s: %d of its keys were banned", ip,
+                    self.config.ban_time, len(times))  # fmt: skip
 
     def reward(self, peer: Peer | None, what: Merit) -> None:
         if peer is not None and peer.state != PeerState.CLOSED:
@@ -794,7 +847,8 @@ class PeerManager:
             self._activate(peer)
 
     def _inbound_count(self) -> int:
-        return sum(1 for p in self.by_key.values() if p.inbound and p.active)
+        """Inbound peers holding a slot: active, and those past VERSION (about to be)."""
+        return sum(1 for p in self.by_key.values() if p.inbound)
 
     async def _on_verack(self, peer: Peer, msg: Verack, channel: str) -> None:
         if peer.verack_received or not peer.version_sent or peer.active:
@@ -847,6 +901,9 @@ class PeerManager:
         self.send(peer, Ping(peer.ping.nonce, self.tip()))
 
     async def _on_ping(self, peer: Peer, msg: Ping, channel: str) -> None:
+        self._answer_ping(peer, msg)
+
+    def _answer_ping(self, peer: Peer, msg: Ping) -> None:
         self.send(peer, Pong(msg.nonce, self.tip()))
         peer.note_tip(msg.tip)
         self._maybe_sync(peer)
@@ -1195,10 +1252,15 @@ class PeerManager:
 
     def _maintain(self, now: float) -> None:
         interval = self.config.ping_interval
+        timeout = handshake_timeout(sum(1 for p in self.peers.values() if not p.active))
         for peer in list(self.peers.values()):
             if not peer.active:
-                if now - peer.created > HANDSHAKE_TIMEOUT_S:
+                if now - peer.created > timeout:
                     self._close(peer, "handshake timeout")
+                continue
+            if peer.window.stuck(now):
+                self._close(peer, f"does not read what we send ({peer.window.unacked} bytes "
+                             f"unacknowledged for {SEND_STUCK_S:.0f} s)")  # fmt: skip
                 continue
             if peer.ping.nonce is not None and now - peer.ping.sent_at > max(60.0, 4 * interval):
                 self._close(peer, "ping timeout")

@@ -18,11 +18,13 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
 from coinium.p2p.messages import MsgType, Tip, Version
 from coinium.p2p.scoring import Reputation
+from coinium.p2p.sendwindow import SendWindow
 from coinium.p2p.transport import Connection, PeerAddress
 
 
@@ -145,12 +147,25 @@ class SendQueue:
             self._ready.clear()
         return frame
 
-    async def get(self) -> bytes:
-        while not self._heap:
+    async def get(self, bulk_allowed: Callable[[], bool] | None = None) -> bytes:
+        """The next frame; while ``bulk_allowed()`` says no, only control frames come out."""
+        while True:
+            if self._heap and (self._heap[0][0] == Priority.CONTROL or bulk_allowed is None
+                               or bulk_allowed()):  # fmt: skip
+                frame = self.pop_nowait()
+                assert frame is not None
+                return frame
+            self._ready.clear()
             await self._ready.wait()
-        frame = self.pop_nowait()
-        assert frame is not None
-        return frame
+
+    def wake(self) -> None:
+        """Something a waiting `get` depends on changed (the send window opened)."""
+        self._ready.set()
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self.bytes = 0
+        self._ready.clear()
 
 
 class BoundedSet:
@@ -250,6 +265,7 @@ class Peer:
         self.addr_records = TokenBucket(10.0, 1000.0)  # address records, not messages
         self.send_bytes = TokenBucket(SEND_RATE_BYTES, SEND_BURST_BYTES)
         self.queue = SendQueue()
+        self.window = SendWindow()  # bulk bytes in flight to it (see `coinium.p2p.sendwindow`)
         self.known = BoundedSet(50_000)  # hashes this peer has or was sent (no echo)
         self.in_flight: dict[bytes, float] = {}  # block hash -> monotonic request time
         self.not_found: BoundedSet = BoundedSet(10_000)  # blocks it said it lacks

@@ -16,7 +16,10 @@
    is decoded on a worker thread, not on the event loop.
 4. A peer that holds up the window (the first missing block has been in flight from it longer than
    the stall timeout, 2 s, doubling on each stall up to 64 s) is disconnected and replaced; its
-   requests go to other peers. ``notfound`` moves a request to another peer at once.
+   requests go to other peers. ``notfound`` moves a request to another peer at once. Every other
+   peer holding requests is watched too: one that has delivered none of its requested blocks for
+   `PEER_STALL_TIMEOUT_S` is disconnected (otherwise a second staller keeps its 32 requests, the
+   window's head waits for a free slot, and nothing moves until the 60 s request timeout).
 
 The chain decides validity: a block the chain refuses ends the path (its descendants cannot be
 valid), except a *mutated* one (a body that does not match its good header), which is asked again
@@ -55,6 +58,7 @@ MAX_PER_GETDATA = 128  # blocks one getdata may ask for (a bigger request is ref
 STALL_TIMEOUT_MIN_S = 2.0
 STALL_TIMEOUT_MAX_S = 64.0
 BLOCK_TIMEOUT_S = 60.0  # any request older than this goes to another peer
+PEER_STALL_TIMEOUT_S = 15.0  # a peer holding requests that delivers none for this long is dropped
 HEADERS_TIMEOUT_S = 30.0
 MAX_PENDING_HEADERS = 100_000  # ask for more headers only when the download has caught up
 UNCONNECTING_TOLERANCE = 8  # unconnecting header batches before each penalty
@@ -121,6 +125,7 @@ class BlockSync:
         self.retry: deque[bytes] = deque()  # blocks to request again (timeouts, notfound)
         self.received: dict[bytes, tuple[Block, Peer | None, bytes]] = {}
         self.in_flight: dict[bytes, tuple[Peer, float]] = {}
+        self.delivered: dict[int, float] = {}  # peer id -> when it last delivered a requested block
         self.headers_asked: dict[int, float] = {}
         self.more_from: dict[int, bytes] = {}  # peer id -> last header of a full batch
         self.stall_timeout = STALL_TIMEOUT_MIN_S
@@ -338,6 +343,7 @@ class BlockSync:
             self.fill_requests()
             return
         self.received[block_hash] = (block, peer, message.raw)
+        self.delivered[peer.id] = time.monotonic()
         self.stall_timeout = max(STALL_TIMEOUT_MIN_S, self.stall_timeout * 0.9)
         self._wake.set()
         self.fill_requests()
@@ -358,6 +364,7 @@ class BlockSync:
 
     def peer_gone(self, peer: Peer) -> None:
         self.headers_asked.pop(peer.id, None)
+        self.delivered.pop(peer.id, None)
         self.more_from.pop(peer.id, None)
         for block_hash in list(peer.in_flight):
             request = self.in_flight.get(block_hash)
@@ -382,6 +389,15 @@ class BlockSync:
                          peer.id, now - sent)  # fmt: skip
                 self.stall_timeout = min(STALL_TIMEOUT_MAX_S, self.stall_timeout * 2)
                 self.host.disconnect(peer, "stalled the block download")
+        holders = {id(peer): peer for peer, _ in self.in_flight.values()}
+        for peer in holders.values():
+            if not peer.in_flight:
+                continue
+            since = max(min(peer.in_flight.values()), self.delivered.get(peer.id, 0.0))
+            if now - since > PEER_STALL_TIMEOUT_S:
+                log.info("peer %d holds %d block requests and delivered none for %.1f s: "
+                         "replacing it", peer.id, len(peer.in_flight), now - since)  # fmt: skip
+                self.host.disconnect(peer, "stalled its block requests")
         for block_hash, (peer, sent) in list(self.in_flight.items()):
             if now - sent > BLOCK_TIMEOUT_S:
                 del self.in_flight[block_hash]

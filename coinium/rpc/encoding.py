@@ -60,7 +60,43 @@ def dumps(value: Any) -> str:
     return "".join(parts)
 
 
-def _write(value: Any, out: list[str]) -> None:
+def dumps_bytes(value: Any) -> bytes:
+    """`dumps` as UTF-8; a string that is not Unicode text (a lone surrogate) is written as its
+    ``\\uXXXX`` escape instead of failing the whole reply."""
+    text = dumps(value)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _ascii_dumps(value).encode("ascii")
+
+
+def _ascii_dumps(value: Any) -> str:
+    parts: list[str] = []
+    _write(value, parts, json.encoder.encode_basestring_ascii)  # type: ignore[attr-defined]
+    return "".join(parts)
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds a string (or key) that is not Unicode text: JSON lets
+    ``"\\udc80"`` through, UTF-8 cannot carry it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _write(value: Any, out: list[str], encode_str: Any = _encode_str) -> None:
     # Order matters: bool is an int subclass.
     if value is None:
         out.append("null")
@@ -69,7 +105,7 @@ def _write(value: Any, out: list[str]) -> None:
     elif value is False:
         out.append("false")
     elif isinstance(value, str):
-        out.append(_encode_str(value))
+        out.append(encode_str(value))
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, Amount):
@@ -85,23 +121,38 @@ def _write(value: Any, out: list[str]) -> None:
             if not first:
                 out.append(",")
             first = False
-            out.append(_encode_str(str(key)))
+            out.append(encode_str(str(key)))
             out.append(":")
-            _write(item, out)
+            _write(item, out, encode_str)
         out.append("}")
     elif isinstance(value, (list, tuple)):
         out.append("[")
         for i, item in enumerate(value):
             if i:
                 out.append(",")
-            _write(item, out)
+            _write(item, out, encode_str)
         out.append("]")
     else:
         raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+# Coins are checked against this many digits before the point *before* any arithmetic: turning
+# ``1e300000`` into an integer would take the event loop for minutes (a request's number is text
+# of any size; its exponent, not its length, decides the cost).
+MAX_AMOUNT_DIGITS = 20
+
+
+def decimal_is_small(value: Decimal, max_digits: int) -> bool:
+    """Whether a finite Decimal has at most ``max_digits`` digits before the point, read from its
+    exponent alone (no conversion of a huge number)."""
+    return value.is_finite() and (value.is_zero() or value.adjusted() < max_digits)
+
+
 def decimal_to_units(value: Decimal) -> int:
-    """Exact coins -> units; ValueError if it has more than 8 decimals or is not finite."""
+    """Exact coins -> units; ValueError if it has more than 8 decimals, is not finite, or is far
+    beyond any amount."""
+    if not decimal_is_small(value, MAX_AMOUNT_DIGITS):
+        raise ValueError("out of range")
     try:
         units = value * COIN
         if not units.is_finite() or units != units.to_integral_value():

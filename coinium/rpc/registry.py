@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from coinium.core.units import MAX_MONEY, parse_amount
-from coinium.rpc.encoding import decimal_to_units
+from coinium.rpc.encoding import decimal_is_small, decimal_to_units
 from coinium.rpc.errors import (
     RPC_INVALID_PARAMETER,
     RPC_MISC_ERROR,
@@ -203,6 +203,8 @@ def to_int(value: int | Decimal, name: str) -> int:
     if isinstance(value, Decimal):
         if not value.is_finite() or value != value.to_integral_value():
             raise RpcError(RPC_TYPE_ERROR, f"{name}: JSON value of type number is not an integer")
+        if not decimal_is_small(value, 19):  # checked on the exponent: 1e1000000 stays text
+            raise RpcError(RPC_MISC_ERROR, "JSON integer out of range")
         value = int(value)
     if not -_INT64 <= value < _INT64:
         raise RpcError(RPC_MISC_ERROR, "JSON integer out of range")

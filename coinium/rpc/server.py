@@ -8,9 +8,11 @@ Authentication: HTTP Basic, checked before the body is read. At start the server
 ``<datadir>/.cookie`` holding ``__cookie__:<64 hex>`` (a new secret each start, written to
 ``.cookie.tmp`` owner-only then renamed, deleted at stop); any ``rpcauth`` line
 (``user:salt$hex(HMAC-SHA256(key=salt, msg=password))``) is accepted too. Every comparison is
-constant-time. No or wrong credentials: 401 with ``WWW-Authenticate: Basic realm="jsonrpc"``; a
-wrong password also waits 250 ms first (bitcoind's brute-force brake), on the event loop, so it
-slows that client and nobody else.
+constant-time. No or wrong credentials (or a header that is not ASCII Basic credentials at all):
+401 with ``WWW-Authenticate: Basic realm="jsonrpc"``; a wrong password also waits 250 ms first
+(bitcoind's brute-force brake). The brake is per source address, not per request, so parallel
+connections do not multiply the guesses (`coinium.rpc.limits.AuthBrake`). Connections are capped,
+and idle or half-sent ones closed (`coinium.rpc.limits.ConnectionGuard`).
 
 Framing, per request object:
 
@@ -23,17 +25,20 @@ Framing, per request object:
 - A body that is not JSON (or neither an object nor an array) is a -32700 parse error with HTTP
   500, in the legacy shape since no version could be read.
 - A batch (an array) answers HTTP 200 with one reply per non-notification element, in order;
-  errors stay inside their element; a batch of only notifications answers 204. An empty batch is
-  a -32600 error (HTTP 400), as JSON-RPC 2.0 says; bitcoind answers ``[]`` there instead.
+  errors stay inside their element; a batch of only notifications answers 204. An empty batch
+  answers ``[]`` (HTTP 200), as Bitcoin Core 28 does.
+- A string holding a lone surrogate (``"\\udc80"``: valid JSON escapes, but no Unicode text) in an
+  element's id, method or params makes that element a -32600 error (id null if the id is the bad
+  part); the rest of a batch is answered as usual.
 
-A handler's unexpected exception becomes -32603 with a log line; the server keeps serving.
+A handler's unexpected exception becomes -32603; its traceback is logged the first time per method
+and exception type, a single line after that, so a client cannot fill the log with tracebacks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import hashlib
 import hmac
@@ -50,7 +55,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 
 from coinium.config import ConfigError, NodeOptions
-from coinium.rpc.encoding import JsonParseError, dumps, loads
+from coinium.rpc.encoding import JsonParseError, dumps_bytes, has_lone_surrogate, loads
 from coinium.rpc.errors import (
     RPC_IN_WARMUP,
     RPC_INTERNAL_ERROR,
@@ -58,6 +63,12 @@ from coinium.rpc.errors import (
     RPC_METHOD_NOT_FOUND,
     RPC_PARSE_ERROR,
     RpcError,
+)
+from coinium.rpc.limits import (
+    BODY_TIMEOUT_S,
+    AuthBrake,
+    ConnectionGuard,
+    raise_open_file_limit,
 )
 from coinium.rpc.registry import Method, MethodTable
 
@@ -71,7 +82,6 @@ T = TypeVar("T")
 COOKIE_USER = "__cookie__"
 COOKIE_FILE = ".cookie"
 WWW_AUTHENTICATE = 'Basic realm="jsonrpc"'
-WRONG_PASSWORD_DELAY_S = 0.25
 SHUTDOWN_TIMEOUT_S = 5.0  # in-flight calls (say a long generatetoaddress) get this long at stop
 
 _LEGACY, _V2 = "1.0", "2.0"
@@ -112,6 +122,7 @@ class RpcContext:
     node: Node
     server: RpcServer
     user: str
+    wallet: str | None = None  # the <name> of a /wallet/<name> request (bitcoind's multiwallet)
     # Run after the HTTP reply has gone out (``stop`` must answer before the node stops).
     after_reply: list[Callable[[], None]] = field(default_factory=list)
     # What a method's `prepare_batch` hook leaves for the calls of its batch (by method name).
@@ -164,30 +175,49 @@ class RpcServer:
         self._runner: web.AppRunner | None = None
         # Called with (method name, seconds) after each call of a known method (metrics).
         self.call_timers: list[Callable[[str, float], None]] = []
+        self._listener: asyncio.base_events.Server | None = None
+        self.brake = AuthBrake()
+        self.guard = ConnectionGuard(suspect=self.brake.holds)
+        self.body_timeout = BODY_TIMEOUT_S
+        self._tracebacks_logged: set[tuple[str, str]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self._cookie = self._write_cookie()
         app = web.Application(client_max_size=self.options.rpc_max_request_bytes)
         app.router.add_route("*", "/", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        app.router.add_route("*", "/wallet/{name}", self._handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+                               keepalive_timeout=self.guard.idle_timeout)  # fmt: skip
+        files = raise_open_file_limit()
         try:
             await runner.setup()
-            site = web.TCPSite(runner, self.options.rpc_bind, self.options.rpc_port)
-            await site.start()
+            assert runner.server is not None
+            # Our own listener (not a web.TCPSite): the guard sees every connection come and go.
+            self._listener = await asyncio.get_running_loop().create_server(
+                self.guard.factory(runner.server), self.options.rpc_bind, self.options.rpc_port,
+                reuse_address=True)  # fmt: skip
         except BaseException:
             await runner.cleanup()
             self._delete_cookie()
             raise
         self._runner = runner
-        self.port = runner.addresses[0][1]
-        log.info("JSON-RPC listening on %s:%d (cookie %s)", self.options.rpc_bind, self.port,
-                 self.cookie_path)  # fmt: skip
+        self.port = self._listener.sockets[0].getsockname()[1]
+        self.guard.start()
+        log.info("JSON-RPC listening on %s:%d (cookie %s; at most %d connections, %d files open)",
+                 self.options.rpc_bind, self.port, self.cookie_path, self.guard.max_connections,
+                 files)  # fmt: skip
 
     async def stop(self) -> None:
+        await self.guard.stop()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if listener is not None:
+            await listener.wait_closed()
         self._delete_cookie()
 
     def _write_cookie(self) -> str:
@@ -217,6 +247,19 @@ class RpcServer:
 
     # --- HTTP ---------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        self.guard.begin(transport)
+        try:
+            return await self._answer(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug; the client's input is never worth a traceback per request
+            self._log_failure("HTTP request", exc)
+            return web.Response(status=500, text="internal error")
+        finally:
+            self.guard.end(transport)
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
             return web.Response(status=405, text="JSONRPC server handles only POST requests")
         limit = self.options.rpc_max_request_bytes
@@ -225,22 +268,22 @@ class RpcServer:
         header = request.headers.get("Authorization")
         if header is None:
             return _unauthorized()
-        user = self._authorized(header)
-        if user is None:
-            log.warning("incorrect password attempt from %s", request.remote)
-            await asyncio.sleep(WRONG_PASSWORD_DELAY_S)
-            return _unauthorized()
+        user = await self._authenticate(request, header)
+        if not isinstance(user, str):
+            return user
         try:
-            body = await request.read()
+            body = await asyncio.wait_for(request.read(), self.body_timeout)
         except web.HTTPRequestEntityTooLarge:
             return _too_large(limit)
+        except TimeoutError:
+            return web.Response(status=408, text="request body not sent in time")
 
-        ctx = RpcContext(self.node, self, user)
+        ctx = RpcContext(self.node, self, user, wallet=request.match_info.get("name"))
         status, reply = await self.process(body, ctx)
         if reply is None:
             response = web.Response(status=204)
         else:
-            response = web.Response(status=status, body=(dumps(reply) + "\n").encode(),
+            response = web.Response(status=status, body=dumps_bytes(reply) + b"\n",
                                     content_type="application/json")  # fmt: skip
         if ctx.after_reply:
             await response.prepare(request)
@@ -249,14 +292,38 @@ class RpcServer:
                 callback()
         return response
 
+    async def _authenticate(self, request: web.Request, header: str) -> str | web.Response:
+        """The user, or the response for a client that is not one (after the brake's wait)."""
+        transport = request.transport
+        address = request.remote or "?"
+        if not self.guard.trusted(transport):
+            wait = self.brake.reserve(address)
+            if wait is None:
+                return web.Response(status=429, text="too many failed authentication attempts")
+            if wait:
+                self.guard.brake(transport, True)
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self.guard.brake(transport, False)
+        user = self._authorized(header)
+        if user is None:
+            hold = self.brake.failed(address)
+            log.warning("incorrect password attempt from %s", address)
+            if hold:
+                await asyncio.sleep(hold)
+            return _unauthorized()
+        self.guard.trust(transport)
+        return user
+
     def _authorized(self, header: str) -> str | None:
-        """The user the Basic credentials belong to, or None."""
+        """The user the Basic credentials belong to, or None (whatever the header holds)."""
         scheme, _, encoded = header.partition(" ")
         if scheme != "Basic":
             return None
         try:
             user_pass = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeError):  # binascii.Error, and non-ASCII text in the header
             return None
         user, sep, password = user_pass.partition(":")
         if not sep:
@@ -299,8 +366,7 @@ class RpcServer:
 
     async def _batch(self, items: list[Any], ctx: RpcContext) -> tuple[int, Any | None]:
         if not items:
-            return 400, _reply(_Request(), error=RpcError(RPC_INVALID_REQUEST, "Invalid Request"
-                                                          " (empty batch)"))  # fmt: skip
+            return 200, []  # Bitcoin Core 28 (JSON-RPC 2.0 would have an error)
         parsed: list[_Request | _BadRequest] = []
         for item in items:
             try:
@@ -355,12 +421,22 @@ class RpcServer:
         except RpcError:
             raise
         except Exception as exc:
-            log.exception("RPC %s failed", method.name)
+            self._log_failure(f"RPC {method.name}", exc)
             message = f"Internal error: {type(exc).__name__}: {exc}"
             raise RpcError(RPC_INTERNAL_ERROR, message) from exc
         finally:
             for timer in self.call_timers:
                 timer(method.name, time.monotonic() - started)
+
+    def _log_failure(self, what: str, exc: Exception) -> None:
+        """A traceback the first time per (what, exception type), one line after that."""
+        kind = (what, type(exc).__name__)
+        if kind in self._tracebacks_logged:
+            log.error("%s failed: %s: %.200s", what, type(exc).__name__, exc)
+            return
+        if len(self._tracebacks_logged) < 1000:
+            self._tracebacks_logged.add(kind)
+        log.error("%s failed", what, exc_info=exc)
 
 
 def _parse_request(data: Any) -> _Request:
@@ -369,8 +445,13 @@ def _parse_request(data: Any) -> _Request:
     request = _Request()
     if not isinstance(data, dict):
         raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Invalid Request object"), request)
-    if "id" in data:
+    if "id" in data and not has_lone_surrogate(data["id"]):
         request.id = data["id"]
+    if has_lone_surrogate(data):  # the id (left null if it is the bad part), method or params
+        if "jsonrpc" in data and data["jsonrpc"] in (_LEGACY, _V2):
+            request.version = data["jsonrpc"]
+        raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Invalid Request: a string holds a lone "
+                                   "surrogate (not Unicode text)"), request)  # fmt: skip
     version = data.get("jsonrpc")
     if version is not None:
         if not isinstance(version, str):

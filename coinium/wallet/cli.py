@@ -6,6 +6,12 @@
     coinium wallet balance NAME
     coinium wallet send NAME TO AMOUNT [--fee COINS] [--from ADDRESS] [--memo TEXT]
     coinium wallet history NAME [--count N] [--skip N]
+    coinium wallet rebroadcast NAME
+
+Sends the node accepted stay in ``<name>.outbox`` beside the wallet until a block holds them, and
+are handed to the node again by every ``send``, ``balance`` and ``rebroadcast``
+(`coinium.wallet.outbox`): a send whose txid was printed survives a node killed before it saved
+its mempool.
 
 Every command takes ``--datadir`` (base datadir, default ~/.coinium) and ``--network``
 (main|test|regtest); those that talk to the node also take ``--rpc-host``, ``--rpc-port``
@@ -39,7 +45,7 @@ from coinium.core.params import MAIN, NETWORKS, NetworkParams, get_network
 from coinium.core.transaction import MAX_MEMO_SIZE, sign_transfer
 from coinium.core.units import format_amount, parse_amount
 from coinium.crypto.address import AddressError, decode_address
-from coinium.wallet import hd, keystore
+from coinium.wallet import hd, keystore, outbox
 from coinium.wallet.keystore import Wallet, WalletError, WalletNotFoundError
 from coinium.wallet.rpc_client import RpcClient, RpcClientError, RpcError
 
@@ -281,6 +287,7 @@ def balance_cmd(
     """Print wallet NAME's balance (confirmed; pending too when it differs)."""
     params, ndir, wallet = _load(datadir, network, name)
     client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    _resubmit(wallet, client)
     accounts = [client.call("getaccount", a) for a in wallet.addresses]
     confirmed = sum(_units_field(acc, "balance_units", "getaccount") for acc in accounts)
     click.echo(f"confirmed: {format_amount(confirmed)}")
@@ -378,6 +385,7 @@ def send_cmd(
         raise WalletError(
             f"the node at {client.url} runs {chain}, wallet {name!r} is for {params.name}"
         )
+    _resubmit(wallet, client)  # a lost earlier send first: its nonce is not free
     need = units + fee_units
     candidates = [from_address] if from_address is not None else list(wallet.addresses)
     sender, nonce, richest = None, 0, 0
@@ -406,7 +414,40 @@ def send_cmd(
         txid = client.call("sendrawtransaction", tx.encode().hex())
     except RpcError as exc:
         raise click.ClickException(f"the node refused the transaction: {exc}") from None
+    try:
+        outbox.record(outbox.outbox_path(wallet.path), sender, tx)
+    except OSError as exc:  # sent all the same: say so, with the txid
+        click.echo(f"warning: cannot keep the send for rebroadcast: {exc.strerror}", err=True)
     click.echo(txid)
+
+
+def _resubmit(wallet: Wallet, client: RpcClient) -> outbox.Resubmitted:
+    result = outbox.resubmit(outbox.outbox_path(wallet.path), client.call)
+    for line in result.refused:
+        click.echo(f"warning: the node refused an earlier send again: {line}", err=True)
+    return result
+
+
+@wallet_group.command("rebroadcast")
+@click.argument("name")
+@_network_options
+@_rpc_options
+@_user_errors
+def rebroadcast_cmd(
+    name: str,
+    datadir: Path | None,
+    network: str,
+    rpc_host: str,
+    rpc_port: int | None,
+    rpc_user: str | None,
+    rpc_password: str | None,
+) -> None:
+    """Hand wallet NAME's sends that no block holds yet to the node again."""
+    params, ndir, wallet = _load(datadir, network, name)
+    client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    result = _resubmit(wallet, client)
+    click.echo(f"resent {result.resent}, confirmed {result.confirmed}, "
+               f"refused {len(result.refused)}")  # fmt: skip
 
 
 @wallet_group.command("history")

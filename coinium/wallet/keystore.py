@@ -454,6 +454,10 @@ def _decode_doc(data: bytes, path: Path, params: NetworkParams, name: str) -> Wa
         raise _Corrupt("not UTF-8 text") from None
     except json.JSONDecodeError as exc:  # its message names a position, never the content
         raise _Corrupt(f"not valid JSON ({exc})") from None
+    except RecursionError:  # 100,000 "[": nesting no wallet has
+        raise _Corrupt("not a coinium wallet file (nested too deep)") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise _Corrupt(f"not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise _Corrupt("not a coinium wallet file")
     version = _field(doc, "version", int, "")
@@ -529,10 +533,15 @@ def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+MAX_TIME = 253_402_300_799  # 9999-12-31 23:59:59 UTC: the last time a date can show
+
+
 def _time(obj: dict[str, Any], key: str, where: str) -> int:
     value = _field(obj, key, int, where)
     if value < 0:
         raise _Corrupt(f"{where}{key} is negative")
+    if value > MAX_TIME:
+        raise _Corrupt(f"{where}{key} is beyond any time (after the year 9999)")
     return value
 
 

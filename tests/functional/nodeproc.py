@@ -109,10 +109,10 @@ class NodeProcess:
         return "Basic " + base64.b64encode(self.cookie_path.read_bytes().strip()).decode()
 
     def http(self, body: bytes, headers: dict[str, str] | None = None,
-             timeout: float = 60.0) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+             timeout: float = 60.0, path: str = "/") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
         """POST raw bytes; return (HTTP status, headers, body) whatever the status."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.rpc_port}/", data=body, method="POST",
+            f"http://127.0.0.1:{self.rpc_port}{path}", data=body, method="POST",
             headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
@@ -121,10 +121,10 @@ class NodeProcess:
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
 
-    def rpc(self, method: str, *params: Any, timeout: float = 60.0) -> Any:
+    def rpc(self, method: str, *params: Any, timeout: float = 60.0, path: str = "/") -> Any:
         body = json.dumps({"jsonrpc": "1.0", "id": 1, "method": method,
                            "params": list(params)}).encode()  # fmt: skip
-        status, _, raw = self.http(body, {"Authorization": self.auth_header()}, timeout)
+        status, _, raw = self.http(body, {"Authorization": self.auth_header()}, timeout, path)
         try:
             reply = json.loads(raw)
         except ValueError:

@@ -27,9 +27,12 @@ from coinium.p2p.transport import CurveKeys, PeerAddress
 
 class RawPeer:
     def __init__(self, address: str, keys: CurveKeys | None = None, *,
-                 claim: bytes | None = None, server_key: bytes | None = None):  # fmt: skip
+                 claim: bytes | None = None, server_key: bytes | None = None,
+                 slow_reader: bool = False):  # fmt: skip
         """``claim``: present this public key while holding another secret (an impostor);
-        ``server_key``: expect this key from the node instead of the one in its address."""
+        ``server_key``: expect this key from the node instead of the one in its address;
+        ``slow_reader``: take (almost) nothing off the link unless asked (libzmq would otherwise
+        read 1,000 messages ahead on its own)."""
         self.address = PeerAddress.parse(address)
         self.keys = keys or CurveKeys.generate()
         self.ctx = zmq.Context()
@@ -39,6 +42,9 @@ class RawPeer:
         self.sock.curve_serverkey = z85.encode(server_key or self.address.key)
         self.sock.curve_publickey = z85.encode(claim or self.keys.public)
         self.sock.curve_secretkey = self.keys.secret_z85
+        if slow_reader:
+            self.sock.setsockopt(zmq.RCVHWM, 1)
+            self.sock.setsockopt(zmq.RCVBUF, 64 << 10)
         self.monitor = self.sock.get_monitor_socket()
         self.sock.connect(self.address.endpoint())
         self.received: list[Message] = []

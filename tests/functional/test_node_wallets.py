@@ -97,6 +97,11 @@ def test_wallet_lifecycle_send_and_restore_from_an_old_backup(start_node, tmp_pa
     # Several wallets: a call must say which (the /wallet/<name> path).
     node.rpc("createwallet", "second", False, False, PASSPHRASE)
     assert failure(node, "getbalance").code == -19
+    assert node.rpc("getwalletinfo", path="/wallet/second")["walletname"] == "second"
+    assert node.rpc("getwalletinfo", path="/wallet/w")["walletname"] == "w"
+    with pytest.raises(RpcFailure) as caught:
+        node.rpc("getbalance", path="/wallet/nosuch")
+    assert caught.value.code == -18
     node.rpc("unloadwallet", "second")
 
     # The passphrase is in no log.

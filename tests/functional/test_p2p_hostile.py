@@ -99,6 +99,23 @@ def _credit(view: DictView, coinbase: Transaction):
     return Delta
 
 
+def settled_link(node, other) -> list[int]:
+    """The id of the node's one link to ``other`` once it stays put for 2 s: after a restart both
+    may dial each other, and the duplicate link is closed a moment later."""
+    seen: list[int] = []
+    since = time.monotonic()
+
+    def steady() -> bool:
+        nonlocal seen, since
+        ids = [p["id"] for p in node.rpc("getpeerinfo") if p["key"] == node_key(other)]
+        if ids != seen:
+            seen, since = ids, time.monotonic()
+        return len(ids) == 1 and time.monotonic() - since >= 2.0
+
+    wait_until(steady, 20, message="one settled link")
+    return seen
+
+
 def banned_reasons(node) -> dict[str, str]:
     return {ban["address"]: ban["reason"] for ban in node.rpc("listbanned")}
 
@@ -229,7 +246,7 @@ def test_a_banned_key_stays_out_across_a_restart(network):
     node.stop()
     node.start()
     wait_connected(node, honest)
-    honest_id[:] = [p["id"] for p in node.rpc("getpeerinfo") if p["key"] == node_key(honest)]
+    honest_id[:] = settled_link(node, honest)
     assert banned_reasons(node).get(keys.public.hex()) == "invalid-block"
     # The same key is refused at the CurveZMQ handshake: no reply, ever.
     again = RawPeer(peer_address(node), keys)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-GARBAGE = [b"", b"{", b"\xff\xfe\x00", b"[]", b"42", b'{"method": 5}', b'"just a string"']
+GARBAGE = [b"", b"{", b"\xff\xfe\x00", b"42", b'{"method": 5}', b'"just a string"',
+           b'{"method": "getblockcount", "id": "\\udc80"}']
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,10 @@ def test_garbage_bodies_get_an_error_and_the_node_keeps_serving(node, body):
     status, raw_reply = authed_raw(node, body)
     assert status in (400, 500)
     assert node.rpc("getblockcount") == 0
+
+
+def test_an_empty_batch_answers_an_empty_list(node):
+    assert authed_raw(node, b"[]") == (200, b"[]\n")  # Bitcoin Core 28
 
 
 def authed_raw(node, body: bytes):

@@ -19,7 +19,7 @@ def coinium(node, *args: str, passphrase: str = PASSPHRASE) -> subprocess.Comple
     env = {**os.environ, "COINIUM_WALLET_PASSPHRASE": passphrase, "PYTHONPATH": str(REPO_ROOT)}
     head = args[:1] if args[0] == "rpc" else args[:2]
     common = ["--datadir", str(node.base_dir), "--network", "regtest"]
-    if args[0] == "rpc" or args[1] in ("balance", "send", "history"):
+    if args[0] == "rpc" or args[1] in ("balance", "send", "history", "rebroadcast"):
         common += ["--rpc-port", str(node.rpc_port)]
     command = [sys.executable, "-m", "coinium", *head, *common, *args[len(head):]]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
@@ -82,3 +82,27 @@ def node_miner_address() -> str:
     from conftest_keys import BOB, address_of
 
     return address_of(BOB)
+
+
+def test_a_send_confirmed_by_txid_survives_a_sigkill_of_the_node(start_node):
+    """The node saves its mempool only at a clean stop; the wallet keeps the send and hands it
+    to the node again, so it is mined after all and a later send takes the next nonce."""
+    from nodeproc import kill
+
+    node = start_node()
+    ok(coinium(node, "wallet", "create", "dave", *FAST_KDF))
+    dave = ok(coinium(node, "wallet", "address", "dave")).stdout.strip()
+    ok(coinium(node, "rpc", "generatetoaddress", "1", dave))
+    txid = ok(coinium(node, "wallet", "send", "dave", node_miner_address(), "1")).stdout.strip()
+    assert node.rpc("getrawmempool") == [txid]
+    kill(node)
+    node.start()
+    assert node.rpc("getrawmempool") == []  # lost with the process
+    resent = ok(coinium(node, "wallet", "rebroadcast", "dave")).stdout
+    assert "resent 1" in resent
+    assert node.rpc("getrawmempool") == [txid]
+    second = ok(coinium(node, "wallet", "send", "dave", node_miner_address(), "2")).stdout.strip()
+    assert sorted(node.rpc("getrawmempool")) == sorted([txid, second])
+    ok(coinium(node, "rpc", "generatetoaddress", "1", node_miner_address()))
+    assert node.rpc("getaccount", dave)["nonce"] == 2
+    assert "confirmed 2" in ok(coinium(node, "wallet", "rebroadcast", "dave")).stdout

@@ -81,3 +81,25 @@ def test_bans_are_written_off_the_calling_thread_in_order(tmp_path):
     db = PeerDB(tmp_path)
     assert BanList(db, Clock()).is_banned(KEY)
     db.close()
+
+
+def test_automatic_bans_are_bounded_and_manual_ones_kept(tmp_path, monkeypatch):
+    """3,000 fresh identities used to make 3,000 persisted bans: the automatic ones are capped,
+    the one ending first goes, and what goes is gone from peers.lmdb too."""
+    import coinium.p2p.banlist as banlist
+
+    monkeypatch.setattr(banlist, "MAX_AUTOMATIC_BANS", 50)
+    clock = Clock()
+    db = PeerDB(tmp_path)
+    bans = BanList(db, clock)
+    bans.ban("10.0.0.1", 10_000)  # by hand: never evicted for room
+    for i in range(300):
+        clock.now += 1
+        bans.ban(f"{i:064x}", 3600, reason="flood")
+    assert len(bans) == 51
+    assert bans.is_banned(ip="10.0.0.1")
+    assert not bans.is_banned(f"{0:064x}") and bans.is_banned(f"{299:064x}")
+    db.close()
+    reopened = PeerDB(tmp_path)
+    assert len(BanList(reopened, clock)) == 51
+    reopened.close()

@@ -55,3 +55,34 @@ def test_bounded_set_forgets_the_oldest():
     for item in (b"a", b"b", b"c"):
         items.add(item)
     assert b"a" not in items and b"b" in items and b"c" in items and len(items) == 2
+
+
+def test_a_full_send_window_holds_bulk_frames_but_lets_control_through():
+    import asyncio
+
+    from coinium.p2p.sendwindow import FLOW_PING_BYTES, SEND_WINDOW_BYTES, SendWindow
+
+    async def run() -> None:
+        queue = SendQueue(max_bytes=1 << 30)
+        window = SendWindow()
+        block = b"\x0c" + b"b" * (1 << 20)
+        nonce = None
+        while window.unacked < SEND_WINDOW_BYTES:
+            nonce = window.record(len(block)) or nonce
+        assert nonce is not None and window.ping_at_bytes == 4 * len(block) >= FLOW_PING_BYTES
+        queue.put(block, Priority.BLOCK)
+        waiting = asyncio.create_task(queue.get(window.room))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # the window is full: the block waits...
+        queue.put(b"\x03ping", Priority.CONTROL)
+        assert await waiting == b"\x03ping"  # ...a control frame does not
+        waiting = asyncio.create_task(queue.get(window.room))
+        await asyncio.sleep(0.01)
+        assert not waiting.done() and window.stuck(window.blocked_since + 11)
+        assert not window.acknowledge(nonce + 1)  # not our ping
+        assert window.acknowledge(nonce)  # the peer read up to our ping
+        queue.wake()
+        assert await waiting == block
+        assert window.unacked == window.sent - 4 * len(block)
+
+    asyncio.run(run())

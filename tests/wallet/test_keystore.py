@@ -173,6 +173,11 @@ def _flip(match: re.Match) -> bytes:
         (lambda b: re.sub(rb'("address": "rcn1)(.)', _flip, b), "address does not match"),
         (lambda b: b.replace(b'"nonce": "', b'"nonce": "00'), "nonce must be 24 bytes"),
         (lambda b: b.replace(b'"keys": [', b'"keys": [], "x": ['), "keys must hold 1"),
+        (lambda b: b"[" * 100_000, "nested too deep"),
+        (lambda b: re.sub(rb'"created": \d+', b'"created": ' + b"1" + b"0" * 30, b, count=1),
+         "created is beyond any time"),
+        (lambda b: re.sub(rb'"created": \d+', b'"created": ' + b"9" * 5000, b, count=1),
+         "not valid JSON"),
     ],
 )
 def test_corrupted_file_gets_a_clear_error_and_is_left_untouched(ndir, mangle, message):
