@@ -108,8 +108,8 @@ class NodeProcess:
     def auth_header(self) -> str:
         return "Basic " + base64.b64encode(self.cookie_path.read_bytes().strip()).decode()
 
-    def http(self, body: bytes, headers: dict[str, str] | None = None,
-             timeout: float = 60.0, path: str = "/") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    def http(self, body: bytes, headers: dict[str, str] | None = None, timeout: float = 60.0,
+             path: str = "/") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
         """POST raw bytes; return (HTTP status, headers, body) whatever the status."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.rpc_port}{path}", data=body, method="POST",

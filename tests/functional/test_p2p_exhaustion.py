@@ -168,12 +168,12 @@ def test_an_address_whose_fresh_keys_keep_getting_banned_is_banned(start_node):
 def test_every_peer_holding_block_requests_is_watched_for_stalls(start_node):
     """Two identities announce the same fork and never serve it: the one holding the window's
     head goes in seconds, and the second, holding the rest, no longer keeps them for 60 s."""
-    from test_p2p_hostile import blocks_on, tip_block
+    from test_p2p_hostile import blocks_on
 
     from coinium.p2p.messages import GetHeaders, Headers, Tip
 
     node = start_node("node")
-    chain = blocks_on(tip_block(node), 64)
+    chain = blocks_on(node, 64)
     work_hint = 1 << 200
     stallers = [RawPeer(peer_address(node)) for _ in range(2)]
     try:
