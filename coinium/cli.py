@@ -183,6 +183,9 @@ def _register_subcommands() -> None:
     main.add_command(watch_command, "watch")
     main.add_command(devnet_command, "devnet")
     main.add_command(verify_proof_command, "verify-proof")
+    from coinium.wallet.nft_cli import verifynft_command  # also adds `wallet nft`
+
+    main.add_command(verifynft_command, "verifynft")
 
 
 _register_subcommands()

@@ -66,7 +66,8 @@ def history_entries(height: int, block: Block) -> list[tuple[bytes, bytes]]:
 
 
 def on_connect(store, txn: lmdb.Transaction, height: int, block: Block,
-               old: dict[RecordKey, bytes | None], new: dict[RecordKey, bytes | None]) -> None:  # fmt: skip
+               old: dict[RecordKey, bytes | None],
+               new: dict[RecordKey, bytes | None]) -> None:
     """Index a block being connected, given its records before and after."""
     deletes, puts = owner_changes((record, old.get(record), value)
                                   for record, value in new.items() if record[0] == NS_NFT_TOKEN)

@@ -14,9 +14,11 @@ def default_table() -> MethodTable:
         mempool,
         mining,
         network,
+        nft,
         rawtransactions,
         zmq,
     )
 
     modules = (accounts, blockchain, control, mempool, mining, network, rawtransactions, zmq)
+    modules += (nft,)
     return MethodTable(method for module in modules for method in module.METHODS)

@@ -4,7 +4,6 @@ kind, `common` for what they share, `offer` for the seller's signed offer. See P
 
 from __future__ import annotations
 
-from coinium.core.kinds.nft.common import SIGNATURE_SIZE, NftKind, body_of
 from coinium.core.kinds.nft import (  # noqa: E402
     approve,
     burn,
@@ -16,6 +15,7 @@ from coinium.core.kinds.nft import (  # noqa: E402
     transfer,
     update_metadata,
 )
+from coinium.core.kinds.nft.common import SIGNATURE_SIZE, NftKind, body_of
 
 MODULES = (create_class, mint, transfer, burn, approve, set_operator, update_metadata, sale,
            cancel_offer)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from coinium.core.codec import Reader
 from coinium.core.kinds.nft.common import NS_NFT_OFFER, PRESENT, NftKind, build_kind, offer_key
 
 NUMBER = 40

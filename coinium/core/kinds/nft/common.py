@@ -37,7 +37,8 @@ from coinium.crypto.address import account_id
 if TYPE_CHECKING:
     from coinium.core.transaction import Transaction
 
-
+# The NFT namespaces (the kinds import them from here).
+NFT_NAMESPACES = (NS_NFT_CLASS, NS_NFT_TOKEN, NS_NFT_OPERATOR, NS_NFT_OFFER)
 MAX_CLASS_ID = 32
 MAX_TOKEN_ID = 64
 MAX_NAME = 64
@@ -394,7 +395,7 @@ def build_kind(nft: NftKind) -> Kind:
         return [(NS_ACCOUNT, sender_id), *nft.touches(body_of(tx, nft), sender_id)]
 
     def to_json(tx: Transaction, show: Callable[[bytes], str]) -> dict[str, Any]:
-        return {"nft": nft.to_json(body_of(tx, nft), show)}
+        return nft.to_json(body_of(tx, nft), show)
 
     return Kind(
         number=nft.number, name=nft.name, signed=True, coinbase=False,
