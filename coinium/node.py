@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from coinium.chain.builder import build_block
+from coinium.chain.builder import build_block, drop_inapplicable
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
 from coinium.config import NodeOptions
@@ -68,7 +68,7 @@ class Node:
         self.mempool.tip_height = self.chain.height
         self.listeners.append(self.mempool)
         if self.options.zmq:
-            self.notifier = ZmqNotifier(self.options.zmq)
+            self.notifier = ZmqNotifier(self.options.zmq, address_prefix=self.params.address_prefix)
             self.listeners.append(self.notifier)
             self.mempool.listeners.append(self.notifier)
         if self.options.persist_mempool:
@@ -227,5 +227,7 @@ class Node:
         (their nonces already used), and the listeners' next call brings fresh work anyway."""
         parent = self.published_tip
         txs = self.mempool.select_for_block()
-        return await self.chain_call(lambda: build_block(self.chain, txs, coinbase_recipient,
+        return await self.chain_call(lambda: build_block(self.chain,
+                                                         drop_inapplicable(self.chain, txs, parent),
+                                                         coinbase_recipient,
                                                          extra=extra, parent=parent))  # fmt: skip
