@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from helpers import DictView, key
 
+from coinium.consensus.block_rules import check_transaction_sanity
 from coinium.consensus.state_transition import apply_block
 from coinium.core.account import Account
 from coinium.core.block import Block
@@ -34,10 +35,20 @@ URI = b"ipfs://bafy-example"
 HASH = blake3_256(CONTENT)
 
 
+WALLETS: dict[bytes, Wallet] = {}  # by public key, for `unsend`
+
+
+def unsend(txs) -> None:
+    """Give back the nonces of transactions a refused block held."""
+    for tx in txs:
+        WALLETS[tx.sender].nonce -= 1
+
+
 class Wallet:
     """Signs NFT transactions for one key, counting its account nonce."""
 
     def __init__(self, n: int, nonce: int = 0, fee: int = 10):
+        WALLETS[key(n).public_key] = self
         self.key = key(n)
         self.account = self.key.account
         self.nonce = nonce
@@ -97,11 +108,14 @@ def block_of(txs, height: int = 1) -> Block:
 
 
 def apply(view: DictView, txs, height: int = 1):
-    """Apply ``txs`` as one block on ``view`` (kept unchanged when the block is invalid)."""
+    """Check and apply ``txs`` as one block on ``view`` (unchanged when the block is
+    invalid): each transaction's stateless rules as `check_block` runs them, then the state."""
+    for tx in txs:
+        check_transaction_sanity(tx)
     delta = apply_block(block_of(txs, height), view, REGTEST)
     view.apply(delta)
     return delta
 
 
 __all__ = ["CID", "CONTENT", "HASH", "NO_ACCOUNT", "NO_HASH", "URI", "Wallet", "apply",
-           "block_of", "funded"]
+           "block_of", "funded", "unsend"]

@@ -1,0 +1,220 @@
+"""NFT kinds: golden bytes, codec round trips, every rule with its reason code, royalties exact,
+offers (expired, reused, foreign-signed, cancelled), approvals cleared on transfer. Blocks are
+applied to a dict of records with real signatures; an invalid block leaves the records as they
+were (apply_block raises before anything is written)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import key
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nft_helpers import CID, HASH, URI, Wallet, apply, funded, unsend
+
+from coinium.consensus.errors import ConsensusError
+from coinium.core.account import Account
+from coinium.core.codec import DecodeError
+from coinium.core.kinds import KINDS
+from coinium.core.kinds.nft.common import NO_HASH, ClassRecord, TokenRecord, token_key
+from coinium.core.kinds.nft.offer import Offer
+from coinium.core.kinds.nft.sale import royalty_split
+from coinium.core.state import NS_ACCOUNT, NS_NFT_CLASS, NS_NFT_TOKEN
+from coinium.core.transaction import Transaction
+from coinium.core.units import MAX_MONEY
+
+
+def token(view, token_id: bytes, class_id: bytes = b"art") -> TokenRecord | None:
+    raw = view.get(NS_NFT_TOKEN, token_key(class_id, token_id))
+    return None if raw is None else TokenRecord.decode(raw)
+
+
+def balance(view, wallet: Wallet) -> int:
+    return Account.decode(view.get(NS_ACCOUNT, wallet.account)).balance
+
+
+def refused(view, txs, reason: str) -> None:
+    before = dict(view.records)
+    with pytest.raises(ConsensusError) as info:
+        apply(view, txs)
+    unsend(txs)
+    assert info.value.reason == reason, info.value
+    assert view.records == before
+
+
+@pytest.fixture
+def world():
+    a, b, c = Wallet(1), Wallet(2), Wallet(3)
+    view = funded(a, b, c)
+    apply(view, [a.create_class(royalty_to=c.account, royalty_bps=250), a.mint(b"1"),
+                 a.mint(b"2", owner=b.account)])  # fmt: skip
+    return view, a, b, c
+
+
+# --- golden bytes -----------------------------------------------------------------------------
+GOLDEN = {
+    "create_class": "0120" "{pk}" "0000000000000000" "0a00000000000000"
+                    "03617274" "03417274" "03415254" "1300" "697066733a2f2f626166792d6578616d706c65"
+                    "{hash}" "f401" "{acct}" "0000000000000000" "00" "01",
+    "mint": "0121" "{pk}" "0100000000000000" "0a00000000000000" "03617274" "0131" "{acct}"
+            "1300" "697066733a2f2f626166792d6578616d706c65" "{hash}",
+    "transfer": "0122" "{pk}" "0200000000000000" "0a00000000000000" "03617274" "0131" "{acct}",
+    "burn": "0123" "{pk}" "0300000000000000" "0a00000000000000" "03617274" "0131",
+}
+
+
+def test_golden_bytes_of_the_nft_kinds():
+    a = Wallet(1)
+    fields = {"pk": a.key.public_key.hex(), "hash": HASH.hex(), "acct": a.account.hex()}
+    txs = {"create_class": a.create_class(), "mint": a.mint(b"1"),
+           "transfer": a.transfer(b"1", a.account), "burn": a.burn(b"1")}  # fmt: skip
+    for name, tx in txs.items():
+        unsigned = tx.raw[: -64].hex()
+        assert unsigned == GOLDEN[name].format(**fields), name
+        assert Transaction.decode(tx.raw) == tx
+        assert len(tx.raw) <= KINDS[tx.kind].max_size
+
+
+def test_every_nft_kind_round_trips_and_names_itself_in_errors(world):
+    view, a, b, c = world
+    offer = a.offer(b"1", 100)
+    for tx in (a.create_class(b"x"), a.mint(b"9"), a.transfer(b"1", b.account), a.burn(b"1"),
+               a.approve(b"1", b.account), a.set_operator(b.account), a.update(b"1"),
+               b.buy(offer), a.cancel(5)):  # fmt: skip
+        assert Transaction.decode(tx.raw) == tx
+        with pytest.raises(DecodeError) as info:
+            Transaction.decode(tx.raw[:-65])
+        assert info.value.what.startswith(f"tx.{KINDS[tx.kind].name}.")
+
+
+@pytest.mark.parametrize("bad_id", [b"", b"UPPER", b"sp ace", b"x" * 33, b"a/b"])
+def test_identifiers_are_fixed_by_consensus(bad_id):
+    a = Wallet(1)
+    tx = a.create_class(b"ok")
+    raw = tx.raw.replace(b"\x02ok", bytes((len(bad_id),)) + bad_id, 1)
+    with pytest.raises(DecodeError) as info:
+        Transaction.decode(raw)
+    assert info.value.what.startswith("tx.nft_create_class.class_id")
+
+
+# --- rules and reason codes -------------------------------------------------------------------
+def test_create_mint_and_records(world):
+    view, a, b, c = world
+    cls = ClassRecord.decode(view.get(NS_NFT_CLASS, b"art"))
+    assert (cls.creator, cls.minted, cls.burned, cls.royalty_bps) == (a.account, 2, 0, 250)
+    assert token(view, b"1") == TokenRecord(a.account, bytes(20), URI, HASH)
+    assert token(view, b"2").owner == b.account
+
+
+def test_bad_inputs_each_have_their_reason_code(world):
+    view, a, b, c = world
+    refused(view, [a.create_class()], "bad-nft-class-exists")
+    refused(view, [a.mint(b"1")], "bad-nft-token-exists")
+    refused(view, [b.mint(b"7")], "bad-nft-not-minter")
+    refused(view, [a.mint(b"7", class_id=b"nope")], "bad-nft-no-class")
+    refused(view, [b.transfer(b"1", c.account)], "bad-nft-not-owner")
+    refused(view, [b.burn(b"1")], "bad-nft-not-owner")
+    refused(view, [a.transfer(b"404", c.account)], "bad-nft-no-token")
+    refused(view, [a.mint(b"7", content_hash=NO_HASH)], "bad-nft-content-hash")
+    refused(view, [a.create_class(b"r", royalty_bps=10_001)], "bad-nft-royalty")
+    refused(view, [b.update(b"2")], "bad-nft-not-creator")
+    refused(view, [a.set_operator(a.account)], "bad-nft-operator-self")
+    refused(view, [b.approve(b"1", c.account)], "bad-nft-not-owner")
+
+
+def test_max_supply_counts_every_mint_even_burned():
+    a = Wallet(1)
+    view = funded(a)
+    apply(view, [a.create_class(b"cap", max_supply=2), a.mint(b"1", class_id=b"cap"),
+                 a.mint(b"2", class_id=b"cap"), a.burn(b"1", class_id=b"cap")])  # fmt: skip
+    refused(view, [a.mint(b"3", class_id=b"cap")], "bad-nft-supply")
+    assert ClassRecord.decode(view.get(NS_NFT_CLASS, b"cap")).burned == 1
+
+
+def test_frozen_metadata_cannot_change_and_mutable_can():
+    a = Wallet(1)
+    view = funded(a)
+    apply(view, [a.create_class(b"frozen", flags=0), a.mint(b"1", class_id=b"frozen"),
+                 a.create_class(b"live", flags=1), a.mint(b"1", class_id=b"live")])  # fmt: skip
+    refused(view, [a.update(b"1", class_id=b"frozen")], "bad-nft-metadata-frozen")
+    apply(view, [a.update(b"1", uri=b"ar://v2", class_id=b"live"), a.update(b"", class_id=b"live")])
+    assert token(view, b"1", b"live").uri == b"ar://v2"
+
+
+def test_approvals_one_per_token_cleared_on_transfer(world):
+    view, a, b, c = world
+    apply(view, [a.approve(b"1", b.account), a.approve(b"1", c.account)])  # one per token
+    assert token(view, b"1").approved == c.account
+    refused(view, [b.transfer(b"1", b.account)], "bad-nft-not-owner")
+    apply(view, [c.transfer(b"1", b.account)])  # the approved operator moves it
+    assert token(view, b"1") == TokenRecord(b.account, bytes(20), URI, HASH)  # approval cleared
+    refused(view, [c.transfer(b"1", c.account)], "bad-nft-not-owner")
+
+
+def test_operator_for_all_moves_any_token_until_revoked(world):
+    view, a, b, c = world
+    apply(view, [b.set_operator(c.account)])
+    apply(view, [c.transfer(b"2", a.account)])
+    assert token(view, b"2").owner == a.account
+    apply(view, [a.transfer(b"2", b.account), b.set_operator(c.account, approved=False)])
+    refused(view, [c.transfer(b"2", c.account)], "bad-nft-not-owner")
+
+
+def test_burn_deletes_the_record(world):
+    view, a, b, c = world
+    apply(view, [b.burn(b"2")])
+    assert token(view, b"2") is None
+
+
+# --- sales ------------------------------------------------------------------------------------
+def test_sale_pays_price_and_royalty_exactly(world):
+    view, a, b, c = world
+    before = {w: balance(view, w) for w in (a, b, c)}
+    apply(view, [b.buy(a.offer(b"1", 1_000_003))])
+    royalty = 1_000_003 * 250 // 10_000
+    assert balance(view, c) - before[c] == royalty
+    assert balance(view, a) - before[a] == 1_000_003 - royalty
+    assert before[b] - balance(view, b) == 1_000_003 + b.fee
+    assert token(view, b"1").owner == b.account
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, MAX_MONEY), st.integers(0, 10_000))
+def test_royalty_split_creates_and_destroys_nothing(price, bps):
+    royalty, rest = royalty_split(price, bps)
+    assert royalty + rest == price and 0 <= royalty <= price
+    assert royalty * 10_000 <= price * bps < (royalty + 1) * 10_000
+
+
+def test_expired_reused_foreign_and_cancelled_offers_are_refused(world):
+    view, a, b, c = world
+    refused(view, [b.buy(a.offer(b"1", 5, expiry=0))], "bad-nft-offer-expired")
+    refused(view, [b.buy(c.offer(b"1", 5))], "bad-nft-offer-seller")  # c does not own art/1
+    forged = Offer(a.key.public_key, b"art", b"1", 5, 1000, 9).signed(a.key, CID + 1)
+    refused(view, [b.buy(forged)], "bad-nft-offer-signature")  # signed for another network
+    tampered = Offer(a.key.public_key, b"art", b"1", 1, 1000, 3,
+                     a.offer(b"1", 500, offer_nonce=3).signature)
+    refused(view, [b.buy(tampered)], "bad-nft-offer-signature")  # price changed after signing
+    offer = a.offer(b"1", 5, offer_nonce=7)
+    apply(view, [b.buy(offer)])
+    apply(view, [b.transfer(b"1", a.account)])
+    refused(view, [c.buy(offer)], "bad-nft-offer-used")  # a owns it again: still spent
+    apply(view, [a.cancel(8)])
+    refused(view, [c.buy(a.offer(b"1", 5, offer_nonce=8))], "bad-nft-offer-used")
+    refused(view, [a.buy(a.offer(b"1", 5, offer_nonce=10))], "bad-nft-sale-self")
+
+
+def test_a_buyer_without_the_price_is_refused(world):
+    view, a, b, c = world
+    poor = Wallet(9)
+    view.records[(NS_ACCOUNT, poor.account)] = Account(100, 0).encode()
+    refused(view, [poor.buy(a.offer(b"1", 100))], "bad-txns-in-belowout")  # price + fee > 100
+
+
+def test_one_bad_transaction_makes_the_whole_block_invalid(world):
+    view, a, b, c = world
+    refused(view, [a.transfer(b"1", c.account), b.transfer(b"1", b.account)], "bad-nft-not-owner")
+    assert token(view, b"1").owner == a.account
+
+
+def test_keys_are_deterministic():
+    assert key(1).account == Wallet(1).account
