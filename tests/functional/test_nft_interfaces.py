@@ -1,0 +1,120 @@
+"""NFTs through a real node: transactions over sendrawtransaction, the RPCs (getnft,
+getnftclass, listnfts by owner and class with paging, listnftclasses, getnfthistory, getnftproof,
+nftindex), the ZMQ ``nft`` topic on a real SUB socket, `coinium verifynft` as a process, and the
+bad inputs' RPC errors. A transaction whose NFT rule fails is not mined."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nft_helpers import CONTENT, HASH, URI, Wallet
+from nodeproc import RpcFailure, free_port
+from test_zmq_notifications import Subscriber
+
+from coinium.core.params import REGTEST
+from coinium.crypto.address import encode_address
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def addr(wallet: Wallet) -> str:
+    return encode_address(REGTEST.address_prefix, wallet.account)
+
+
+def send(node, *txs) -> None:
+    for tx in txs:
+        node.rpc("sendrawtransaction", tx.encode().hex())
+
+
+@pytest.fixture
+def nft_node(start_node):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    node = start_node(extra_args=[f"--zmqpubnft={address}"])
+    sub = Subscriber(address)
+    yield node, sub
+    sub.close()
+
+
+def test_nfts_over_rpc_zmq_and_verifynft(nft_node, tmp_path):
+    node, sub = nft_node
+    alice, bob, carol = Wallet(201, fee=10_000), Wallet(202, fee=10_000), Wallet(203, fee=10_000)
+    node.rpc("generatetoaddress", 1, addr(alice))
+    node.rpc("generatetoaddress", 1, addr(bob))
+    send(node, alice.create_class(royalty_bps=1000, royalty_to=carol.account),
+         *[alice.mint(str(i).encode()) for i in range(5)])
+    node.rpc("generatetoaddress", 1, addr(carol))
+
+    token = node.rpc("getnft", "art/3")
+    assert token == {"id": "art/3", "class": "art", "token": "3", "owner": addr(alice),
+                     "approved": None, "uri": URI.decode(), "contenthash": HASH.hex()}
+    cls = node.rpc("getnftclass", "art")
+    assert (cls["minted"], cls["supply"], cls["royalty_bps"]) == (5, 5, 1000)
+    assert cls["royaltyrecipient"] == addr(carol)
+    page = node.rpc("listnfts", addr(alice), "", "", 2)
+    assert [t["id"] for t in page["nfts"]] == ["art/0", "art/1"] and page["next"] == "art/1"
+    page = node.rpc("listnfts", addr(alice), "", page["next"], 1000)
+    assert [t["id"] for t in page["nfts"]] == ["art/2", "art/3", "art/4"] and page["next"] is None
+    assert len(node.rpc("listnfts", "", "art")["nfts"]) == 5
+    assert [c["class"] for c in node.rpc("listnftclasses")["classes"]] == ["art"]
+
+    # A sale: the seller's offer, the buyer's transaction; royalty to carol.
+    before = {w: node.rpc("getaccount", addr(w))["balance_units"] for w in (alice, bob, carol)}
+    offer = alice.offer(b"3", 2_000_000)
+    send(node, bob.buy(offer))
+    node.rpc("generatetoaddress", 1, addr(alice))
+    after = {w: node.rpc("getaccount", addr(w))["balance_units"] for w in (alice, bob, carol)}
+    assert node.rpc("getnft", "art/3")["owner"] == addr(bob)
+    assert after[carol] - before[carol] == 200_000
+    assert before[bob] - after[bob] == 2_000_000 + bob.fee
+    assert [t["id"] for t in node.rpc("listnfts", addr(bob))["nfts"]] == ["art/3"]
+    history = node.rpc("getnfthistory", "art/3")
+    assert [h["kind"] for h in history] == ["nft_mint", "nft_sale"]
+    assert history[1]["price_units"] == 2_000_000
+
+    # A transfer of a token bob does not own is never mined; the chain goes on.
+    send(node, bob.transfer(b"1", bob.account))
+    height = node.rpc("getblockchaininfo")["blocks"]
+    node.rpc("generatetoaddress", 1, addr(carol))
+    assert node.rpc("getblockchaininfo")["blocks"] == height + 1
+    assert node.rpc("getnft", "art/1")["owner"] == addr(alice)
+    assert node.rpc("nftindex") == {"ok": True, "owners": 5, "history": 6, "missing": 0,
+                                    "extra": 0}  # fmt: skip
+    assert node.rpc("nftindex", True)["ok"]
+    proof = node.rpc("getnftproof", "art/3")
+    assert proof["record"] is not None and proof["namespace"] == 0x21
+
+    # ZMQ: five mints, then the sale.
+    events = [json.loads(body) for topic, body, _ in sub.drain() if topic == "nft"]
+    assert [e["event"] for e in events] == ["mint"] * 5 + ["sale"]
+    assert events[-1]["from"] == addr(alice) and events[-1]["to"] == addr(bob)
+    assert events[-1]["price_units"] == 2_000_000 and events[-1]["connected"] is True
+
+    # verifynft re-hashes a file against the chain's content hash.
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(CONTENT)
+    bad.write_bytes(CONTENT + b" ")
+    base = [sys.executable, "-m", "coinium", "verifynft", "--network", "regtest", "--datadir",
+            str(node.base_dir), "--rpc-port", str(node.rpc_port)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    ok = subprocess.run([*base, "art/3", str(good)], capture_output=True, text=True, env=env,
+                        timeout=60)  # fmt: skip
+    assert ok.returncode == 0 and "OK" in ok.stdout, ok.stderr
+    mismatch = subprocess.run([*base, "art/3", str(bad)], capture_output=True, text=True,
+                              env=env, timeout=60)  # fmt: skip
+    assert mismatch.returncode == 1 and "MISMATCH" in mismatch.stderr
+
+
+def test_bad_rpc_inputs(nft_node):
+    node, _ = nft_node
+    for call, code in ((("getnft", "art/none"), -5), (("getnft", "NoSlash"), -8),
+                       (("getnft", "Bad/Case"), -8), (("getnftclass", "nope"), -5),
+                       (("listnfts", "", "", "", 5000), -8), (("listnfts",), -8),
+                       (("listnfts", "cn1notanaddress"), -5)):  # fmt: skip
+        with pytest.raises(RpcFailure) as info:
+            node.rpc(*call)
+        assert info.value.code == code, call
