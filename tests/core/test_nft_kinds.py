@@ -218,3 +218,13 @@ def test_one_bad_transaction_makes_the_whole_block_invalid(world):
 
 def test_keys_are_deterministic():
     assert key(1).account == Wallet(1).account
+
+
+def test_max_size_is_each_nft_kind_s_longest_encoding():
+    a = Wallet(1)
+    longest = a.create_class(b"c" * 32, name=b"n" * 64, symbol=b"S" * 16, uri=b"u" * 256)
+    assert len(longest.raw) == KINDS[longest.kind].max_size
+    longest = a.mint(b"t" * 64, class_id=b"c" * 32, uri=b"u" * 256)
+    assert len(longest.raw) == KINDS[longest.kind].max_size
+    longest = a.buy(Offer(a.key.public_key, b"c" * 32, b"t" * 64, 1, 1, 1))
+    assert len(longest.raw) == KINDS[longest.kind].max_size

@@ -40,13 +40,21 @@ def parse_class_id(text: str) -> bytes:
         raise RpcError(RPC_INVALID_PARAMETER, f"Invalid class id: {exc}") from None
 
 
-def token_json(token: nft_queries.Token, params) -> dict[str, Any]:
+def token_json(token: nft_queries.Token, params,
+               shown: dict[bytes, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """getnft's object. ``shown``: addresses already encoded (a page of one owner's tokens
+    would otherwise spend most of its time encoding the same address a thousand times)."""
     record = token.record
+    if shown is None:
+        shown = {}
+    owner = shown.get(record.owner)
+    if owner is None:
+        owner = shown[record.owner] = address(record.owner, params)
     return {
         "id": token_name(token.class_id, token.token_id),
         "class": token.class_id.decode(),
         "token": token.token_id.decode(),
-        "owner": address(record.owner, params),
+        "owner": owner,
         "approved": None if record.approved == NO_ACCOUNT else address(record.approved, params),
         "uri": record.uri.decode(),
         "contenthash": record.content_hash.hex(),
@@ -107,7 +115,8 @@ async def listnfts(ctx: RpcContext, owner: str, class_id: str, after: str,
     else:
         tokens = await ctx.on_chain(nft_queries.tokens_of_class, parse_class_id(class_id), start,
                                     limit)  # fmt: skip
-    shown = [token_json(token, params) for token in tokens]
+    addresses: dict[bytes, str] = {}
+    shown = [token_json(token, params, addresses) for token in tokens]
     return {"nfts": shown, "next": shown[-1]["id"] if len(shown) == limit else None}
 
 
