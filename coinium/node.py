@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from coinium.chain.admission import state_check
 from coinium.chain.builder import build_block, drop_inapplicable
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
@@ -66,6 +67,7 @@ class Node:
         self.mempool = Mempool(self.params, self.chain.get_account, policy=self.options.mempool,
                                signature_cache=signature_cache)  # fmt: skip
         self.mempool.tip_height = self.chain.height
+        self.mempool.check_state = state_check(self.chain)  # kinds' own rules (NFTs)
         self.listeners.append(self.mempool)
         if self.options.zmq:
             self.notifier = ZmqNotifier(self.options.zmq, address_prefix=self.params.address_prefix)

@@ -271,6 +271,10 @@ class Mempool:
         self.get_account = get_account  # confirmed state at the tip; reads LMDB
         self.policy = policy if policy is not None else MempoolPolicy()
         self.signature_cache = signature_cache
+        # A kind's own stateful rules, checked alone on the tip (`coinium.chain.admission`);
+        # raises TransactionError. None: nonces and balances only.
+        # Given the sender's pending transactions before it.
+        self.check_state: Callable[[Transaction, list[Transaction]], None] | None = None
         self.listeners: list[MempoolListener] = []
         self.sequence = 1  # the next mempool sequence (bitcoind starts at 1)
         self._entries: dict[bytes, MempoolEntry] = {}  # by txid, in entry order
@@ -527,6 +531,12 @@ class Mempool:
         self._check_fee(tx, now)
         if chain is not None and tx.nonce < expected:
             self._check_replacement(plan, chain, account)
+        if self.check_state is not None:
+            pending = [e.tx for e in chain.entries if e.tx.nonce < tx.nonce] if chain else []
+            try:
+                self.check_state(tx, pending)
+            except TransactionError as exc:
+                raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
         self._check_signature(tx)
         return plan
 

@@ -141,3 +141,22 @@ def test_an_invalid_nft_block_is_refused_and_changes_nothing(tmp_path):
         assert [t.token_id for t in nft_queries.tokens_of_owner(chain, a.account)] == [b"1"]
     finally:
         chain.close()
+
+
+def test_block_templates_drop_what_fails_with_its_sender_s_later_transactions(tmp_path):
+    from coinium.chain.builder import drop_inapplicable
+
+    a, b = Wallet(41), Wallet(42)
+    chain = ChainState(tmp_path / "d", REGTEST)
+    try:
+        extend(chain, chain.tip.hash, [], a.account)
+        extend(chain, chain.tip.hash, [], b.account)
+        extend(chain, chain.tip.hash, [a.create_class(), a.mint(b"1")], a.account)
+        first, second, later = (a.transfer(b"1", b.account), a.transfer(b"1", b.account),
+                                a.mint(b"2"))  # fmt: skip
+        other = b.set_operator(Wallet(43).account)
+        kept = drop_inapplicable(chain, [first, other, second, later])
+        assert kept == [first, other]
+        assert extend(chain, chain.tip.hash, kept, b.account).status == AcceptStatus.NEW_TIP
+    finally:
+        chain.close()

@@ -76,23 +76,38 @@ def test_nfts_over_rpc_zmq_and_verifynft(nft_node, tmp_path):
     assert [h["kind"] for h in history] == ["nft_mint", "nft_sale"]
     assert history[1]["price_units"] == 2_000_000
 
-    # A transfer of a token bob does not own is never mined; the chain goes on.
-    send(node, bob.transfer(b"1", bob.account))
+    # The mempool refuses a kind's broken rule with its reason code.
+    for tx, reason in ((bob.transfer(b"1", bob.account), "bad-nft-not-owner"),
+                       (carol.buy(offer), "bad-nft-offer-used"),
+                       (alice.mint(b"0"), "bad-nft-token-exists"),
+                       (alice.update(b"1", content_hash=bytes(32)), "bad-nft-content-hash")):
+        with pytest.raises(RpcFailure) as info:
+            send(node, tx)
+        tx_wallet = {w.key.public_key: w for w in (alice, bob, carol)}[tx.sender]
+        tx_wallet.nonce -= 1
+        assert info.value.code == -26 and reason in info.value.message, info.value
+    # The sender's own pending transactions count: a second transfer of one token is refused.
+    send(node, alice.transfer(b"1", bob.account))
+    with pytest.raises(RpcFailure) as info:
+        send(node, alice.transfer(b"1", carol.account))
+    alice.nonce -= 1
+    assert "bad-nft-not-owner" in info.value.message
     height = node.rpc("getblockchaininfo")["blocks"]
     node.rpc("generatetoaddress", 1, addr(carol))
     assert node.rpc("getblockchaininfo")["blocks"] == height + 1
-    assert node.rpc("getnft", "art/1")["owner"] == addr(alice)
-    assert node.rpc("nftindex") == {"ok": True, "owners": 5, "history": 6, "missing": 0,
+    assert node.rpc("getnft", "art/1")["owner"] == addr(bob)
+    assert node.rpc("nftindex") == {"ok": True, "owners": 5, "history": 7, "missing": 0,
                                     "extra": 0}  # fmt: skip
     assert node.rpc("nftindex", True)["ok"]
     proof = node.rpc("getnftproof", "art/3")
     assert proof["record"] is not None and proof["namespace"] == 0x21
 
-    # ZMQ: five mints, then the sale.
+    # ZMQ: five mints, the sale, the transfer.
     events = [json.loads(body) for topic, body, _ in sub.drain() if topic == "nft"]
-    assert [e["event"] for e in events] == ["mint"] * 5 + ["sale"]
-    assert events[-1]["from"] == addr(alice) and events[-1]["to"] == addr(bob)
-    assert events[-1]["price_units"] == 2_000_000 and events[-1]["connected"] is True
+    assert [e["event"] for e in events] == ["mint"] * 5 + ["sale", "transfer"]
+    assert events[5]["from"] == addr(alice) and events[5]["to"] == addr(bob)
+    assert events[5]["price_units"] == 2_000_000 and events[5]["connected"] is True
+    assert events[6]["id"] == "art/1" and events[6]["to"] == addr(bob)
 
     # verifynft re-hashes a file against the chain's content hash.
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
