@@ -136,9 +136,10 @@ class _Session:
         return keystore.unlock_key(self.wallet, passphrase, address)
 
     def send(self, number: int, body, address: str | None = None) -> str:
+        if self.sender is None and address is not None and address not in self.wallet.addresses:
+            raise keystore.WalletError(f"the wallet does not hold the token's owner {address} (an "
+                                       "approved operator sends with --from)")  # fmt: skip
         address = self.sender or address or self.wallet.addresses[0]
-        if address not in self.wallet.addresses:
-            raise keystore.WalletError(f"address {address} is not in the wallet")
         account = self.client.call("getaccount", address)
         nonce = _units_field(account, "pending_nonce", "getaccount")
         tx = nft.signed_tx(number, self.key(address), self.params.chain_id, nonce, self.fee, body)
