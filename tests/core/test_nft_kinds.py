@@ -228,3 +228,58 @@ def test_max_size_is_each_nft_kind_s_longest_encoding():
     assert len(longest.raw) == KINDS[longest.kind].max_size
     longest = a.buy(Offer(a.key.public_key, b"c" * 32, b"t" * 64, 1, 1, 1))
     assert len(longest.raw) == KINDS[longest.kind].max_size
+
+
+# --- codecs under random input ----------------------------------------------------------------
+ID = st.text("abcdefghijklmnopqrstuvwxyz0123456789._-", min_size=1, max_size=32).map(str.encode)
+URIS = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=256)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ID, ID, st.binary(min_size=20, max_size=20), URIS, st.binary(min_size=32, max_size=32),
+       st.integers(0, MAX_MONEY), st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1))
+def test_bodies_and_offers_round_trip(class_id, token_id, owner, uri, digest, price, expiry,
+                                      nonce):  # fmt: skip
+    a = Wallet(1)
+    mint_tx = a.mint(token_id, owner=owner, class_id=class_id, uri=uri.encode(),
+                     content_hash=digest)  # fmt: skip
+    assert Transaction.decode(mint_tx.raw) == mint_tx and mint_tx.recipient == owner
+    offer = Offer(a.key.public_key, class_id, token_id, price, expiry, nonce)
+    sale_tx = a.buy(offer)
+    decoded = Transaction.decode(sale_tx.raw)
+    assert decoded == sale_tx and decoded.amount == price
+    assert decoded.recipient == a.account  # the seller
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(range(32, 41)), st.binary(max_size=600))
+def test_random_payloads_are_a_decode_error_or_a_transaction(kind, payload):
+    raw = bytes((1, kind)) + payload
+    try:
+        tx = Transaction.decode(raw)
+    except DecodeError:
+        return
+    assert tx.raw == raw and tx.kind == kind
+
+
+def _valid_nft_txs():
+    a, b = Wallet(1), Wallet(2)
+    return [a.create_class(), a.mint(b"1"), a.transfer(b"1", b.account), a.burn(b"1"),
+            a.approve(b"1", b.account), a.set_operator(b.account), a.update(b"1"),
+            b.buy(a.offer(b"1", 7)), a.cancel(3)]  # fmt: skip
+
+
+VALID = _valid_nft_txs()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(VALID), st.data())
+def test_a_changed_byte_is_a_decode_error_or_another_canonical_transaction(tx, data):
+    position = data.draw(st.integers(2, len(tx.raw) - 65))  # not the signature
+    raw = bytearray(tx.raw)
+    raw[position] ^= data.draw(st.integers(1, 255))
+    try:
+        decoded = Transaction.decode(bytes(raw))
+    except DecodeError:
+        return
+    assert decoded.raw == bytes(raw) and decoded.txid != tx.txid

@@ -16,8 +16,10 @@ from nft_helpers import CONTENT, HASH, URI, Wallet
 from nodeproc import RpcFailure, free_port
 from test_zmq_notifications import Subscriber
 
+from coinium.core.kinds.nft.common import TokenRecord, token_key
 from coinium.core.params import REGTEST
 from coinium.crypto.address import encode_address
+from coinium.crypto.state_proof import StateProof, record_path, verify_proof
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +102,17 @@ def test_nfts_over_rpc_zmq_and_verifynft(nft_node, tmp_path):
                                     "extra": 0}  # fmt: skip
     assert node.rpc("nftindex", True)["ok"]
     proof = node.rpc("getnftproof", "art/3")
-    assert proof["record"] is not None and proof["namespace"] == 0x21
+    key = token_key(b"art", b"3")
+    assert proof["namespace"] == 0x21 and proof["key"] == key.hex()
+    assert proof["path"] == record_path(0x21, key).hex()
+    record = bytes.fromhex(proof["record"])
+    assert TokenRecord.decode(record).owner == bob.account
+    state_proof = StateProof(bytes.fromhex(proof["path"]),
+                             tuple(bytes.fromhex(s) for s in proof["siblings"]), None)
+    assert verify_proof(state_proof, record, bytes.fromhex(proof["stateroot"]))
+    assert not verify_proof(state_proof, record[:-1] + b"\x00", bytes.fromhex(proof["stateroot"]))
+    absent = node.rpc("getnftproof", "art/404")
+    assert absent["record"] is None
 
     # ZMQ: five mints, the sale, the transfer.
     events = [json.loads(body) for topic, body, _ in sub.drain() if topic == "nft"]
@@ -108,6 +120,15 @@ def test_nfts_over_rpc_zmq_and_verifynft(nft_node, tmp_path):
     assert events[5]["from"] == addr(alice) and events[5]["to"] == addr(bob)
     assert events[5]["price_units"] == 2_000_000 and events[5]["connected"] is True
     assert events[6]["id"] == "art/1" and events[6]["to"] == addr(bob)
+
+    # A disconnected block: its NFT events again with connected false; the indexes follow.
+    node.rpc("invalidateblock", node.rpc("getbestblockhash"))
+    events = [json.loads(body) for topic, body, _ in sub.drain() if topic == "nft"]
+    assert [(e["event"], e["id"], e["connected"]) for e in events] == [("transfer", "art/1",
+                                                                       False)]  # fmt: skip
+    assert node.rpc("getnft", "art/1")["owner"] == addr(alice)
+    assert node.rpc("nftindex")["ok"]
+    assert [t["id"] for t in node.rpc("listnfts", addr(bob))["nfts"]] == ["art/3"]
 
     # verifynft re-hashes a file against the chain's content hash.
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
