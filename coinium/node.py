@@ -229,7 +229,14 @@ class Node:
         (their nonces already used), and the listeners' next call brings fresh work anyway."""
         parent = self.published_tip
         txs = self.mempool.select_for_block()
-        return await self.chain_call(lambda: build_block(self.chain,
-                                                         drop_inapplicable(self.chain, txs, parent),
-                                                         coinbase_recipient,
-                                                         extra=extra, parent=parent))  # fmt: skip
+
+        def build() -> tuple[Block, list[Transaction]]:
+            kept = drop_inapplicable(self.chain, txs, parent)  # kinds' own rules (NFTs)
+            return build_block(self.chain, kept, coinbase_recipient, extra=extra,
+                               parent=parent), kept  # fmt: skip
+
+        block, kept = await self.chain_call(build)
+        if len(kept) != len(txs):
+            kept_ids = {tx.txid for tx in kept}
+            self.mempool.remove_inapplicable(tx.txid for tx in txs if tx.txid not in kept_ids)
+        return block

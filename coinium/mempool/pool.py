@@ -123,6 +123,7 @@ REASON_REORG = "reorg"
 REASON_REPLACED = "replaced"
 REASON_SIZELIMIT = "sizelimit"
 REASON_EXPIRY = "expiry"
+REASON_INAPPLICABLE = "inapplicable"  # a kind's rule failed on the tip (remove_inapplicable)
 
 _SCORE_SCALE = 10**9  # heap key of a package score: its fee rate in units per 10^9 bytes
 _MAX_PREVERIFIED = 100_000  # verdicts kept between `preverify` and the admissions using them
@@ -789,6 +790,22 @@ class Mempool:
         if removed:
             log.info("expired %d transaction(s) older than %d s", removed,
                      self.policy.expiry_seconds)  # fmt: skip
+        return removed
+
+    def remove_inapplicable(self, txids: Iterable[bytes]) -> int:
+        """Remove transactions a block template could not apply on the tip (a kind's rule that
+        another sender's transaction broke first: two buyers of one offer), each with its
+        sender's later nonces ('R' "inapplicable"); returns how many entries left."""
+        removed = 0
+        for txid in txids:
+            entry = self._entries.get(txid)
+            if entry is None:
+                continue
+            chain = self._chains[entry.sender]
+            i = bisect.bisect_left(chain.entries, entry.nonce, key=_nonce_of)
+            for later in chain.entries[i:]:
+                self._remove(later, REASON_INAPPLICABLE)
+                removed += 1
         return removed
 
     # --- future nonces ------------------------------------------------------------------------

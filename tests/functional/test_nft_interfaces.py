@@ -154,3 +154,20 @@ def test_bad_rpc_inputs(nft_node):
         with pytest.raises(RpcFailure) as info:
             node.rpc(*call)
         assert info.value.code == code, call
+
+
+def test_two_buyers_of_one_offer_one_gets_it_the_other_leaves_the_mempool(nft_node):
+    node, _ = nft_node
+    alice, bob, carol = (Wallet(n, fee=10_000) for n in (211, 212, 213))
+    for wallet in (alice, bob, carol):
+        node.rpc("generatetoaddress", 1, addr(wallet))
+    send(node, alice.create_class(), alice.mint(b"1"))
+    node.rpc("generatetoaddress", 1, addr(alice))
+    offer = alice.offer(b"1", 1_000)
+    send(node, bob.buy(offer))
+    send(node, carol.buy(offer))  # alone on the tip it applies: admitted
+    assert len(node.rpc("getrawmempool")) == 2
+    node.rpc("generatetoaddress", 1, addr(alice))
+    assert node.rpc("getnft", "art/1")["owner"] in (addr(bob), addr(carol))
+    assert node.rpc("getrawmempool") == []  # the loser left ('R' inapplicable)
+    assert node.rpc("nftindex")["ok"]
