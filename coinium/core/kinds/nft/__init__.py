@@ -4,7 +4,7 @@ kind, `common` for what they share, `offer` for the seller's signed offer. See P
 
 from __future__ import annotations
 
-from coinium.core.kinds.nft import (  # noqa: E402
+from coinium.core.kinds.nft import (
     approve,
     burn,
     cancel_offer,
