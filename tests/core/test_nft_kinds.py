@@ -16,11 +16,12 @@ from coinium.core.account import Account
 from coinium.core.codec import DecodeError
 from coinium.core.kinds import KINDS
 from coinium.core.kinds.nft.common import NO_HASH, ClassRecord, TokenRecord, token_key
-from coinium.core.kinds.nft.offer import Offer
+from coinium.core.kinds.nft.offer import Offer, offer_hash
 from coinium.core.kinds.nft.sale import royalty_split
 from coinium.core.state import NS_ACCOUNT, NS_NFT_CLASS, NS_NFT_TOKEN
 from coinium.core.transaction import Transaction
 from coinium.core.units import MAX_MONEY
+from coinium.crypto.hashes import blake3_256
 
 
 def token(view, token_id: bytes, class_id: bytes = b"art") -> TokenRecord | None:
@@ -59,14 +60,27 @@ GOLDEN = {
             "1300" "697066733a2f2f626166792d6578616d706c65" "{hash}",
     "transfer": "0122" "{pk}" "0200000000000000" "0a00000000000000" "03617274" "0131" "{acct}",
     "burn": "0123" "{pk}" "0300000000000000" "0a00000000000000" "03617274" "0131",
+    "approve": "0124" "{pk}" "0400000000000000" "0a00000000000000" "03617274" "0131" "{bcct}",
+    "set_operator": "0125" "{pk}" "0500000000000000" "0a00000000000000" "{bcct}" "01",
+    "update": "0126" "{pk}" "0600000000000000" "0a00000000000000" "03617274" "0131" "0800"
+              "697066733a2f2f32" "{hash2}",
+    "sale": "0127" "{bpk}" "0000000000000000" "0a00000000000000" "{pk}" "03617274" "0131"
+            "e803000000000000" "64000000" "0900000000000000" "{offersig}",
+    "cancel": "0128" "{pk}" "0700000000000000" "0a00000000000000" "0b00000000000000",
 }
 
 
 def test_golden_bytes_of_the_nft_kinds():
-    a = Wallet(1)
-    fields = {"pk": a.key.public_key.hex(), "hash": HASH.hex(), "acct": a.account.hex()}
+    a, b = Wallet(1), Wallet(2)
+    offer = a.offer(b"1", 1000, expiry=100, offer_nonce=9)
+    fields = {"pk": a.key.public_key.hex(), "hash": HASH.hex(), "acct": a.account.hex(),
+              "bcct": b.account.hex(), "bpk": b.key.public_key.hex(),
+              "hash2": blake3_256(b"ipfs://2").hex(), "offersig": offer.signature.hex()}
     txs = {"create_class": a.create_class(), "mint": a.mint(b"1"),
-           "transfer": a.transfer(b"1", a.account), "burn": a.burn(b"1")}  # fmt: skip
+           "transfer": a.transfer(b"1", a.account), "burn": a.burn(b"1"),
+           "approve": a.approve(b"1", b.account), "set_operator": a.set_operator(b.account),
+           "update": a.update(b"1", uri=b"ipfs://2"), "sale": b.buy(offer),
+           "cancel": a.cancel(11)}  # fmt: skip
     for name, tx in txs.items():
         unsigned = tx.raw[: -64].hex()
         assert unsigned == GOLDEN[name].format(**fields), name
@@ -283,3 +297,24 @@ def test_a_changed_byte_is_a_decode_error_or_another_canonical_transaction(tx, d
     except DecodeError:
         return
     assert decoded.raw == bytes(raw) and decoded.txid != tx.txid
+
+
+def test_golden_offer_hash_and_records():
+    a = Wallet(1)
+    offer = a.offer(b"1", 1000, expiry=100, offer_nonce=9)
+    unsigned = a.key.public_key + bytes.fromhex("036172740131" "e803000000000000" "64000000"
+                                                "0900000000000000")  # fmt: skip
+    assert offer.unsigned() == unsigned
+    assert offer_hash(offer, CID) == blake3_256(b"coinium nft offer v1"
+                                                + CID.to_bytes(4, "little") + unsigned)
+    assert offer_hash(offer, CID) != offer_hash(offer, CID + 1)
+    token = TokenRecord(a.account, bytes(20), b"ar://x", bytes(range(32)))
+    assert token.encode() == a.account + bytes(20) + b"\x06\x00ar://x" + bytes(range(32))
+    assert TokenRecord.decode(token.encode()) == token
+    cls = ClassRecord(a.account, 250, a.account, 10, 3, 1, 1, 1, b"Art", b"ART", b"", NO_HASH)
+    assert cls.encode() == (a.account + b"\xfa\x00" + a.account + (10).to_bytes(8, "little")
+                            + (3).to_bytes(8, "little") + (1).to_bytes(8, "little") + b"\x01\x01"
+                            + b"\x03Art\x03ART\x00\x00" + NO_HASH)  # fmt: skip
+    assert ClassRecord.decode(cls.encode()) == cls
+    with pytest.raises(DecodeError):
+        TokenRecord.decode(token.encode()[:-1])
