@@ -181,7 +181,8 @@ METHODS = [
   ("creator" or "anyone"), "mutablemetadata" }""",
            (Param("class_id", "string", "The class id"),)),
     Method("listnfts", "nft", listnfts,
-           "Lists the NFTs of an owner or of a class, a page at a time in (class, token) order.\n"
+           "Lists the NFTs of an owner or of a class, a page at a time in token-key order\n"
+           "(by class, then token; a shorter id before a longer one, so 9 before 10).\n"
            "Pass the previous page's 'next' as 'after' for the following page.",
            """{ "nfts" : [ token object as getnft, ... ], "next" : "CLASS/TOKEN" or null }""",
            (Param("owner", "string", "An owner's address", ""),
