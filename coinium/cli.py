@@ -244,6 +244,9 @@ def _register_subcommands() -> None:
     main.add_command(restore_command, "restore")
     main.add_command(dashboard_group, "dashboard")
     main.add_command(verify_proof_command, "verify-proof")
+    from coinium.wallet.nft_cli import verifynft_command  # also adds `wallet nft`
+
+    main.add_command(verifynft_command, "verifynft")
 
 
 _register_subcommands()

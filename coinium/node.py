@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import zmq
 
-from coinium.chain.builder import build_block
+from coinium.chain.admission import state_check
+from coinium.chain.builder import build_block, drop_inapplicable
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
 from coinium.config import NodeOptions
@@ -84,10 +85,12 @@ class Node:
         self.mempool = Mempool(self.params, self.chain.get_account, policy=self.options.mempool,
                                signature_cache=signature_cache)  # fmt: skip
         self.mempool.tip_height = self.chain.height
+        self.mempool.check_state = state_check(self.chain)  # kinds' own rules (NFTs)
         self.listeners.append(self.mempool)
         if self.options.zmq:
             try:
-                self.notifier = ZmqNotifier(self.options.zmq)
+                self.notifier = ZmqNotifier(self.options.zmq,
+                                            address_prefix=self.params.address_prefix)
             except NotifierError as exc:
                 raise StartupError(str(exc)) from None
             self.listeners.append(self.notifier)
@@ -350,5 +353,14 @@ class Node:
         (their nonces already used), and the listeners' next call brings fresh work anyway."""
         parent = self.published_tip
         txs = self.mempool.select_for_block()
-        return await self.chain_call(lambda: build_block(self.chain, txs, coinbase_recipient,
-                                                         extra=extra, parent=parent))  # fmt: skip
+
+        def build() -> tuple[Block, list[Transaction]]:
+            kept = drop_inapplicable(self.chain, txs, parent)  # kinds' own rules (NFTs)
+            return build_block(self.chain, kept, coinbase_recipient, extra=extra,
+                               parent=parent), kept  # fmt: skip
+
+        block, kept = await self.chain_call(build)
+        if len(kept) != len(txs):
+            kept_ids = {tx.txid for tx in kept}
+            self.mempool.remove_inapplicable(tx.txid for tx in txs if tx.txid not in kept_ids)
+        return block

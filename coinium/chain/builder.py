@@ -4,6 +4,7 @@ whatever kernel backend is loaded, connect it)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from coinium import kernels
@@ -11,11 +12,12 @@ from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.consensus.errors import ConsensusError
 from coinium.consensus.header_rules import required_bits
 from coinium.consensus.pow import decode_compact
+from coinium.consensus.state_transition import apply_block
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.block import Block
 from coinium.core.header import Header
 from coinium.core.params import BLOCK_VERSION
-from coinium.core.transaction import Transaction
+from coinium.core.transaction import Transaction, TxKind
 
 MAX_NONCE = (1 << 64) - 1
 
@@ -51,6 +53,40 @@ def build_block(
     header = Header(BLOCK_VERSION, height, parent_entry.hash, merkle, state_root, timestamp, bits,
                     0)
     return Block(header, txs)
+
+
+def drop_inapplicable(chain: ChainState, transactions: Sequence[Transaction],
+                      parent: bytes | None = None) -> list[Transaction]:  # fmt: skip
+    """The transactions a block on the tip can hold: the mempool checks nonces and balances
+    only, so a kind with rules of its own (an NFT transfer of a token the sender no longer owns)
+    may fail when applied. Each failing transaction is dropped with its sender's later ones, and
+    the rest tried again. Plain transfers (the mempool guarantees them) are not tried."""
+    txs = list(transactions)
+    if all(tx.kind == TxKind.TRANSFER for tx in txs):
+        return txs
+    if parent is not None and parent != chain.tip.hash:
+        return txs  # a stale template: the next one is built on the new tip
+    height = chain.tip.height + 1
+    while txs:
+        block = Block(Header(BLOCK_VERSION, height, chain.tip.hash, bytes(32), bytes(32), 0, 0, 0),
+                      (Transaction.coinbase(height, bytes(20), 0), *txs))  # fmt: skip
+        try:
+            with chain.store.read() as txn:
+                apply_block(block, chain.store.state_view(txn), chain.params)
+            return txs
+        except ConsensusError as exc:
+            failed = _FAILED_TX.match(exc.detail or "")
+            if failed is None:
+                return []
+            bad = next((i for i, tx in enumerate(txs) if tx.txid.hex() == failed[1]), None)
+            if bad is None:
+                return []
+            sender = txs[bad].sender
+            txs = txs[:bad] + [tx for tx in txs[bad + 1 :] if tx.sender != sender]
+    return txs
+
+
+_FAILED_TX = re.compile(r"tx ([0-9a-f]{64}):")
 
 
 def mine(block: Block, start_nonce: int = 0, chunk: int = 1 << 20) -> Block:

@@ -50,6 +50,7 @@ from coinium.core.params import NetworkParams
 from coinium.core.state import NS_ACCOUNT, RecordKey, StateDelta
 from coinium.crypto.address import account_id
 from coinium.crypto.state_proof import StateProof, record_path
+from coinium.store import nft_index
 from coinium.store.chainstore import BatchLostError, ChainStore, record_key, split_record_key
 from coinium.store.records import (
     BlockStatus,
@@ -645,6 +646,7 @@ class ChainState:
         )  # fmt: skip
         store.put_many(txn, "txindex", txindex)
         store.put_many(txn, "addrindex", addrindex)
+        nft_index.on_connect(store, txn, entry.height, block, delta.old, delta.new)
 
     def _apply_state(self, txn: lmdb.Transaction, block: Block) -> StateDelta:
         """Check the block's state root, apply it, write its changed records and update the
@@ -667,6 +669,7 @@ class ChainState:
         if raw_undo is None:
             raise RuntimeError(f"no undo record for connected block {entry.hash.hex()}")
         old = sorted(decode_undo(bytes(raw_undo)).items(), key=_by_record)
+        nft_index.on_disconnect(self.store, txn, entry.height, block, old)
         _write_records(self.store, txn, old)
         self.store.state_tree.apply(txn, tree_changes(old))
         self.store.delete(txn, "undo", entry.hash)

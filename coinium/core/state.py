@@ -22,6 +22,10 @@ from coinium.crypto.state_proof import NS_ACCOUNT
 
 __all__ = ["NAMESPACES", "NS_ACCOUNT", "BlockState", "RecordKey", "StateDelta", "StateView"]
 NAMESPACES = {NS_ACCOUNT: "account"}
+# NFTs (coinium/core/kinds/nft/): classes, tokens, operators for all, used sale offers.
+NS_NFT_CLASS, NS_NFT_TOKEN, NS_NFT_OPERATOR, NS_NFT_OFFER = 0x20, 0x21, 0x22, 0x23
+NAMESPACES.update({NS_NFT_CLASS: "nft_class", NS_NFT_TOKEN: "nft_token",
+                   NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer"})
 MAX_KEY_SIZE = 255  # keys are written with a u8 length in undo records
 
 RecordKey = tuple[int, bytes]  # (namespace, key)
@@ -58,10 +62,15 @@ class BlockState:
     new values and the undo values. Kinds use `account`/`set_account` and `get`/`put`; the
     transfer fast path uses `accounts` and `load_account` directly."""
 
-    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records", "senders")
+    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records", "senders",
+                 "height", "chain_id")
 
-    def __init__(self, view: StateView):
+    def __init__(self, view: StateView, height: int = 0, chain_id: int = 0):
         self._view = view
+        # The block's height and the network's chain id, for rules that need them (expiring
+        # offers, signatures over other messages than the transaction's own).
+        self.height = height
+        self.chain_id = chain_id
         self.accounts: dict[bytes, Account] = {}  # new value of every touched account
         self.old_accounts: dict[bytes, bytes | None] = {}  # its bytes before the block
         self.records: dict[RecordKey, bytes | None] = {}  # other namespaces

@@ -123,6 +123,7 @@ REASON_REORG = "reorg"
 REASON_REPLACED = "replaced"
 REASON_SIZELIMIT = "sizelimit"
 REASON_EXPIRY = "expiry"
+REASON_INAPPLICABLE = "inapplicable"  # a kind's rule failed on the tip (remove_inapplicable)
 
 _SCORE_SCALE = 10**9  # heap key of a package score: its fee rate in units per 10^9 bytes
 _MAX_PREVERIFIED = 100_000  # verdicts kept between `preverify` and the admissions using them
@@ -271,6 +272,10 @@ class Mempool:
         self.get_account = get_account  # confirmed state at the tip; reads LMDB
         self.policy = policy if policy is not None else MempoolPolicy()
         self.signature_cache = signature_cache
+        # A kind's own stateful rules, checked alone on the tip (`coinium.chain.admission`);
+        # raises TransactionError. None: nonces and balances only.
+        # Given the sender's pending transactions before it.
+        self.check_state: Callable[[Transaction, list[Transaction]], None] | None = None
         self.listeners: list[MempoolListener] = []
         self.sequence = 1  # the next mempool sequence (bitcoind starts at 1)
         self._entries: dict[bytes, MempoolEntry] = {}  # by txid, in entry order
@@ -527,6 +532,12 @@ class Mempool:
         self._check_fee(tx, now)
         if chain is not None and tx.nonce < expected:
             self._check_replacement(plan, chain, account)
+        if self.check_state is not None:
+            pending = [e.tx for e in chain.entries if e.tx.nonce < tx.nonce] if chain else []
+            try:
+                self.check_state(tx, pending)
+            except TransactionError as exc:
+                raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
         self._check_signature(tx)
         return plan
 
@@ -779,6 +790,22 @@ class Mempool:
         if removed:
             log.info("expired %d transaction(s) older than %d s", removed,
                      self.policy.expiry_seconds)  # fmt: skip
+        return removed
+
+    def remove_inapplicable(self, txids: Iterable[bytes]) -> int:
+        """Remove transactions a block template could not apply on the tip (a kind's rule that
+        another sender's transaction broke first: two buyers of one offer), each with its
+        sender's later nonces ('R' "inapplicable"); returns how many entries left."""
+        removed = 0
+        for txid in txids:
+            entry = self._entries.get(txid)
+            if entry is None:
+                continue
+            chain = self._chains[entry.sender]
+            i = bisect.bisect_left(chain.entries, entry.nonce, key=_nonce_of)
+            for later in chain.entries[i:]:
+                self._remove(later, REASON_INAPPLICABLE)
+                removed += 1
         return removed
 
     # --- future nonces ------------------------------------------------------------------------

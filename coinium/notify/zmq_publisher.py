@@ -12,6 +12,8 @@ One notifier per configured (topic, address). Every message is three frames::
   the 32-byte txid.
 - ``rawtx``: same trigger as ``hashtx``; ``Transaction.raw``.
 - ``sequence``: every block connected or disconnected and every mempool add or remove.
+- ``nft`` (ours): each NFT mint, transfer, burn and sale of a connected or disconnected block,
+  as JSON (`coinium.notify.nft_events`).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -45,10 +47,11 @@ from typing import Protocol
 import zmq
 
 from coinium.core.block import Block
+from coinium.notify.nft_events import nft_events
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -118,8 +121,10 @@ class ZmqNotifier:
     """
 
     def __init__(
-        self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None
+        self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None,
+        address_prefix: str = "cn",
     ) -> None:
+        self._address_prefix = address_prefix  # the nft topic shows addresses
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
         self._sockets: dict[str, zmq.Socket] = {}
@@ -191,6 +196,7 @@ class ZmqNotifier:
         for tx in block.transactions:
             self._transaction(tx.txid, tx.raw)
         self._publish("sequence", block.hash + b"C")
+        self._nft(block, True)
         self._connected_since_tip = True
 
     def block_disconnected(self, block: Block) -> None:
@@ -198,6 +204,7 @@ class ZmqNotifier:
         for tx in block.transactions:
             self._transaction(tx.txid, tx.raw)
         self._publish("sequence", block.hash + b"D")
+        self._nft(block, False)
 
     def tip_updated(self, tip: Block) -> None:
         if not self._connected_since_tip:
@@ -223,6 +230,11 @@ class ZmqNotifier:
     def _transaction(self, txid: bytes, raw: bytes) -> None:
         self._publish("hashtx", txid)
         self._publish("rawtx", raw)
+
+    def _nft(self, block: Block, connected: bool) -> None:
+        if self._by_topic["nft"]:
+            for body in nft_events(block, connected, self._address_prefix):
+                self._publish("nft", body)
 
     def _publish(self, topic: str, body: bytes) -> None:
         if self._closed:

@@ -14,6 +14,7 @@ One environment per datadir, holding these named databases:
     txindex   txid -> (block hash, position), for the main chain only
     addrindex account id | height u32 BE | position u32 BE -> txid, for the main chain only
               (every transaction an account sent or received, in chain order)
+    nftowner, nfthistory  the NFT indexes (`coinium.store.nft_index`), main chain only
     meta      b"tip" -> hash of the main chain's tip; b"network" -> network name;
               b"version" -> the chain format (`FORMAT_VERSION`)
 
@@ -49,6 +50,7 @@ T = TypeVar("T")
 FORMAT_VERSION = b"2"
 DATABASES = ("headers", "blocks", "height", "state", "undo", "stateroots", "txindex", "addrindex",
              "meta")
+DATABASES += ("nftowner", "nfthistory")  # coinium.store.nft_index
 INITIAL_MAP_SIZE = 64 << 20
 MAX_MAP_SIZE = 1 << 40
 

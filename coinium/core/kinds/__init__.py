@@ -46,9 +46,9 @@ class Kind:
 
 
 def _registry() -> dict[int, Kind]:
-    from coinium.core.kinds import coinbase, transfer
+    from coinium.core.kinds import coinbase, nft, transfer
 
-    kinds = (coinbase.KIND, transfer.KIND)
+    kinds = (coinbase.KIND, transfer.KIND, *nft.KINDS)
     registry = {k.number: k for k in kinds}
     assert len(registry) == len(kinds), "two kinds share a number"
     return registry

@@ -16,6 +16,7 @@ def default_table() -> MethodTable:
         mempool,
         mining,
         network,
+        nft,
         nodeinfo,
         rawtransactions,
         util,
@@ -23,8 +24,8 @@ def default_table() -> MethodTable:
         zmq,
     )
 
-    modules = (accounts, blockchain, chainstats, control, mempool, mining, network, nodeinfo,
-               rawtransactions, util, wallet, zmq)  # fmt: skip
+    modules = (accounts, blockchain, chainstats, control, mempool, mining, network, nft,
+               nodeinfo, rawtransactions, util, wallet, zmq)  # fmt: skip
     active = ActiveCommands()
     table = MethodTable(active.tracked(method) for module in modules for method in module.METHODS)
     table.active = active  # getrpcinfo lists what is running

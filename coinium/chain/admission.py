@@ -1,0 +1,64 @@
+"""The mempool's check of a kind's own stateful rules: a transaction of any kind but a plain
+transfer is applied on the tip's state after its sender's own pending transactions (the sender's
+nonce taken as theirs, and its balance as enough: the mempool checks nonces and balances itself),
+so that an NFT transfer of a token the sender does not own is refused at the door with its reason
+code (-26), not kept until a block template drops it, while a creator may send a class and its
+mints at once.
+
+It is advice, not consensus: a transaction that depends on *another* sender's pending one (a
+transfer of a token minted to the sender in the same mempool) is refused until that one confirms,
+as a wallet waits for incoming coins. Past `MAX_REPLAY` pending transactions of the sender the
+check is skipped (it would cost their square). A block template still drops whatever fails when
+applied in order (`coinium.chain.builder.drop_inapplicable`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from coinium.chain.chainstate import ChainState
+from coinium.core.account import Account
+from coinium.core.kinds import KINDS
+from coinium.core.state import NS_ACCOUNT, BlockState
+from coinium.core.transaction import Transaction, TxKind
+from coinium.core.units import MAX_MONEY
+from coinium.crypto.address import account_id
+
+
+class _AloneView:
+    """The tip's records, with the sender's account as the transaction expects it."""
+
+    __slots__ = ("_view", "_sender", "_account")
+
+    def __init__(self, view, sender: bytes, txs: Sequence[Transaction]):
+        self._view = view
+        self._sender = sender
+        raw = view.get(NS_ACCOUNT, sender)
+        balance = 0 if raw is None else Account.decode(raw).balance
+        spend = min(sum(tx.amount + tx.fee for tx in txs), MAX_MONEY)
+        self._account = Account(max(balance, spend), txs[0].nonce)
+
+    def get(self, namespace: int, key: bytes) -> bytes | None:
+        if namespace == NS_ACCOUNT and key == self._sender:
+            return self._account.encode()
+        return self._view.get(namespace, key)
+
+
+MAX_REPLAY = 200
+
+
+def state_check(chain: ChainState) -> Callable[[Transaction, Sequence[Transaction]], None]:
+    """A function ``check(tx, pending)`` that raises the kind's TransactionError when ``tx``
+    cannot apply on the tip after ``pending``, its sender's pending transactions in nonce
+    order."""
+
+    def check(tx: Transaction, pending: Sequence[Transaction] = ()) -> None:
+        if tx.kind == TxKind.TRANSFER or not tx.is_signed or len(pending) > MAX_REPLAY:
+            return
+        txs = [*pending, tx]
+        with chain.store.read() as txn:
+            view = _AloneView(chain.store.state_view(txn), account_id(tx.sender), txs)
+            state = BlockState(view, chain.tip.height + 1, chain.params.chain_id)
+            for each in txs:
+                KINDS[each.kind].apply([each], state)
+
+    return check
