@@ -122,3 +122,12 @@ def test_a_header_that_does_not_commit_to_the_recorded_root_is_found(chain):
     with chain.store.read() as txn, pytest.raises(ChainCheckError,
                                                   match=f"block {chain.height} commits to"):
         check_linkage(chain.store, txn, REGTEST)
+
+
+def test_verifychain_levels(chain):
+    from coinium.rpc.methods.chainstats import verify
+
+    assert all(verify(chain, level, nblocks) for level in range(5) for nblocks in (0, 2))
+    forge(chain, [((NS_NOTE, b"\x03" * 20), b"forged")])  # no block touched it
+    assert verify(chain, 3, 0) is True  # the replay cannot see it
+    assert verify(chain, 4, 0) is False  # the rebuild from every record does
