@@ -100,6 +100,7 @@ def backup_chain(datadir: Path, dest: Path, params: NetworkParams) -> dict[str, 
             tip = tip_of(store, txn)
     except (lmdb.Error, ChainCheckError) as exc:
         shutil.rmtree(dest / CHAIN_DIR, ignore_errors=True)
+        (dest / ".lock").unlink(missing_ok=True)  # left by a store that failed to open
         raise BackupError(f"cannot back up {source}: {exc}") from None
     manifest = {"format": FORMAT, "version": FORMAT_VERSION, "network": params.name,
                 "tip": tip.hash.hex(), "height": tip.height,
