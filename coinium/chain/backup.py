@@ -6,13 +6,16 @@ allows readers in other processes) and writes LMDB's compacting copy (``mdb_env_
 tip, free pages left out. ``DEST`` gets ``chainstate/data.mdb`` and ``coinium-backup.json``
 (network, tip, height, time).
 
-Restore checks before it replaces anything: the manifest and the stored network must be this
-network's (a foreign backup is refused), then a staged copy inside the datadir must pass
-`coinium.chain.verify.check_linkage` (tip to genesis: header hashes, heights, blocks, Merkle
-roots, undo records) and `check_recent` over the last `RESTORE_RECENT_BLOCKS` blocks (undo
-records replayed, blocks applied again, the stored state reached). Only then is the current
-chain moved aside to ``chainstate.before-restore-<time>`` (kept, never deleted) and the staged
-copy renamed into place. The node must be stopped (the datadir lock says so).
+Restore checks before it replaces anything: the manifest must be this network's, then a staged
+copy inside the datadir is opened as a `ChainStore` (which refuses another network or chain
+format) and must pass every check of `coinium.chain.verify`: `check_linkage` (tip to genesis:
+header hashes, heights, blocks, Merkle roots, undo records, each header's ``state_root`` equal to
+the root recorded after its parent), `check_recent` over the last `RESTORE_RECENT_BLOCKS` blocks
+(undo records replayed back to the roots the headers commit to, blocks applied again to the
+recorded roots and the stored records) and `check_state_root` (every record rebuilds to the
+state tree's root, which is the root recorded after the tip). Only then is the current chain
+moved aside to ``chainstate.before-restore-<time>`` (kept, never deleted) and the staged copy
+renamed into place. The node must be stopped (the datadir lock says so).
 """
 
 from __future__ import annotations
@@ -21,24 +24,34 @@ import contextlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
-from coinium.chain.verify import ChainCheckError, check_linkage, check_recent, reader, tip_of
+from coinium.chain.verify import (
+    ChainCheckError,
+    check_linkage,
+    check_recent,
+    check_state_root,
+    check_tip_root,
+    tip_of,
+)
 from coinium.core.params import NetworkParams
 from coinium.store.chainstore import (
     DATABASES,
-    SCHEMA_VERSION,
+    ChainFormatError,
     ChainStore,
     DatadirLockedError,
+    StoreError,
 )
+from coinium.store.chainstore import FORMAT_VERSION as CHAIN_FORMAT
 
 CHAIN_DIR = "chainstate"
 MANIFEST = "coinium-backup.json"
 FORMAT = "coinium-chain-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1 held chain format 1 (version-1 headers, account-only state)
 RESTORE_RECENT_BLOCKS = 24
 
 
@@ -46,16 +59,24 @@ class BackupError(Exception):
     """A backup or restore that cannot be done; the message says why and what was left alone."""
 
 
-def _open(path: Path, *, lock: bool) -> lmdb.Environment:
-    return lmdb.open(str(path), subdir=True, readonly=True, lock=lock,
-                     max_dbs=len(DATABASES) + 4, max_readers=256)  # fmt: skip
-
-
 @contextlib.contextmanager
-def _snapshot(env: lmdb.Environment):
-    dbs = {name: env.open_db(name.encode(), create=False) for name in DATABASES}
-    with env.begin(buffers=False) as txn:
-        yield reader(txn, dbs)
+def _opened(place: Path, params: NetworkParams) -> Iterator[ChainStore]:
+    """The chain in ``place``/chainstate opened as the node opens it: a chain of another format
+    or network is refused there. ``place`` is a backup or a staged copy, never a live datadir:
+    the lock files the store leaves are removed again."""
+    try:
+        store = ChainStore(place, params.name, sync=False)
+    except ChainFormatError:
+        raise ChainCheckError(f"it holds a chain in another format than this coinium's "
+                              f"({CHAIN_FORMAT.decode()})") from None  # fmt: skip
+    except StoreError as exc:
+        raise ChainCheckError(str(exc).replace(str(place), "it")) from None
+    try:
+        yield store
+    finally:
+        store.close()
+        (place / ".lock").unlink(missing_ok=True)
+        (place / CHAIN_DIR / "lock.mdb").unlink(missing_ok=True)
 
 
 def backup_chain(datadir: Path, dest: Path, params: NetworkParams) -> dict[str, Any]:
@@ -68,26 +89,22 @@ def backup_chain(datadir: Path, dest: Path, params: NetworkParams) -> dict[str, 
         raise BackupError(f"{dest} exists and is not an empty folder")
     (dest / CHAIN_DIR).mkdir(parents=True, exist_ok=True)
     try:
-        env = _open(source, lock=True)
+        # A reader beside the running node (LMDB allows readers in other processes).
+        env = lmdb.open(str(source), subdir=True, readonly=True, max_readers=256,
+                        max_dbs=len(DATABASES) + 8)  # fmt: skip
         try:
             env.copy(str(dest / CHAIN_DIR), compact=True)
         finally:
             env.close()
-        copy = _open(dest / CHAIN_DIR, lock=False)
-        try:
-            with _snapshot(copy) as get:
-                network = (get("meta", b"network") or b"?").decode(errors="replace")
-                tip = tip_of(get)
-        finally:
-            copy.close()
+        with _opened(dest, params) as store, store.read() as txn:
+            tip = tip_of(store, txn)
     except (lmdb.Error, ChainCheckError) as exc:
         shutil.rmtree(dest / CHAIN_DIR, ignore_errors=True)
+        (dest / ".lock").unlink(missing_ok=True)  # left by a store that failed to open
         raise BackupError(f"cannot back up {source}: {exc}") from None
-    if network != params.name:
-        shutil.rmtree(dest / CHAIN_DIR, ignore_errors=True)
-        raise BackupError(f"{source} holds the {network!r} chain, not {params.name!r}")
-    manifest = {"format": FORMAT, "version": FORMAT_VERSION, "network": network,
-                "tip": tip.hash.hex(), "height": tip.height, "created": int(time.time())}
+    manifest = {"format": FORMAT, "version": FORMAT_VERSION, "network": params.name,
+                "tip": tip.hash.hex(), "height": tip.height,
+                "created": int(time.time())}  # fmt: skip
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -127,8 +144,8 @@ def restore_chain(src: Path, datadir: Path, params: NetworkParams) -> tuple[dict
     staging = datadir / (CHAIN_DIR + ".restoring")
     try:
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        shutil.copyfile(data, staging / "data.mdb")
+        (staging / CHAIN_DIR).mkdir(parents=True)
+        shutil.copyfile(data, staging / CHAIN_DIR / "data.mdb")
         try:
             _check(staging, params, manifest)
         except BackupError:
@@ -139,27 +156,24 @@ def restore_chain(src: Path, datadir: Path, params: NetworkParams) -> tuple[dict
         if current.exists():
             kept = datadir / f"{CHAIN_DIR}.before-restore-{int(time.time())}"
             current.rename(kept)
-        staging.rename(current)
+        (staging / CHAIN_DIR).rename(current)
+        shutil.rmtree(staging, ignore_errors=True)
         return manifest, kept
     finally:
         lock.close()
 
 
 def _check(staging: Path, params: NetworkParams, manifest: dict[str, Any]) -> None:
+    """Every check of coinium.chain.verify on the staged copy (see the module docstring)."""
     try:
-        env = _open(staging, lock=False)
-    except lmdb.Error as exc:
-        raise BackupError(f"the backup's database does not open: {exc}; nothing was replaced") \
-            from None  # fmt: skip
-    try:
-        with _snapshot(env) as get:
-            tip = check_linkage(get, params)
-            if get("meta", b"version") != SCHEMA_VERSION:
-                raise ChainCheckError("its storage version is not this coinium's")
-            if tip.hash.hex() != manifest.get("tip"):
-                raise ChainCheckError("its tip is not the one its manifest names")
-            check_recent(get, params, RESTORE_RECENT_BLOCKS)
-    except (ChainCheckError, lmdb.Error) as exc:
+        with _opened(staging, params) as store:
+            with store.read() as txn:
+                tip = check_linkage(store, txn, params)
+                check_tip_root(store, txn, tip)
+                if tip.hash.hex() != manifest.get("tip"):
+                    raise ChainCheckError("its tip is not the one its manifest names")
+            check_recent(store, params, RESTORE_RECENT_BLOCKS)
+            with store.read() as txn:
+                check_state_root(store, txn, tip)
+    except (ChainCheckError, lmdb.Error, ValueError) as exc:  # ValueError: a damaged record
         raise BackupError(f"the backup is refused: {exc}; nothing was replaced") from None
-    finally:
-        env.close()

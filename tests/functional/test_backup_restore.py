@@ -14,8 +14,11 @@ import lmdb
 from conftest_keys import ALICE, address_of
 from nodeproc import REPO_ROOT, wait_until
 
+from coinium.chain.chainstate import tree_changes
 from coinium.core.account import Account
-from coinium.store.chainstore import DATABASES
+from coinium.core.state import NS_ACCOUNT
+from coinium.store.chainstore import DATABASES, record_key
+from coinium.store.state_tree import StateTree
 
 MINING = ("--mine", "--miner-address", address_of(ALICE), "--miner-processes", "1",
           "--mine-interval", "0.1")  # fmt: skip
@@ -33,10 +36,11 @@ def chain_file_digest(datadir) -> bytes:
 
 def edit_backup(backup, fn) -> None:
     """Change a backup's database the way a damaged or forged copy would differ."""
-    env = lmdb.open(str(backup / "chainstate"), subdir=True, max_dbs=len(DATABASES) + 4)
+    env = lmdb.open(str(backup / "chainstate"), subdir=True, max_dbs=len(DATABASES) + 8)
     dbs = {name: env.open_db(name.encode()) for name in DATABASES}
+    tree = StateTree(env)
     with env.begin(write=True) as txn:
-        fn(txn, dbs)
+        fn(txn, dbs, tree)
     env.close()
 
 
@@ -120,20 +124,41 @@ def test_foreign_corrupt_and_forged_backups_are_refused_before_anything_is_repla
 
     tip = bytes.fromhex(json.loads((backup / "coinium-backup.json").read_text())["tip"])
 
-    def drop_undo(txn, dbs):
+    def drop_undo(txn, dbs, tree):
         txn.delete(tip, db=dbs["undo"])
 
-    def forge_balance(txn, dbs):
-        txn.put(ALICE.account, Account(10**15, 0).encode(), db=dbs["accounts"])
+    def forge_balance(txn, dbs, tree):
+        txn.put(record_key(NS_ACCOUNT, ALICE.account), Account(10**15, 0).encode(),
+                db=dbs["state"])  # fmt: skip
 
-    def other_network(txn, dbs):
+    forged = ((NS_ACCOUNT, b"\x42" * 20), Account(10**15, 0).encode())  # no block touched it
+
+    def forge_record(txn, dbs, tree):
+        txn.put(record_key(*forged[0]), forged[1], db=dbs["state"])
+
+    def forge_record_and_tree(txn, dbs, tree):
+        forge_record(txn, dbs, tree)
+        tree.apply(txn, tree_changes([forged]))
+
+    def forge_record_tree_and_root(txn, dbs, tree):
+        forge_record_and_tree(txn, dbs, tree)
+        txn.put(tip, tree.root(txn), db=dbs["stateroots"])
+
+    def other_network(txn, dbs, tree):
         txn.put(b"network", b"test", db=dbs["meta"])
 
-    def drop_block(txn, dbs):
+    def drop_block(txn, dbs, tree):
         txn.delete(tip, db=dbs["blocks"])
 
     refused(variant("no-undo", drop_undo), "undo record", "nothing was replaced")
     refused(variant("forged", forge_balance), "account", "nothing was replaced")
+    # A record no recent block touched: the records no longer rebuild to the tree's root; with
+    # the tree forged too, the tree's root is not the tip's recorded root; with that forged as
+    # well, undoing the tip no longer reaches the root the tip's header commits to.
+    refused(variant("forged-record", forge_record), "rebuild to root", "42" * 20,
+            "nothing was replaced")  # fmt: skip
+    refused(variant("forged-tree", forge_record_and_tree), "not the root recorded after the tip")
+    refused(variant("forged-root", forge_record_tree_and_root), "undoing block", "commits to")
     refused(variant("relabelled", other_network), "'test' chain")
     refused(variant("no-block", drop_block), "not stored")
     refused(variant("wrong-tip", manifest={"tip": "00" * 32}), "manifest")

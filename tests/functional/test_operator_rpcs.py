@@ -96,7 +96,13 @@ def test_getstateinfo_sums_the_accounts(node):
     assert info["total_units"] >= sum(balances) and info["accounts"] >= 2
     assert info["total_units"] == round(info["total_amount"] * 10**8)
     assert len(info["hash_serialized"]) == 64
-    assert node.rpc("getstateinfo")["hash_serialized"] == info["hash_serialized"]
+    assert info["records"] >= info["accounts"]  # every namespace; accounts are 0x01
+    # the committed root: what a proof is checked against and the tip's child carries
+    assert info["stateroot"] == node.rpc("getaccountproof", address_of(ALICE))["stateroot"]
+    assert info["stateroot"] == node.rpc("getblocktemplate")["stateroot"]
+    again = node.rpc("getstateinfo")
+    assert (again["hash_serialized"], again["stateroot"]) == (info["hash_serialized"],
+                                                             info["stateroot"])  # fmt: skip
 
 
 def test_estimatesmartfee_from_the_mempool_and_blocks(node):

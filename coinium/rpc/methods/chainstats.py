@@ -11,25 +11,35 @@ bitcoind gives satoshis and sat/vB there. Accounts instead of UTXOs change a few
   outputs, and no transaction has witness data.
 
 ``getstateinfo`` is the account model's ``gettxoutsetinfo``: ``accounts`` where bitcoind counts
-``txouts``, ``total_amount`` over every balance, and ``hash_serialized`` =
-BLAKE3 of every (account id || record) in key order (bitcoind's hash_serialized_3 is SHA256d over
-its own serialization, so the two are not comparable). There is no ``muhash`` and no
-``transactions``/``bogosize``.
+``txouts`` (namespace 0x01 of the state), ``records`` over every namespace, ``total_amount`` over
+every balance, ``hash_serialized`` = BLAKE3 over every record of every namespace in key order, each
+serialized as namespace u8 | key length u8 | key | value length u32 LE | value (bitcoind's
+hash_serialized_3 is SHA256d over its own serialization, so the two are not comparable), and
+``stateroot``, the state tree's root: the committed root, which the tip's child header carries.
+There is no ``muhash`` and no ``transactions``/``bogosize``.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from typing import Any
 
 from blake3 import blake3
 
 from coinium.chain.chainstate import ChainState
-from coinium.chain.verify import ChainCheckError, check_linkage, check_recent, reader
+from coinium.chain.verify import (
+    ChainCheckError,
+    check_linkage,
+    check_recent,
+    check_state_root,
+    check_tip_root,
+)
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.account import Account
 from coinium.core.block import Block
+from coinium.core.state import NS_ACCOUNT
 from coinium.mempool.pool import coins
 from coinium.rpc.args import parse_hash
 from coinium.rpc.errors import RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RpcError
@@ -193,27 +203,34 @@ async def getchaintxstats(ctx: RpcContext, nblocks: int | None, blockhash: str |
 
 # --- getstateinfo -------------------------------------------------------------------------------
 def state_info(chain: ChainState) -> dict[str, Any]:
+    """Read on the chain thread, so the records, the tip and the root are one state."""
     digest = blake3()
-    accounts = funded = total = 0
-    with chain.store.read() as txn:
-        tip = chain.tip
-        for key, value in chain.store.cursor(txn, "accounts"):
-            record = bytes(value)
-            digest.update(bytes(key) + record)
-            balance = Account.decode(record).balance
+    records = accounts = funded = total = 0
+    for (namespace, key), value in chain.iter_records():
+        digest.update(_RECORD_HEAD(namespace, len(key)) + key + _VALUE_LENGTH(len(value)) + value)
+        records += 1
+        if namespace == NS_ACCOUNT:
+            balance = Account.decode(value).balance
             accounts += 1
             total += balance
             funded += balance > 0
+    tip = chain.tip
     return {
         "height": tip.height,
         "bestblock": tip.hash.hex(),
         "accounts": accounts,
         "funded_accounts": funded,
+        "records": records,
         "total_amount": coins(total),
         "total_units": total,
         "hash_serialized": digest.hexdigest(),
+        "stateroot": chain.state_root().hex(),
         "disk_size": size_on_disk(chain),
     }
+
+
+_RECORD_HEAD = struct.Struct("<BB").pack
+_VALUE_LENGTH = struct.Struct("<I").pack
 
 
 async def getstateinfo(ctx: RpcContext) -> dict[str, Any]:
@@ -225,16 +242,20 @@ async def getstateinfo(ctx: RpcContext) -> dict[str, Any]:
 
 # --- verifychain --------------------------------------------------------------------------------
 def verify(chain: ChainState, checklevel: int, nblocks: int) -> bool:
-    with chain.store.read() as txn:
-        get = reader(txn, chain.store.db)
-        try:
-            depth = nblocks or chain.height
-            check_linkage(get, chain.params, depth)
-            if checklevel >= 3:
-                check_recent(get, chain.params, depth)
-        except ChainCheckError as exc:
-            log.error("verifychain: %s", exc)
-            return False
+    store, params = chain.store, chain.params
+    depth = nblocks or chain.height
+    try:
+        with store.read() as txn:
+            tip = check_linkage(store, txn, params, depth)
+            if checklevel >= 4:
+                check_state_root(store, txn, tip)
+            else:
+                check_tip_root(store, txn, tip)
+        if checklevel >= 3:
+            check_recent(store, params, depth)
+    except ChainCheckError as exc:
+        log.error("verifychain: %s", exc)
+        return False
     return True
 
 
@@ -249,11 +270,15 @@ async def verifychain(ctx: RpcContext, checklevel: int, nblocks: int) -> bool:
 METHODS = [
     Method(
         "verifychain", "blockchain", verifychain,
-        "Verifies the last nblocks blocks (coinium.chain.verify). Levels 0-2: each block is\n"
-        "stored, decodes, hashes to its key, matches its Merkle root, links to its parent, and\n"
-        "has a decodable undo record. Levels 3-4 also replay the undo records back and the\n"
-        "blocks forward (signatures checked) and must reach the stored state. A failure is\n"
-        "logged in debug.log.",
+        "Verifies the last nblocks blocks (coinium.chain.verify). Every level: each block is\n"
+        "stored, decodes, hashes to its key, matches its Merkle root, links to its parent, has\n"
+        "a decodable undo record, and its header's stateroot is the root recorded after its\n"
+        "parent; the state tree's root is the root recorded after the tip. Level 3 also replays\n"
+        "the undo records back (each must reach the root the undone block's header commits to)\n"
+        "and the blocks forward (signatures checked; each must reach the root recorded after\n"
+        "it), ending at the stored records and root. Level 4 also rebuilds the root from every\n"
+        "record of every namespace (time grows with the state) and compares it with the tree's.\n"
+        "A failure is logged in debug.log.",
         "true|false    (boolean) Verification finished successfully.",
         (Param("checklevel", "number", "How thorough the block verification is (0-4)", 3),
          Param("nblocks", "number", "The number of blocks to check (0: all)", 6)),
@@ -296,18 +321,23 @@ METHODS = [
     ),
     Method(
         "getstateinfo", "blockchain", getstateinfo,
-        "Returns statistics about the account state (bitcoind's gettxoutsetinfo for accounts).\n"
-        "hash_serialized is BLAKE3 over every account id and record in key order: two nodes\n"
-        "at the same tip give the same value. It may take some time on a large state.",
+        "Returns statistics about the state (bitcoind's gettxoutsetinfo for accounts).\n"
+        "hash_serialized is BLAKE3 over every record of every namespace in key order\n"
+        "(namespace u8, key length u8, key, value length u32 LE, value): two nodes at the same\n"
+        "tip give the same value. stateroot is the committed root: the state tree's root after\n"
+        "the tip, which the tip's child header carries (getblocktemplate's stateroot) and\n"
+        "getaccountproof proves against. It may take some time on a large state.",
         """\
 {
   "height" : n,              (numeric) The block height (index) of the tip
   "bestblock" : "hex",       (string) The hash of the block at the tip of the chain
   "accounts" : n,            (numeric) The number of accounts (bitcoind: txouts)
   "funded_accounts" : n,     (numeric) Accounts with a balance above 0
+  "records" : n,             (numeric) The number of records of every namespace
   "total_amount" : n,        (numeric) The total amount of coins in the state
   "total_units" : n,         (numeric) The same in base units, exactly
-  "hash_serialized" : "hex", (string) BLAKE3 of the serialized state
+  "hash_serialized" : "hex", (string) BLAKE3 of the serialized state (every namespace)
+  "stateroot" : "hex",       (string) The committed state root (of the state after the tip)
   "disk_size" : n,           (numeric) Bytes of the LMDB map in use
   "scan_seconds" : n         (numeric) How long the scan took
 }""",
