@@ -15,6 +15,9 @@ from coinium.consensus.subsidy import block_subsidy
 from coinium.core.block import Block
 from coinium.core.header import Header
 from coinium.core.params import BLOCK_VERSION
+from coinium.core.staking.ledger import staking_share
+from coinium.core.staking.records import TOTALS_KEY, Totals
+from coinium.core.state import NS_STAKING
 from coinium.core.transaction import Transaction
 
 MAX_NONCE = (1 << 64) - 1
@@ -35,7 +38,7 @@ def build_block(
     height = parent_entry.height + 1
     fees = sum(tx.fee for tx in transactions)
     coinbase = Transaction.coinbase(
-        height, coinbase_recipient, block_subsidy(height, chain.params) + fees, extra
+        height, coinbase_recipient, miner_subsidy(chain, parent_entry.hash, height) + fees, extra
     )
     txs = (coinbase, *transactions)
     if timestamp is None:
@@ -51,6 +54,20 @@ def build_block(
     header = Header(BLOCK_VERSION, height, parent_entry.hash, merkle, state_root, timestamp, bits,
                     0)
     return Block(header, txs)
+
+
+def miner_subsidy(chain: ChainState, parent: bytes, height: int) -> int:
+    """The subsidy a block on ``parent`` may pay its miner: the stakers' share is left out
+    while the parent's state has bonded stake."""
+    subsidy = block_subsidy(height, chain.params)
+    try:
+        raw = chain.record_after(parent, NS_STAKING, TOTALS_KEY)
+    except (ConsensusError, RuntimeError, KeyError):
+        return subsidy  # no valid state after the parent: the block cannot be valid anyway
+    if raw is None:
+        return subsidy
+    bonded = Totals.decode(raw).bonded
+    return subsidy - staking_share(bonded, subsidy, chain.params.staking.reward_share_bp)
 
 
 def mine(block: Block, start_nonce: int = 0, chunk: int = 1 << 20) -> Block:

@@ -250,6 +250,33 @@ class ChainState:
             return found.root
         raise AssertionError("unreachable")
 
+    def get_record(self, namespace: int, key: bytes) -> bytes | None:
+        """One state record after the tip (any namespace), or None."""
+        with self.store.read() as txn:
+            raw = self.store.state_view(txn).get(namespace, key)
+        return None if raw is None else bytes(raw)
+
+    def record_after(self, block_hash: bytes, namespace: int, key: bytes) -> bytes | None:
+        """One state record after a stored block: read directly when the block is the tip,
+        otherwise from its branch applied in a write transaction that is thrown away."""
+        if block_hash == self.tip.hash:
+            return self.get_record(namespace, key)
+        to_disconnect, to_connect = self._path_to(self.index[block_hash])
+
+        def trial(txn: lmdb.Transaction) -> None:
+            for entry in to_disconnect:
+                self._disconnect(txn, entry)
+            for entry in to_connect:
+                self._apply_state(txn, self._load_block(txn, entry.hash))
+            raw = self.store.state_view(txn).get(namespace, key)
+            raise _RecordFound(None if raw is None else bytes(raw))  # aborts the transaction
+
+        try:
+            self.store.write(trial)
+        except _RecordFound as found:
+            return found.record
+        raise AssertionError("unreachable")
+
     def prove_record(self, namespace: int, key: bytes
                      ) -> tuple[StateProof, bytes | None, bytes, int]:  # fmt: skip
         """(proof, record or None, state root, height) of one record in the state after the
@@ -814,6 +841,11 @@ class _BranchInvalid(Exception):
         super().__init__(error)
         self.block_hash = block_hash
         self.error = error
+
+
+class _RecordFound(Exception):
+    def __init__(self, record: bytes | None):
+        self.record = record
 
 
 class _RootFound(Exception):
