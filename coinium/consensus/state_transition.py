@@ -20,7 +20,12 @@ from coinium.core.kinds import KINDS, coinbase
 from coinium.core.params import NetworkParams
 from coinium.core.staking import finality, ledger
 from coinium.core.state import (
-    MAX_KEY_SIZE, BlockContext, BlockState, RecordKey, StateDelta, StateView,
+    MAX_KEY_SIZE,
+    BlockContext,
+    BlockState,
+    RecordKey,
+    StateDelta,
+    StateView,
 )
 
 __all__ = ["StateDelta", "StateView", "apply_block", "decode_undo", "encode_undo"]

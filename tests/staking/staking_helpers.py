@@ -7,7 +7,12 @@ from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.staking.audit import supply_parts
 from coinium.core.staking.records import (
-    FINALITY_KEY, TOTALS_KEY, Delegation, Finality, Totals, Validator,
+    FINALITY_KEY,
+    TOTALS_KEY,
+    Delegation,
+    Finality,
+    Totals,
+    Validator,
 )  # fmt: skip
 from coinium.core.state import NS_DELEGATION, NS_STAKING, NS_VALIDATOR
 

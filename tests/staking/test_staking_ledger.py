@@ -6,12 +6,17 @@ from __future__ import annotations
 import pytest
 from helpers import key, replay_records
 from staking_helpers import (
-    MINER, assert_supply_kept, block_with, connect, delegation_of, totals_of, validator_of,
+    MINER,
+    assert_supply_kept,
+    block_with,
+    connect,
+    delegation_of,
+    totals_of,
+    validator_of,
 )  # fmt: skip
 
 from coinium.chain.builder import generate
 from coinium.chain.chainstate import AcceptStatus
-from coinium.core.account import Account
 from coinium.core.params import REGTEST
 from coinium.core.staking import transactions as stx
 from coinium.core.staking.records import ACTIVE

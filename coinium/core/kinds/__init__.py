@@ -47,7 +47,15 @@ class Kind:
 
 def _registry() -> dict[int, Kind]:
     from coinium.core.kinds import (
-        bond, coinbase, delegate, slash, transfer, unbond, validator_register, vote, withdraw,
+        bond,
+        coinbase,
+        delegate,
+        slash,
+        transfer,
+        unbond,
+        validator_register,
+        vote,
+        withdraw,
     )
 
     kinds = (coinbase.KIND, transfer.KIND,

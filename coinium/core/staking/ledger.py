@@ -21,7 +21,15 @@ from dataclasses import replace
 from coinium.core.account import Account
 from coinium.core.errors import BlockError
 from coinium.core.staking.records import (
-    ACTIVE, EMPTY_TOTALS, NO_VOTE, SLASHED, TOTALS_KEY, Delegation, Totals, Unbonding, Validator,
+    ACTIVE,
+    EMPTY_TOTALS,
+    NO_VOTE,
+    SLASHED,
+    TOTALS_KEY,
+    Delegation,
+    Totals,
+    Unbonding,
+    Validator,
 )  # fmt: skip
 from coinium.core.state import NS_DELEGATION, NS_STAKING, NS_UNBONDING, NS_VALIDATOR, BlockState
 from coinium.core.units import MAX_MONEY

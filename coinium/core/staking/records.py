@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 
-from coinium.core.codec import DecodeError, Reader
+from coinium.core.codec import Reader
 
 __all__ = ["ACTIVE", "SLASHED", "INACTIVE", "Checkpoint", "Delegation", "Finality", "Totals",
            "Unbonding", "Validator", "replace"]  # fmt: skip
