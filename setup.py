@@ -54,7 +54,16 @@ def extensions():
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
-    return cythonize([ext], language_level=3, compiler_directives={"boundscheck": False,
+    # The state tree's fast path (store/state_tree.py) hashes with the same BLAKE3 lanes.
+    state = Extension(
+        "coinium.store._state_fast",
+        sources=["_ext/state_fast.pyx", "_ext/csrc/blake3_kernels.c"],
+        include_dirs=["_ext/csrc"],
+        depends=["_ext/csrc/blake3_kernels.h"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+    return cythonize([ext, state], language_level=3, compiler_directives={"boundscheck": False,
                                                                     "wraparound": False})
 
 

@@ -75,7 +75,7 @@ PARENTS = {
     "store.write": ("ChainState._connect",),
 }
 SHOWN_AS = {
-    "ChainState._connect": "_connect: the rest (records sorted, written)",
+    "ChainState._connect": "_connect: the rest (records)",
     "store.write": "store.write: the rest (block, commit)",
 }
 

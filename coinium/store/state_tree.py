@@ -20,7 +20,11 @@ where no other path shares its prefix, and a deletion that leaves one leaf in a 
 back up). So a block is undone by applying the inverse changes (each touched path's old value
 hash, or None where the block created the record): the database returns to the same bytes.
 
-`apply` hashes one depth of the touched nodes per kernel call (`keyed_hash64`), deepest first.
+`apply` goes in two passes: the changes that keep the shape (new values for existing records;
+in C with the cython backend, also a new record that only splits one leaf or fills one empty
+place) in a fast one, then the rest (deletions and their collapses, several new records meeting)
+in the general one. Each hashes one depth of its touched nodes per kernel call (`keyed_hash64`),
+deepest first. The canonical shape makes the split invisible in the result.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ from collections.abc import Mapping
 import lmdb
 
 from coinium import kernels
+
+try:  # the fast path in C (_ext/state_fast.pyx), taken with the cython kernel backend
+    from coinium.store import _state_fast
+except ImportError:  # not built: _update_values below does the same in Python
+    _state_fast = None
 from coinium.crypto.state_proof import (
     EMPTY,
     HASH_SIZE,
@@ -51,10 +60,6 @@ def node_key(depth: int, prefix: int) -> bytes:
     """The database key of the position at `depth` whose path starts with the bits `prefix`."""
     size = (depth + 7) >> 3
     return bytes((depth & 0xFF,)) + (prefix << ((size << 3) - depth)).to_bytes(size, "big")
-
-
-def _leaf_value(path: bytes, vh: bytes) -> bytes:
-    return _LEAF_TAG + path + vh
 
 
 class StateTree:
@@ -116,15 +121,22 @@ class StateTree:
         """
         if not changes:
             return
-        batch = []
-        for path, vh in changes.items():
-            if not isinstance(path, bytes) or len(path) != HASH_SIZE:
-                raise ValueError("a state path is 32 bytes")
-            if vh is not None and (not isinstance(vh, bytes) or len(vh) != HASH_SIZE):
-                raise ValueError("a value hash is 32 bytes (or None to delete the record)")
-            batch.append((int.from_bytes(path, "big"), path, vh))
-        batch.sort()
-        _update(txn, self.db, batch)
+        paths = list(changes)
+        values = list(changes.values())
+        # type and size checks as C-level loops: this runs once per block on every touched record
+        if set(map(type, paths)) != {bytes} or set(map(len, paths)) != {HASH_SIZE}:
+            raise ValueError("a state path is 32 bytes")
+        present = [value for value in values if value is not None]
+        if set(map(type, present)) - {bytes} or set(map(len, present)) - {HASH_SIZE}:
+            raise ValueError("a value hash is 32 bytes (or None to delete the record)")
+        items = sorted(changes.items())  # 32-byte big-endian paths: byte order is bit order
+        if _state_fast is not None and kernels.BACKEND == "cython":
+            reshaping = _update_values_compiled(txn, self.db, items)
+        else:
+            batch = [(int.from_bytes(path, "big"), path, vh) for path, vh in items]
+            reshaping = _update_values(txn, self.db, batch)
+        if reshaping:
+            _update(txn, self.db, reshaping)
 
 
 class CorruptTreeError(ValueError):
@@ -151,6 +163,134 @@ def _key_parts(depth: int) -> tuple[bytes, int, int]:
     """(first key byte, left shift, prefix bytes) of the keys at `depth` (see node_key)."""
     size = (depth + 7) >> 3
     return bytes((depth & 0xFF,)), (size << 3) - depth, size
+
+
+def _update_values_compiled(txn: lmdb.Transaction, db, items: list) -> list:
+    """The C fast path (_ext/state_fast.pyx) over sorted (path, value_hash) items: what
+    _update_values takes, and also a new record alone in an empty subtree or meeting one other
+    record's leaf. Returns the rest as _update's sorted (path_int, path, value_hash) batch."""
+    rest = [item for item in items if item[1] is None]
+    if rest:
+        items = [item for item in items if item[1] is not None]
+    if items:
+        puts, skipped = _state_fast.update_values(
+            txn.get,
+            db,
+            b"".join([item[0] for item in items]),
+            b"".join([item[1] for item in items]),
+            STATE_NODE_KEY,
+            STATE_LEAF_KEY,
+        )
+        if puts:
+            puts.sort()
+            with txn.cursor(db=db) as cursor:
+                cursor.putmulti(puts)
+        rest.extend(items[i] for i in skipped)
+    return sorted((int.from_bytes(path, "big"), path, vh) for path, vh in rest)
+
+
+def _update_values(txn: lmdb.Transaction, db, batch: list) -> list:
+    """The fast path: the changes that give an existing record a new value (the shape stays).
+
+    Descends like `_update`, but a position is only ever a stored node or the changed record's
+    own leaf: every other change (a new record, a deletion, several changes meeting at a leaf)
+    is left out here and returned, for `_update` to apply afterwards. Without collapses and new
+    subtrees, a node's children are found by list index instead of by prefix, and each depth is
+    one keyed_hash64 call for its nodes and one for its leaves. The result does not depend on
+    the split: the shape is canonical, so applying disjoint changes one set after the other
+    gives the same tree as applying them together.
+    """
+    get = txn.get
+    deferred = [item for item in batch if item[2] is None]
+    if deferred:
+        batch = [item for item in batch if item[2] is not None]
+    ints = [item[0] for item in batch]
+    # per depth: (key, left, right, left child's index below, right child's index below);
+    # left is None for a leaf, right then its change
+    levels: list[list] = []
+    stored = [(0, 0, len(batch), None)]  # (prefix, lo, hi, stored hash of this position)
+    depth = 0
+    while stored:
+        head, pad, size = _key_parts(depth)
+        shift = PATH_BITS - 1 - depth
+        nodes: list = []
+        below: list[tuple[int, int, int, bytes | None]] = []
+        for prefix, lo, hi, stored_hash in stored:
+            if stored_hash == EMPTY:  # the changes lead into an empty subtree: new records
+                deferred.extend(batch[lo:hi])
+                nodes.append(None)
+                continue
+            key = head + (prefix << pad).to_bytes(size, "big")
+            value = get(key, None, db)
+            if value is None:  # the empty tree
+                deferred.extend(batch[lo:hi])
+                nodes.append(None)
+                continue
+            if len(value) == _NODE_SIZE:
+                left, right = value[:32], value[32:]
+                child = prefix << 1
+                if hi - lo == 1:  # one path below: no search needed
+                    if (ints[lo] >> shift) & 1:
+                        nodes.append((key, left, right, -1, len(below)))
+                        below.append((child | 1, lo, hi, right))
+                    else:
+                        nodes.append((key, left, right, len(below), -1))
+                        below.append((child, lo, hi, left))
+                    continue
+                mid = bisect.bisect_left(ints, (child | 1) << shift, lo, hi)
+                left_index = right_index = -1
+                if mid > lo:
+                    left_index = len(below)
+                    below.append((child, lo, mid, left))
+                if hi > mid:
+                    right_index = len(below)
+                    below.append((child | 1, mid, hi, right))
+                nodes.append((key, left, right, left_index, right_index))
+                continue
+            if hi - lo == 1 and value[1:33] == batch[lo][1] and value[0] == 1 and len(value) == 65:
+                nodes.append((key, None, batch[lo], -1, -1))  # (its path is under this prefix)
+            else:  # a new record meets another's leaf here
+                _check_leaf(value, depth, prefix)
+                deferred.extend(batch[lo:hi])
+                nodes.append(None)
+        levels.append(nodes)
+        stored = below
+        depth += 1
+
+    hash_blocks = kernels.keyed_hash64
+    puts: list[tuple[bytes, bytes]] = []
+    below_hashes: list[bytes | None] = []
+    for nodes in reversed(levels):
+        hashes: list[bytes | None] = [None] * len(nodes)  # None: left as it is
+        node_at, node_blocks, leaf_at, leaf_blocks = [], [], [], []
+        for i, node in enumerate(nodes):
+            if node is None:
+                continue
+            key, left, right, left_index, right_index = node
+            if left is None:  # the changed record's leaf
+                leaf_at.append(i)
+                leaf_blocks.append(right[1] + right[2])
+                puts.append((key, _LEAF_TAG + right[1] + right[2]))
+                continue
+            if left_index >= 0:
+                left = below_hashes[left_index] or left
+            if right_index >= 0:
+                right = below_hashes[right_index] or right
+            block = left + right
+            node_at.append(i)
+            node_blocks.append(block)
+            puts.append((key, block))
+        for i, digest in zip(node_at, hash_blocks(STATE_NODE_KEY, node_blocks), strict=True):
+            hashes[i] = digest
+        for i, digest in zip(leaf_at, hash_blocks(STATE_LEAF_KEY, leaf_blocks), strict=True):
+            hashes[i] = digest
+        below_hashes = hashes
+    if puts:
+        puts.sort()
+        with txn.cursor(db=db) as cursor:
+            cursor.putmulti(puts)
+    deferred.sort()
+    return deferred
 
 
 def _update(txn: lmdb.Transaction, db, batch: list) -> None:

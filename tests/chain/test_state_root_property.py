@@ -1,7 +1,8 @@
 """The incremental state root against the reference, over random blocks and reorgs.
 
-After every step of a random history (blocks of random transfers on the tip, reorgs onto longer
-branches from a random fork point, hand invalidations), on a real LMDB datadir:
+After every step of a random history (blocks of random transfers, and of random notes — a test
+kind with its own namespace, tests/note_kind.py — on the tip, reorgs onto longer branches from a
+random fork point, hand invalidations), on a real LMDB datadir:
 - the tree's root equals `root_of_records` rebuilt from scratch from every stored record;
 - every record of every namespace equals a replay of the main chain from genesis;
 - the root recorded for the tip is that root, and each main-chain header commits to the root
@@ -16,6 +17,7 @@ import tempfile
 from helpers import DictView, key, replay_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from note_kind import note, note_kind_registered
 
 from coinium.chain.builder import build_block, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState
@@ -73,14 +75,15 @@ def check(chain: ChainState) -> None:
         assert header.state_root == chain.state_root_after(header.prev_hash)
 
 
-steps = st.lists(st.tuples(st.sampled_from(["extend", "extend", "reorg", "invalidate"]),
+steps = st.lists(st.tuples(st.sampled_from(["extend", "extend", "notes", "reorg", "invalidate"]),
                            st.integers(0, 2**32 - 1)), min_size=1, max_size=7)  # fmt: skip
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(steps)
 def test_incremental_root_equals_the_rebuilt_root_and_state_equals_a_replay(history):
-    with tempfile.TemporaryDirectory() as datadir, ChainState(datadir, REGTEST) as chain:
+    with note_kind_registered(), tempfile.TemporaryDirectory() as datadir, \
+            ChainState(datadir, REGTEST) as chain:
         for n, k in enumerate(KEYS[:3]):  # funds to move around
             block = mine(build_block(chain, [], k.account, extra=bytes([n])))
             assert chain.accept_block(block).status == AcceptStatus.NEW_TIP
@@ -91,6 +94,12 @@ def test_incremental_root_equals_the_rebuilt_root_and_state_equals_a_replay(hist
                 view = state_at(chain, chain.height)
                 block = mine(build_block(chain, transfers(view, rng, rng.randint(0, 6)),
                                          rng.choice(KEYS).account))  # fmt: skip
+                assert chain.accept_block(block).status == AcceptStatus.NEW_TIP
+            elif action == "notes":  # a few keys written, rewritten and deleted
+                keys = [bytes([rng.randrange(4)]) * 20 for _ in range(rng.randint(1, 6))]
+                txs = [note(k, rng.choice([b"", b"a", rng.randbytes(rng.randint(1, 32))]),
+                            serial=(chain.height << 8) + i) for i, k in enumerate(keys)]
+                block = mine(build_block(chain, txs, rng.choice(KEYS).account))
                 assert chain.accept_block(block).status == AcceptStatus.NEW_TIP
             elif action == "reorg":
                 depth = rng.randint(1, min(3, chain.height))

@@ -5,21 +5,19 @@ apply, the versioned undo record and the state tree of a real chain, reorgs incl
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import pytest
 from helpers import DictView, key, replay_records, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
+from note_kind import NOTE, NS_NOTE, note, note_kind_registered
 
 from coinium.chain.builder import build_block, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.consensus.block_rules import check_block_body
 from coinium.consensus.state_transition import apply_block, decode_undo, encode_undo
-from coinium.core import kinds as kinds_module
-from coinium.core import state as state_module
-from coinium.core.codec import DecodeError, Reader
-from coinium.core.kinds import KINDS, MAX_TX_SIZE, Kind, TxKind
+from coinium.core.codec import DecodeError
+from coinium.core.kinds import KINDS, MAX_TX_SIZE, TxKind
 from coinium.core.params import REGTEST
 from coinium.core.transaction import Transaction, sign_transfer
 from coinium.crypto.state_proof import record_path, root_of_records, value_hash
@@ -58,48 +56,13 @@ def test_a_kind_number_the_registry_does_not_know_is_refused_at_decode(number):
     assert err.value.what == "tx.kind" and err.value.offset == 1
 
 
-# --- a kind added as one module ------------------------------------------------------------------
-# "note" (kind 0x7e, namespace 0x7e): an unsigned kind that stores a text under a 20-byte key.
-# Payload: key 20 | amount u64 (0) | text length u16 | text (<= 32).
-NOTE, NS_NOTE = 0x7E, 0x7E
-_NOTE_BODY = struct.Struct("<20sQ")
-
-
-def _read(r: Reader):
-    key_, amount = _NOTE_BODY.unpack(r.fixed(_NOTE_BODY.size, "body"))
-    return key_, amount, 0, 0, b"", r.var_bytes("text", 32), b""
-
-
-def _encode(tx: Transaction) -> bytes:
-    return _NOTE_BODY.pack(tx.recipient, tx.amount) + struct.pack("<H", len(tx.payload)) \
-        + tx.payload
-
-
-def _apply(txs, state) -> int:
-    for tx in txs:
-        state.put(NS_NOTE, tx.recipient, tx.payload or None)  # an empty text deletes the note
-    return 0
-
-
-def _to_json(tx: Transaction, show) -> dict[str, Any]:
-    return {"key": tx.recipient.hex(), "text": tx.payload.hex()}
-
-
-NOTE_KIND = Kind(number=NOTE, name="note", signed=False, coinbase=False,
-                 max_size=2 + _NOTE_BODY.size + 2 + 32, read=_read, encode=_encode,
-                 check_fields=lambda tx: None, check=lambda tx: None,
-                 touches=lambda tx, sender: [(NS_NOTE, tx.recipient)], apply=_apply,
-                 to_json=_to_json)  # fmt: skip
+# --- a kind added as one module (tests/note_kind.py) ---------------------------------------------
 
 
 @pytest.fixture
-def with_note(monkeypatch):
-    monkeypatch.setitem(kinds_module.KINDS, NOTE, NOTE_KIND)
-    monkeypatch.setitem(state_module.NAMESPACES, NS_NOTE, "note")
-
-
-def note(key_: bytes, text: bytes) -> Transaction:
-    return Transaction(NOTE, key_, 0, payload=text)
+def with_note():
+    with note_kind_registered():
+        yield
 
 
 def test_the_codec_dispatches_to_the_new_kind_and_names_it_in_errors(with_note):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 
 import lmdb
 import pytest
@@ -116,7 +117,8 @@ def _leaf_hash_hex(path: bytes, record: bytes) -> str:
 def test_bad_changes_are_refused(env, tree):
     with env.begin(write=True) as txn:
         for changes in ({bytes(31): bytes(32)}, {bytes(32): bytes(31)}, {"x" * 32: None},
-                        {bytes(32): "y" * 32}):  # fmt: skip
+                        {bytes(32): "y" * 32}, {bytes(32): b""}, {bytes(32): 0},
+                        {bytes(32): bytearray(32)}):  # fmt: skip
             with pytest.raises(ValueError):
                 tree.apply(txn, changes)
         assert tree.node_count(txn) == 0
@@ -137,25 +139,45 @@ batches = st.lists(st.dictionaries(paths, records_st, min_size=1, max_size=12), 
                    max_size=8)
 
 
+@contextmanager
+def update_path(name: str):
+    """Take the Python update ("python") or, when built, the C fast path ("cython")."""
+    from coinium import kernels
+    from coinium.store import state_tree
+
+    if name == "cython" and state_tree._state_fast is None:
+        pytest.skip("the C fast path (coinium.store._state_fast) is not built")
+    before = kernels.BACKEND
+    kernels.BACKEND = name
+    try:
+        yield
+    finally:
+        kernels.BACKEND = before
+
+
+@pytest.mark.parametrize("path_taken", ["python", "cython"])
 @settings(max_examples=120, deadline=None)
 @given(batches=batches)
-def test_random_batches_match_the_rebuilt_root_and_undo_byte_for_byte(tmp_path_factory, batches):
+def test_random_batches_match_the_rebuilt_root_and_undo_byte_for_byte(
+    tmp_path_factory, path_taken, batches
+):
     env = lmdb.open(str(tmp_path_factory.mktemp("tree")), max_dbs=2, map_size=1 << 26)
     try:
-        tree = StateTree(env)
-        records: dict[bytes, bytes] = {}
-        with env.begin(write=True) as txn:
-            history = []
-            for changes in batches:
-                before = dump(tree, txn)
-                inverse = {p: records.get(p) for p in changes}
-                apply_records(tree, txn, records, changes)
-                assert tree.root(txn) == reference_root(records)
-                history.append((before, inverse))
-            # disconnect every batch, newest first: the exact bytes come back each time
-            for before, inverse in reversed(history):
-                apply_records(tree, txn, records, inverse)
-                assert dump(tree, txn) == before
+        with update_path(path_taken):
+            tree = StateTree(env)
+            records: dict[bytes, bytes] = {}
+            with env.begin(write=True) as txn:
+                history = []
+                for changes in batches:
+                    before = dump(tree, txn)
+                    inverse = {p: records.get(p) for p in changes}
+                    apply_records(tree, txn, records, changes)
+                    assert tree.root(txn) == reference_root(records)
+                    history.append((before, inverse))
+                # disconnect every batch, newest first: the exact bytes come back each time
+                for before, inverse in reversed(history):
+                    apply_records(tree, txn, records, inverse)
+                    assert dump(tree, txn) == before
     finally:
         env.close()
 
@@ -290,7 +312,8 @@ def test_proof_depth_is_logarithmic(env, tree):
 
 @pytest.mark.parametrize("backend_name", ["python", "cython", "numba"])
 def test_every_kernel_backend_stores_the_same_tree(tmp_path, monkeypatch, backend_name):
-    """The tree hashes through coinium.kernels.keyed_hash64: any backend, same bytes."""
+    """Any backend stores the same bytes: the tree hashes through coinium.kernels.keyed_hash64,
+    and with the cython backend it takes the C fast path for changed values."""
     from coinium import kernels
     from coinium.kernels import KernelBackendError, load_backend
 
@@ -302,20 +325,24 @@ def test_every_kernel_backend_stores_the_same_tree(tmp_path, monkeypatch, backen
     first = {rng.randbytes(32): rng.randbytes(32) for _ in range(500)}
     second = dict.fromkeys(rng.sample(sorted(first), 100))
     second.update({rng.randbytes(32): rng.randbytes(32) for _ in range(100)})
+    second.update({p: rng.randbytes(32) for p in rng.sample(sorted(first), 200) if p not in second})
+    third = {p: rng.randbytes(32) for p in first if p not in second}  # new values only
     dumps = []
-    for hasher in (load_backend("python").keyed_hash64, module.keyed_hash64):
-        monkeypatch.setattr(kernels, "keyed_hash64", hasher)
+    for chosen in (load_backend("python"), module):  # python: the reference update, too
+        monkeypatch.setattr(kernels, "keyed_hash64", chosen.keyed_hash64)
+        monkeypatch.setattr(kernels, "BACKEND", chosen.NAME)
         environment = lmdb.open(str(tmp_path / f"t{len(dumps)}"), max_dbs=2, map_size=1 << 26)
         try:
             tree = StateTree(environment)
             with environment.begin(write=True) as txn:
                 tree.apply(txn, first)
                 tree.apply(txn, second)
+                tree.apply(txn, third)
                 dumps.append((tree.root(txn), dump(tree, txn)))
         finally:
             environment.close()
     assert dumps[0] == dumps[1]
-    records = {**first, **second}
+    records = {**first, **second, **third}
     expected = root_of_records((p, v) for p, v in records.items() if v is not None)
     assert dumps[0][0] == expected
 
