@@ -11,10 +11,11 @@ validator's stake when the epoch began. When the counted weight reaches 2/3 of a
 at the epoch's start, the target is justified; when the source is the checkpoint of the epoch
 just before, the source is finalized too.
 
-Inactivity rule: after ``inactivity_epochs`` epochs in a row that ended without a justification
-(more than 1/3 of the stake offline), the threshold becomes 2/3 of the stake that voted in the
-previous epoch, so the online validators justify and finalize again; it returns to all bonded
-stake at the first justification.
+Inactivity rule: after ``inactivity_epochs`` epochs in a row whose counted votes fell short of 2/3
+of all bonded stake (more than 1/3 of the stake offline), the threshold becomes 2/3 of the stake
+that voted in the previous epoch, so the online validators justify and finalize again. It returns
+to all bonded stake after the first epoch whose votes reach 2/3 of all of it (the offline stake is
+back). Safety then rests on the online stake alone, as with Ethereum's inactivity leak.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def begin_block(state: BlockState) -> None:
         genesis = Checkpoint(0, ctx.params.genesis_hash)
         f = Finality(target, genesis, genesis, genesis, 0, 0, 0)
     else:
-        idle = 0 if f.justified == f.current else f.idle_epochs + 1
+        bonded = ledger.totals(state).weight(f.current.epoch)
+        idle = 0 if bonded and 3 * f.tally >= 2 * bonded else f.idle_epochs + 1
         f = Finality(target, f.justified, f.justified, f.finalized, 0, f.tally, idle)
     state.put(NS_STAKING, FINALITY_KEY, f.encode())
 

@@ -173,7 +173,7 @@ class Finality:
     finalized: Checkpoint
     tally: int  # stake (epoch weights) of the counted votes for `current`
     last_tally: int  # the previous epoch's final tally (the inactivity rule's denominator)
-    idle_epochs: int  # consecutive epochs that ended without justifying their checkpoint
+    idle_epochs: int  # consecutive epochs whose votes fell short of 2/3 of all bonded stake
 
     def encode(self) -> bytes:
         return b"".join(c.encode() for c in (self.current, self.source, self.justified,
