@@ -36,7 +36,7 @@ def staked(chain):
     for operator in OPERATORS:
         generate(chain, 1, operator.account)
     connect(chain, [stx.register_validator(op, CHAIN_ID, v.public_key, 1_000, 10 * COIN, 0, 0)
-                    for op, v in zip(OPERATORS, VOTERS)])  # fmt: skip
+                    for op, v in zip(OPERATORS, VOTERS, strict=True)])  # fmt: skip
     while chain.height < N + 1:
         connect(chain)
     return chain
@@ -180,7 +180,7 @@ def test_evidence_that_proves_nothing_is_refused(staked):
         assert result.status is AcceptStatus.INVALID and result.reason == reason
     bad_signature = double.with_signature(b"\x01" * 64)
     forged_double = stx.sign_vote(VOTERS[0], CHAIN_ID, OPERATORS[0].account,
-                                  Checkpoint(0, bytes(32)), Checkpoint(1, bytes(32)), 0, 9)
+                                  Checkpoint(0, bytes(32)), Checkpoint(2, b"\x02" * 32), 0, 9)
     result = block_with(chain, [stx.slash_evidence(REPORTER, CHAIN_ID, forged_double,
                                                    bad_signature, 0, 0)])  # fmt: skip
     assert result.status is AcceptStatus.INVALID and result.reason == "bad-slash-signature"
