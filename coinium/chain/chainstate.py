@@ -47,7 +47,8 @@ from coinium.consensus.state_transition import apply_block, decode_undo, encode_
 from coinium.core.account import Account
 from coinium.core.block import Block
 from coinium.core.params import NetworkParams
-from coinium.core.state import NS_ACCOUNT, RecordKey, StateDelta
+from coinium.core.staking.records import FINALITY_KEY, Finality
+from coinium.core.state import NS_ACCOUNT, NS_STAKING, RecordKey, StateDelta
 from coinium.crypto.address import account_id
 from coinium.crypto.state_proof import StateProof, record_path
 from coinium.store.chainstore import BatchLostError, ChainStore, record_key, split_record_key
@@ -249,6 +250,26 @@ class ChainState:
         except _RootFound as found:
             return found.root
         raise AssertionError("unreachable")
+
+    def finality(self) -> Finality | None:
+        """The Casper FFG record after the tip (None until stake is first bonded: genesis is
+        then the only justified and finalized checkpoint)."""
+        raw = self.get_record(NS_STAKING, FINALITY_KEY)
+        return None if raw is None else Finality.decode(raw)
+
+    def finalized_block(self) -> tuple[int, bytes]:
+        """(height, hash) of the last finalized checkpoint of the main chain."""
+        f = self.finality()
+        if f is None:
+            return 0, self.main_chain[0]
+        return f.finalized.epoch * self.params.staking.checkpoint_interval, f.finalized.hash
+
+    def is_final(self, block_hash: bytes) -> bool:
+        """A main-chain block at or below the finalized checkpoint: no reorg can remove it."""
+        entry = self.index.get(block_hash)
+        if entry is None or not self.is_on_main_chain(block_hash):
+            return False
+        return entry.height <= self.finalized_block()[0]
 
     def get_record(self, namespace: int, key: bytes) -> bytes | None:
         """One state record after the tip (any namespace), or None."""
@@ -559,12 +580,25 @@ class ChainState:
             and e.chainwork >= tip_work
         }  # fmt: skip
 
+    def _keeps_finalized(self, entry: IndexEntry, finalized: tuple[int, bytes]) -> bool:
+        """Whether ``entry``'s chain holds the finalized checkpoint (no reorg goes below it,
+        whatever the work on the other branch)."""
+        height, block_hash = finalized
+        cursor = entry
+        while cursor.height > height:
+            if self.is_on_main_chain(cursor.hash):
+                return True  # above the checkpoint on the main chain, which holds it
+            cursor = self.index[cursor.prev_hash]
+        return cursor.hash == block_hash
+
     def _best_candidate(self) -> IndexEntry:
-        # Most work wins; between equal work, the first seen (lowest sequence) stays.
+        # Finality first: a branch without the finalized checkpoint is never chosen. Then most
+        # work wins; between equal work, the first seen (lowest sequence) stays.
         best = self.tip if not self.tip.status.invalid else None
+        finalized = self.finalized_block()
         for block_hash in self._candidates:
             entry = self.index[block_hash]
-            if entry.status.invalid:
+            if entry.status.invalid or not self._keeps_finalized(entry, finalized):
                 continue
             rank = (entry.chainwork, -entry.sequence)
             if best is None or rank > (best.chainwork, -best.sequence):
@@ -590,6 +624,11 @@ class ChainState:
             except _BranchInvalid as failure:
                 errors[failure.block_hash] = failure.error
                 self._mark_invalid(failure.block_hash, discard_data=True)
+                continue
+            except _LessJustified:
+                # More work but an older justified checkpoint: the current chain stays (it
+                # becomes a candidate again when a block extends it).
+                self._candidates.discard(best.hash)
                 continue
             changes.record(disconnected, connected)
         tip_work = self.tip.chainwork
@@ -618,6 +657,8 @@ class ChainState:
         disconnected: list[Block] = []
         connected: list[Block] = []
 
+        justified_before = self._justified_epoch(None)
+
         def write(txn: lmdb.Transaction) -> None:
             disconnected.clear()
             connected.clear()
@@ -630,6 +671,8 @@ class ChainState:
                 except ConsensusError as exc:
                     raise _BranchInvalid(entry.hash, exc) from None
                 connected.append(block)
+            if to_disconnect and self._justified_epoch(txn) < justified_before:
+                raise _LessJustified  # aborts the transaction: nothing changed
             self.store.put(txn, "meta", b"tip", target.hash)  # the tip record last
 
         self.store.write(write)
@@ -638,6 +681,15 @@ class ChainState:
         del self.main_chain[fork_height + 1 :]
         self.main_chain.extend(e.hash for e in to_connect)
         return disconnected, connected
+
+    def _justified_epoch(self, txn: lmdb.Transaction | None) -> int:
+        """The last justified checkpoint's epoch in the state (after the tip when no ``txn``)."""
+        if txn is None:
+            f = self.finality()
+        else:
+            raw = self.store.state_view(txn).get(NS_STAKING, FINALITY_KEY)
+            f = None if raw is None else Finality.decode(bytes(raw))
+        return 0 if f is None else f.justified.epoch
 
     def _load_block(self, txn: lmdb.Transaction, block_hash: bytes) -> Block:
         raw = self.store.get(txn, "blocks", block_hash)
@@ -758,6 +810,10 @@ class ChainState:
             raise KeyError(block_hash)
         if self.index[block_hash].height == 0:
             raise ValueError("the genesis block cannot be invalidated")
+        if self.is_final(block_hash):
+            height, final = self.finalized_block()
+            raise ValueError(f"block is final (at or below the finalized checkpoint "
+                             f"{final.hex()} at height {height}) and cannot be invalidated")
         self._mark_invalid(block_hash)
         changes = _Changes()
         self._activate_best_chain(changes)
@@ -841,6 +897,10 @@ class _BranchInvalid(Exception):
         super().__init__(error)
         self.block_hash = block_hash
         self.error = error
+
+
+class _LessJustified(Exception):
+    """A reorg would lower the justified checkpoint (EIP-1011: justification before work)."""
 
 
 class _RecordFound(Exception):

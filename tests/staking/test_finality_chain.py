@@ -185,3 +185,50 @@ def test_evidence_that_proves_nothing_is_refused(staked):
                                                    bad_signature, 0, 0)])  # fmt: skip
     assert result.status is AcceptStatus.INVALID and result.reason == "bad-slash-signature"
     assert validator_of(chain, OPERATORS[0].account).status != SLASHED
+
+
+def _finalize_epoch_one(chain) -> list[int]:
+    genesis = Checkpoint(0, REGTEST.genesis_hash)
+    nonces = [0, 0, 0]
+    connect(chain, votes(chain, [0, 1, 2], genesis, checkpoint(chain, 1), nonces))
+    nonces = [1, 1, 1]
+    advance_to_epoch(chain, 2)
+    connect(chain, votes(chain, [0, 1, 2], checkpoint(chain, 1), checkpoint(chain, 2), nonces))
+    assert finality_of(chain).finalized == checkpoint(chain, 1)
+    return [2, 2, 2]
+
+
+def test_no_reorg_below_the_finalized_checkpoint_whatever_the_work(staked):
+    chain = staked
+    _finalize_epoch_one(chain)
+    tip = chain.tip.hash
+    # A private branch from below checkpoint 1 (block N), far longer than the main chain.
+    parent = chain.hash_at_height(N - 2)
+    for _ in range(3 * N):
+        result = block_with(chain, parent=parent, recipient=key(60).account)
+        parent = result.block_hash
+    assert chain.index[parent].chainwork > chain.tip.chainwork
+    assert chain.tip.hash == tip  # the node stays on the finalized chain
+    assert chain.is_final(chain.hash_at_height(N)) and not chain.is_final(tip)
+    with pytest.raises(ValueError, match="final"):
+        chain.invalidate_block(chain.hash_at_height(N))
+    # Above the finalized checkpoint, with the same justified checkpoint, most work decides.
+    connect(chain)
+    parent = chain.hash_at_height(chain.height - 1)
+    for _ in range(2):
+        parent = block_with(chain, parent=parent, recipient=key(61).account).block_hash
+    assert chain.tip.hash == parent
+
+
+def test_a_branch_with_an_older_justified_checkpoint_loses_despite_more_work(staked):
+    chain = staked
+    genesis = Checkpoint(0, REGTEST.genesis_hash)
+    fork = chain.tip.hash  # block N + 1, epoch 1 begun; nothing justified beyond genesis
+    connect(chain, votes(chain, [0, 1], genesis, checkpoint(chain, 1), [0, 0, 0]))
+    assert finality_of(chain).justified == checkpoint(chain, 1)
+    tip = chain.tip.hash
+    parent = fork
+    for _ in range(3):
+        parent = block_with(chain, parent=parent, recipient=key(62).account).block_hash
+    assert chain.index[parent].chainwork > chain.tip.chainwork
+    assert chain.tip.hash == tip
