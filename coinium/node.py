@@ -10,6 +10,7 @@ connected blocks, then the new tip.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from coinium.chain.builder import build_block
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
+from coinium.chain.kind_checks import check_against_tip
 from coinium.config import NodeOptions
 from coinium.core.block import Block
 from coinium.core.transaction import Transaction
@@ -66,6 +68,8 @@ class Node:
         self.mempool = Mempool(self.params, self.chain.get_account, policy=self.options.mempool,
                                signature_cache=signature_cache)  # fmt: skip
         self.mempool.tip_height = self.chain.height
+        # Staking, vote and evidence rules checked on the tip's state at admission (-26).
+        self.mempool.state_check = functools.partial(check_against_tip, self.chain)
         self.listeners.append(self.mempool)
         if self.options.zmq:
             self.notifier = ZmqNotifier(self.options.zmq)
@@ -228,4 +232,5 @@ class Node:
         parent = self.published_tip
         txs = self.mempool.select_for_block()
         return await self.chain_call(lambda: build_block(self.chain, txs, coinbase_recipient,
-                                                         extra=extra, parent=parent))  # fmt: skip
+                                                         extra=extra, parent=parent,
+                                                         filter_invalid=True))  # fmt: skip

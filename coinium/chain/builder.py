@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from coinium import kernels
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
+from coinium.chain.kind_checks import applicable
 from coinium.consensus.errors import ConsensusError
 from coinium.consensus.header_rules import required_bits
 from coinium.consensus.pow import decode_compact
@@ -31,11 +32,15 @@ def build_block(
     timestamp: int | None = None,
     extra: bytes = b"",
     parent: bytes | None = None,
+    filter_invalid: bool = False,
 ) -> Block:
     """An unmined block (nonce 0) on the tip, or on ``parent``, paying subsidy + fees and
-    committing to the state its parent left."""
+    committing to the state its parent left. ``filter_invalid`` (templates from the mempool)
+    leaves out transactions the state has made invalid since their admission."""
     parent_entry = chain.index[parent] if parent is not None else chain.tip
     height = parent_entry.height + 1
+    if filter_invalid:
+        transactions = applicable(chain, parent_entry.hash, transactions)
     fees = sum(tx.fee for tx in transactions)
     coinbase = Transaction.coinbase(
         height, coinbase_recipient, miner_subsidy(chain, parent_entry.hash, height) + fees, extra

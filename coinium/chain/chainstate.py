@@ -316,6 +316,22 @@ class ChainState:
             for key, value in self.store.cursor(txn, "state"):
                 yield split_record_key(bytes(key)), bytes(value)
 
+    def records_with_prefix(self, namespace: int, prefix: bytes = b""
+                            ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+        """(key, value) of the records of one namespace whose key starts with ``prefix``."""
+        start = record_key(namespace, prefix)
+        found: list[tuple[bytes, bytes]] = []
+        with self.store.read() as txn:
+            cursor = self.store.cursor(txn, "state")
+            more = cursor.set_range(start)
+            while more:
+                key = bytes(cursor.key())
+                if not key.startswith(start):
+                    break
+                found.append((key[1:], bytes(cursor.value())))
+                more = cursor.next()
+        return found
+
     def get_tx_location(self, txid: bytes) -> tuple[bytes, int] | None:
         """(block hash, position) of a transaction on the main chain."""
         with self.store.read() as txn:

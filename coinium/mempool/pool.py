@@ -80,7 +80,7 @@ from coinium import kernels
 from coinium.chain.events import MempoolListener
 from coinium.chain.sigcache import SignatureCache
 from coinium.consensus.block_rules import check_transaction_sanity
-from coinium.consensus.errors import TransactionError
+from coinium.consensus.errors import ConsensusError, TransactionError
 from coinium.core.account import Account
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError
@@ -269,6 +269,9 @@ class Mempool:
     ):
         self.params = params
         self.get_account = get_account  # confirmed state at the tip; reads LMDB
+        # The kind's rules beyond nonce and balance on the tip's state (staking kinds); raises
+        # a ConsensusError. Set by the node (coinium.chain.kind_checks.check_against_tip).
+        self.state_check: Callable[[Transaction], None] | None = None
         self.policy = policy if policy is not None else MempoolPolicy()
         self.signature_cache = signature_cache
         self.listeners: list[MempoolListener] = []
@@ -527,6 +530,11 @@ class Mempool:
         self._check_fee(tx, now)
         if chain is not None and tx.nonce < expected:
             self._check_replacement(plan, chain, account)
+        if self.state_check is not None:
+            try:
+                self.state_check(tx)
+            except ConsensusError as exc:
+                raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
         self._check_signature(tx)
         return plan
 

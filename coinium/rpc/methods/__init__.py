@@ -15,8 +15,10 @@ def default_table() -> MethodTable:
         mining,
         network,
         rawtransactions,
+        staking,
         zmq,
     )
 
-    modules = (accounts, blockchain, control, mempool, mining, network, rawtransactions, zmq)
+    modules = (accounts, blockchain, control, mempool, mining, network, rawtransactions, staking,
+               zmq)
     return MethodTable(method for module in modules for method in module.METHODS)
