@@ -4,7 +4,9 @@ slashing evidence), for the mempool and for block templates.
 The mempool knows a sender's nonce and balance; it does not know whether a delegation names a
 validator or an unbond exceeds a stake. `check_against_tip` runs a transaction's kind rule on the
 state after the tip (the sender's nonce and balance taken as already right, the mempool checks
-those), so a bad staking transaction is refused at admission with its reason code (-26).
+those), so a bad staking transaction is refused at admission with its reason code (-26); so is
+a vote that could not count (a non-validator's, for an unknown, future or past checkpoint, a
+repeat): the P2P layer penalises the peer that relayed it, as for any invalid transaction.
 `applicable` keeps a template from carrying a transaction that the state has made invalid since
 it was admitted (a validator slashed, a stake unbonded): a block holding it would be invalid.
 """
@@ -14,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from coinium.chain.chainstate import ChainState
-from coinium.consensus.errors import ConsensusError
+from coinium.consensus.errors import ConsensusError, TransactionError
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.account import Account
 from coinium.core.kinds import KINDS
 from coinium.core.kinds import transfer as transfer_kind
+from coinium.core.kinds import vote as vote_kind
 from coinium.core.staking import finality, ledger
 from coinium.core.state import NS_ACCOUNT, BlockContext, BlockState, StateView
 from coinium.core.transaction import Transaction
@@ -51,6 +54,11 @@ def check_against_tip(chain: ChainState, tx: Transaction) -> None:
         view = _SenderReady(chain.store.state_view(txn), account_id(tx.sender), tx.nonce)
         state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params))
         finality.begin_block(state)
+        if tx.kind == vote_kind.NUMBER:
+            source, target = vote_kind.checkpoints(tx.payload)
+            problem = finality.vote_problem(state, tx.recipient, tx.sender, source, target)
+            if problem is not None:
+                raise TransactionError(*problem, txid=tx.txid)
         KINDS[tx.kind].apply([tx], state)
 
 

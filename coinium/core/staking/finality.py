@@ -63,6 +63,29 @@ def threshold_base(f: Finality, bonded_at_start: int, inactivity_epochs: int) ->
     return bonded_at_start
 
 
+def vote_problem(state: BlockState, validator_id: bytes, voting_key: bytes,
+                 source: Checkpoint, target: Checkpoint) -> tuple[str, str] | None:
+    """Why a vote would not count on this state, as (reason, detail), or None: what the mempool
+    and the P2P vote intake refuse (a vote that cannot count only wastes space)."""
+    v = ledger.validator(state, validator_id)
+    if v is None or v.status != ACTIVE:
+        return "bad-vote-validator", "no active validator by that id"
+    if v.voting_key != voting_key:
+        return "bad-vote-validator", "not signed by the validator's voting key"
+    f = finality(state)
+    if f is None or target.epoch > f.current.epoch:
+        return "bad-vote-future", "the target checkpoint is not known yet"
+    if target != f.current:
+        return "bad-vote-checkpoint", f"the target is not epoch {f.current.epoch}'s checkpoint"
+    if source != f.source:
+        return "bad-vote-source", "the source is not the last justified checkpoint"
+    if v.last_vote_epoch != NO_VOTE and v.last_vote_epoch >= target.epoch:
+        return "bad-vote-duplicate", "the validator has voted in this epoch already"
+    if v.weight(target.epoch) == 0:
+        return "bad-vote-validator", "the validator has no stake in this epoch"
+    return None
+
+
 def count_vote(state: BlockState, validator_id: bytes, voting_key: bytes,
                source: Checkpoint, target: Checkpoint) -> bool:
     """Count one vote carried by the block; False (and no change) when it does not count."""
