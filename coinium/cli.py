@@ -81,6 +81,9 @@ def main() -> None:
 @click.option("--bantime", type=int, default=None,
               help="Seconds a misbehaving peer stays banned [default: 86400].")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
+@click.option("--validator", default=None, metavar="WALLET",
+              help="Vote on checkpoints with this wallet's voting key (passphrase from "
+                   "COINIUM_WALLET_PASSPHRASE or asked).")
 def node(datadir, network, **flags) -> None:
     """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""
     from coinium.logsetup import configure_logging
@@ -96,7 +99,7 @@ def node(datadir, network, **flags) -> None:
     configure_logging(options.datadir, options.log_level, options.print_to_console)
     try:
         asyncio.run(Node(options).run())
-    except StoreError as exc:
+    except (StoreError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot start the node: {exc}") from None

@@ -76,6 +76,7 @@ class NodeOptions:
     mempool: mempool_policy.MempoolPolicy = mempool_policy.MempoolPolicy()
     persist_mempool: bool = True  # save mempool.dat at shutdown, load it at start
     p2p: P2POptions = P2POptions()
+    validator: str | None = None  # wallet whose voting key signs checkpoint votes
 
     @property
     def datadir(self) -> Path:
@@ -115,7 +116,7 @@ _KNOWN = {
     "minrelaytxfee", "incrementalrelayfee", "maxmempool", "mempoolexpiry",
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
-    "maxconnections", "bantime",
+    "maxconnections", "bantime", "validator",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -154,6 +155,7 @@ def build_options(
         mempool=_mempool_policy(settings),
         persist_mempool=_bool(settings, "persistmempool", True),
         p2p=_p2p_options(settings),
+        validator=settings.get("validator") and _str(settings, "validator", ""),
     )
 
 

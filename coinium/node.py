@@ -44,6 +44,7 @@ class Node:
         self.rpc: Any = None
         self.miner: Any = None
         self.p2p: Any = None
+        self.validator: Any = None  # coinium.validator.client.ValidatorClient with --validator
         self.listeners: list[ChainListener] = []
         self.published_tip = b""  # the tip the listeners (mempool, miner) last heard of
         self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
@@ -78,6 +79,8 @@ class Node:
         if self.options.persist_mempool:
             load_mempool(self.mempool, self.options.datadir)
         self._mempool_timer = asyncio.create_task(self._expire_mempool())
+        if self.options.validator:
+            self._start_validator()
         await self._start_p2p()
         self.rpc = RpcServer(self, self.options)
         await self.rpc.start()
@@ -129,11 +132,20 @@ class Node:
             self.mempool.close()
         if self.notifier is not None:
             self.notifier.close()
+        if self.validator is not None:
+            self.validator.close()
         if self.chain is not None:
             await self.chain_call(self.chain.close)
             self.chain = None
         self._chain_thread.shutdown(wait=True)
         log.info("shutdown complete")
+
+    def _start_validator(self) -> None:
+        from coinium.validator.wiring import validator_client
+
+        self.validator = validator_client(self, self.options.validator)
+        self.listeners.append(self.validator)
+        self.mempool.listeners.append(self.validator)
 
     async def _start_p2p(self) -> None:
         """The peer-to-peer network: it hears new tips and mempool additions to relay them."""
