@@ -56,7 +56,7 @@ class Node:
         from coinium.chain.sigcache import SignatureCache
         from coinium.mempool.persist import load_mempool
         from coinium.mempool.pool import Mempool
-        from coinium.notify.zmq_publisher import ZmqNotifier
+        from coinium.notify.zmq_publisher import FinalityAnnouncer, ZmqNotifier
         from coinium.rpc.server import RpcServer
 
         self.options.datadir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +75,7 @@ class Node:
         if self.options.zmq:
             self.notifier = ZmqNotifier(self.options.zmq)
             self.listeners.append(self.notifier)
+            self.listeners.append(FinalityAnnouncer(self.chain, self.notifier))
             self.mempool.listeners.append(self.notifier)
         if self.options.persist_mempool:
             load_mempool(self.mempool, self.options.datadir)
@@ -235,6 +236,7 @@ class Node:
         log.info("new tip %s at height %d", tip.hash.hex(), tip.height)
         for listener in self.listeners:
             listener.tip_updated(tip)
+
 
     # --- block building -----------------------------------------------------------------------
     async def block_template(self, coinbase_recipient: bytes, extra: bytes = b"") -> Block:

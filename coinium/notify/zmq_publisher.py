@@ -12,6 +12,8 @@ One notifier per configured (topic, address). Every message is three frames::
   the 32-byte txid.
 - ``rawtx``: same trigger as ``hashtx``; ``Transaction.raw``.
 - ``sequence``: every block connected or disconnected and every mempool add or remove.
+- ``finalized``: the finalized checkpoint moved (Casper FFG, Coinium's own topic): the
+  checkpoint's 32-byte hash then its height, u32 little-endian (36 bytes).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -48,7 +50,7 @@ from coinium.core.block import Block
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "finalized")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -207,6 +209,10 @@ class ZmqNotifier:
         if self._by_topic["rawblock"]:  # encoding a large block is not free
             self._publish("rawblock", tip.encode())
 
+    def finalized(self, block_hash: bytes, height: int) -> None:
+        """A new finalized checkpoint (the node calls this after the tip update that moved it)."""
+        self._publish("finalized", block_hash + struct.pack("<I", height))
+
     # --- MempoolListener ----------------------------------------------------------------------
     def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
         self._transaction(txid, tx_raw)
@@ -247,3 +253,25 @@ def _unique(publishers: Sequence[PublisherSpec]) -> list[PublisherSpec]:
 def _is_ipv6(address: str) -> bool:
     # bitcoind turns ZMQ_IPV6 on only for IPv6 endpoints: tcp://[::1]:28332
     return address.startswith("tcp://[")
+
+
+class FinalityAnnouncer:
+    """A chain listener that publishes ``finalized`` when a tip update moved the finalized
+    checkpoint (read from the chain's state after the tip)."""
+
+    def __init__(self, chain, notifier: ZmqNotifier):
+        self.chain = chain
+        self.notifier = notifier
+        self.last = chain.finalized_block()  # announce changes from here on
+
+    def block_connected(self, block: Block) -> None:
+        pass
+
+    def block_disconnected(self, block: Block) -> None:
+        pass
+
+    def tip_updated(self, tip: Block) -> None:
+        finalized = self.chain.finalized_block()
+        if finalized != self.last:
+            self.last = finalized
+            self.notifier.finalized(finalized[1], finalized[0])

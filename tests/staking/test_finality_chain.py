@@ -232,3 +232,41 @@ def test_a_branch_with_an_older_justified_checkpoint_loses_despite_more_work(sta
         parent = block_with(chain, parent=parent, recipient=key(62).account).block_hash
     assert chain.index[parent].chainwork > chain.tip.chainwork
     assert chain.tip.hash == tip
+
+
+def test_zmq_finalized_topic_announces_each_new_finalized_checkpoint(staked):
+    """A real PUB socket on 127.0.0.1 and a real subscriber: [b"finalized", hash || height u32,
+    sequence u32], once per move of the finalized checkpoint."""
+    import socket
+    import struct
+    import time
+
+    import zmq
+
+    from coinium.config import ZmqPublisher
+    from coinium.notify.zmq_publisher import FinalityAnnouncer, ZmqNotifier
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    context = zmq.Context()
+    notifier = ZmqNotifier([ZmqPublisher("finalized", address)], context=context)
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"finalized")
+    sub.connect(address)
+    try:
+        chain = staked
+        announcer = FinalityAnnouncer(chain, notifier)
+        time.sleep(0.3)  # the subscription reaches the PUB socket
+        _finalize_epoch_one(chain)
+        announcer.tip_updated(None)
+        announcer.tip_updated(None)  # no move: nothing more is sent
+        assert sub.poll(5000)
+        topic, body, sequence = sub.recv_multipart()
+        assert topic == b"finalized" and sequence == struct.pack("<I", 0)
+        assert body == chain.hash_at_height(N) + struct.pack("<I", N)
+        assert not sub.poll(300)
+    finally:
+        sub.close(linger=0)
+        notifier.close()
+        context.destroy(linger=0)
