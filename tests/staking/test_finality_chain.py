@@ -136,7 +136,9 @@ def test_double_vote_slashed_exactly_once(staked):
                            Checkpoint(1, bytes(32)), 0, 1)  # fmt: skip
     before_reporter = chain.get_account(REPORTER.account).balance
     bonded_before = totals_of(chain).bonded
+    records_before, root_before = dict(chain.iter_records()), chain.state_root()
     connect(chain, [stx.slash_evidence(REPORTER, CHAIN_ID, first, second, 0, 0)])
+    slash_block = chain.tip.hash
     v = validator_of(chain, OPERATORS[0].account)
     taken = 10 * COIN * REGTEST.staking.slash_double_bp // 10_000
     reward = taken * REGTEST.staking.reporter_reward_bp // 10_000
@@ -147,6 +149,9 @@ def test_double_vote_slashed_exactly_once(staked):
     again = block_with(chain, [stx.slash_evidence(REPORTER, CHAIN_ID, second, first, 0, 1)])
     assert again.status is AcceptStatus.INVALID and again.reason == "bad-slash-duplicate"
     assert_supply_kept(chain)
+    # Disconnecting the slash block restores every record (stake, totals, reporter) exactly.
+    chain.invalidate_block(slash_block)
+    assert dict(chain.iter_records()) == records_before and chain.state_root() == root_before
 
 
 def test_surround_vote_slashed_with_its_fraction(staked):
