@@ -275,3 +275,25 @@ def test_zmq_finalized_topic_announces_each_new_finalized_checkpoint(staked):
         sub.close(linger=0)
         notifier.close()
         context.destroy(linger=0)
+
+
+def test_a_validator_unbonding_everything_mid_epoch_keeps_the_accounting(staked):
+    chain = staked
+    genesis = Checkpoint(0, REGTEST.genesis_hash)
+    connect(chain, votes(chain, [0], genesis, checkpoint(chain, 1), [0, 0, 0]))
+    # Operator 0 leaves with all its stake in the middle of the epoch: its vote still counts
+    # with its weight at the epoch's start, and the threshold does not move.
+    connect(chain, [stx.unbond(OPERATORS[0], CHAIN_ID, OPERATORS[0].account, 10 * COIN, 0, 1)])
+    assert validator_of(chain, OPERATORS[0].account).tokens == 0
+    assert totals_of(chain).bonded == 20 * COIN
+    connect(chain, votes(chain, [1], genesis, checkpoint(chain, 1), [0, 0, 0]))
+    assert finality_of(chain).justified == checkpoint(chain, 1)  # 20 of 30 at the epoch's start
+    # Next epoch: it has no weight; the two others (20 of 20) justify and finalize.
+    advance_to_epoch(chain, 2)
+    late = votes(chain, [0], checkpoint(chain, 1), checkpoint(chain, 2), [1, 0, 0])
+    connect(chain, late)
+    assert finality_of(chain).tally == 0
+    connect(chain, votes(chain, [1, 2], checkpoint(chain, 1), checkpoint(chain, 2), [0, 1, 0]))
+    assert finality_of(chain).finalized == checkpoint(chain, 1)
+    assert_supply_kept(chain)
+    assert replay_records(chain) == dict(chain.iter_records())
