@@ -135,4 +135,7 @@ def test_devnet_finalizes_and_finality_beats_hash_power(start_node, tmp_path):
     wait_connected(miners[0], twin)
     _mine(miners, [*nodes, twin], 3, miners[0].rpc("getblockcount") + 2 * N, payee)
     wait_until(lambda: "stops voting" in twin.output(), 30, message="the twin to stand down")
+    status = twin.rpc("getvalidatorclient")
+    assert status["stopped"] and status["votes_sent"] == 0
+    assert validators[0].rpc("getvalidatorclient")["votes_sent"] > 0
     assert all(v["status"] == "active" for v in miners[0].rpc("listvalidators"))

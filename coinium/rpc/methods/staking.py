@@ -140,6 +140,11 @@ async def getfinality(ctx: RpcContext) -> dict[str, Any]:
     return await ctx.on_chain(read)
 
 
+async def getvalidatorclient(ctx: RpcContext) -> dict[str, Any] | None:
+    client = getattr(ctx.node, "validator", None)
+    return None if client is None else client.status()
+
+
 _ADDRESS = Param("address", "string", "the account's address")
 METHODS = [
     Method("listvalidators", "staking", listvalidators,
@@ -159,4 +164,10 @@ METHODS = [
            "current epoch's target, source and tally, the bonded and burned stake.",
            '{ "justifiedheight", "justifiedhash", "finalizedheight", "finalizedhash", '
            '"checkpointinterval", "bonded", "epoch", "target", "source", "tally_units", ... }'),
+    Method("getvalidatorclient", "staking", getvalidatorclient,
+           "The validator client of `coinium node --validator` (null without one): its "
+           "validator, voting key, votes sent, the last vote it signed, and why it stopped "
+           "voting if it did (another node using its key).",
+           '{ "validator", "votingkey", "votes_sent", "stopped", "last_error", "last_signed" }',
+           needs_chain=False),
 ]
