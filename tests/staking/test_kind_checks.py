@@ -82,3 +82,13 @@ def test_template_leaves_out_what_the_state_made_invalid(validator_chain, alice,
                              filter_invalid=True))  # fmt: skip
     assert list(block.transactions[1:]) == [delegate, other]
     assert chain.accept_block(block).status is AcceptStatus.NEW_TIP
+
+
+def test_relaying_a_vote_that_cannot_count_costs_the_peer_unless_it_may_be_a_race():
+    from coinium.p2p.scoring import Misbehaviour, for_tx_reject
+
+    for reason in ("bad-vote-validator", "bad-vote-future", "bad-slash-evidence",
+                   "bad-slash-signature", "bad-txns-signature"):
+        assert for_tx_reject(reason) is Misbehaviour.INVALID_TX
+    for reason in ("bad-vote-checkpoint", "bad-vote-duplicate", "bad-vote-source"):
+        assert for_tx_reject(reason) is None  # an epoch or a block may have passed in transit
