@@ -178,7 +178,6 @@ def _register_subcommands() -> None:
     from coinium.devnet import devnet_command
     from coinium.mining_client.cli import mine_command
     from coinium.notify.watch import watch_command
-    from coinium.wallet import staking_cli  # noqa: F401 (adds the staking commands)
     from coinium.wallet.cli import wallet_group
     from coinium.wallet.light_client import verify_proof_command
 
