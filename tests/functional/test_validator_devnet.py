@@ -4,8 +4,8 @@ finality continues; a miner with more hash power than the network, mining a priv
 below the finalized checkpoint, makes no node reorganise past it; a second node started with a
 validator's key hears the first one's votes and refuses to vote.
 
-The issue's devnet runs 100 checkpoints: ``COINIUM_DEVNET_EPOCHS=100`` does (a few minutes); the
-default is 12 epochs, sized for the shared test machine."""
+100 checkpoints are voted on (``COINIUM_DEVNET_EPOCHS`` changes it; about 25 s on an idle
+machine)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from nodeproc import REPO_ROOT, peer_address, sync_blocks, wait_connected, wait_
 from test_wallet_round_trip import FAST_KDF, PASSPHRASE, coinium, ok
 
 N = 5  # regtest checkpoint interval
-EPOCHS = int(os.environ.get("COINIUM_DEVNET_EPOCHS", "12"))
+EPOCHS = int(os.environ.get("COINIUM_DEVNET_EPOCHS", "100"))
 pytestmark = pytest.mark.slow
 
 
@@ -94,13 +94,12 @@ def test_devnet_finalizes_and_finality_beats_hash_power(start_node, tmp_path):
     sync_blocks(nodes)
     assert len(miners[0].rpc("listvalidators")) == 4
 
-    # Votes start in epoch 2 (each client listens through its first epoch).
-    _mine(miners, nodes, 4, EPOCHS * N + 2, payee)
+    # Votes start in epoch 2 (each client listens through its first epoch): checkpoints 2 ..
+    # EPOCHS + 1 are voted on; the votes of epoch EPOCHS + 2 can finalize the last of them.
+    _mine(miners, nodes, 4, (EPOCHS + 2) * N + 2, payee)
     info = miners[0].rpc("getblockchaininfo")
-    finalized_epoch = info["finalizedheight"] // N
-    voted_epochs = EPOCHS - 2  # epochs 2 .. EPOCHS-1 had their whole epoch to vote
-    # Checkpoint e is finalized when e + 1 is justified: all but the last voted one can be.
-    assert finalized_epoch - 1 >= (voted_epochs - 1) * 99 // 100, info
+    finalized = min(info["finalizedheight"] // N, EPOCHS + 1) - 1  # of checkpoints 2 .. EPOCHS+1
+    assert finalized >= EPOCHS * 99 // 100, info
     assert {n.rpc("getblockchaininfo")["finalizedhash"] for n in nodes} == {info["finalizedhash"]}
     assert miners[0].rpc("getblockheader", info["finalizedhash"])["final"] is True
 
@@ -108,7 +107,7 @@ def test_devnet_finalizes_and_finality_beats_hash_power(start_node, tmp_path):
     validators[3].stop()
     nodes = nodes[:-1]
     before = info["finalizedheight"]
-    _mine(miners, nodes, 3, (EPOCHS + 3) * N + 2, payee)
+    _mine(miners, nodes, 3, (EPOCHS + 5) * N + 2, payee)
     final = miners[0].rpc("getblockchaininfo")
     assert final["finalizedheight"] >= before + 2 * N
 
