@@ -46,6 +46,7 @@ from coinium.consensus.pow import decode_compact, target_to_work
 from coinium.consensus.state_transition import apply_block, decode_undo, encode_undo
 from coinium.core.account import Account
 from coinium.core.block import Block
+from coinium.core.kinds.vote import NUMBER as VOTE_KIND
 from coinium.core.params import NetworkParams
 from coinium.core.staking.records import FINALITY_KEY, Finality
 from coinium.core.state import NS_ACCOUNT, NS_STAKING, RecordKey, StateDelta
@@ -127,6 +128,9 @@ class ChainState:
         self.signature_filter: SignatureFilter | None = None
         self._checker = SignatureChecker(params.chain_id)  # signatures checked ahead
         self._candidates: set[bytes] = set()
+        # Justified epoch after side-branch blocks with less work whose votes were evaluated:
+        # such a branch wins over more work when it justified a later checkpoint (EIP-1011).
+        self._branch_justified: dict[bytes, int] = {}
         self._next_sequence = 0
         try:
             self._load()
@@ -529,6 +533,8 @@ class ChainState:
         self.index[block_hash] = entry
         if entry.chainwork >= self.tip.chainwork:
             self._candidates.add(block_hash)
+        else:
+            self._note_branch_justification(block, entry)
 
         tip_before = self.tip.hash
         errors = self._activate_best_chain(changes)
@@ -607,17 +613,45 @@ class ChainState:
             cursor = self.index[cursor.prev_hash]
         return cursor.hash == block_hash
 
+    def _note_branch_justification(self, block: Block, entry: IndexEntry) -> None:
+        """A block on a branch with less work: when it carries votes, learn the justified
+        checkpoint after it (its branch applied in a thrown-away transaction); without votes
+        it inherits its parent's. A branch that justified a later checkpoint than the current
+        chain becomes a candidate."""
+        if self.finality() is None:
+            return
+        value = self._branch_justified.get(entry.prev_hash)
+        if any(tx.kind == VOTE_KIND for tx in block.transactions[1:]):
+            try:
+                raw = self.record_after(entry.hash, NS_STAKING, FINALITY_KEY)
+            except (ConsensusError, RuntimeError):
+                return  # an invalid branch: the reorg attempt, if any, marks it
+            value = 0 if raw is None else Finality.decode(raw).justified.epoch
+        if value is None:
+            return
+        self._branch_justified[entry.hash] = value
+        if value > self._justified_epoch(None):
+            self._candidates.add(entry.hash)
+
+    def _rank(self, entry: IndexEntry, justified: int) -> tuple[int, int, int]:
+        """Fork choice order: justified epoch (the tip's, a less-work branch's when evaluated,
+        else taken as the tip's: the reorg itself refuses to lower it), work, first seen."""
+        if entry.hash != self.tip.hash:
+            justified = self._branch_justified.get(entry.hash, justified)
+        return justified, entry.chainwork, -entry.sequence
+
     def _best_candidate(self) -> IndexEntry:
-        # Finality first: a branch without the finalized checkpoint is never chosen. Then most
-        # work wins; between equal work, the first seen (lowest sequence) stays.
+        # Finality first: a branch without the finalized checkpoint is never chosen. Then the
+        # highest justified checkpoint, then most work; between equal work, the first seen
+        # (lowest sequence) stays.
         best = self.tip if not self.tip.status.invalid else None
         finalized = self.finalized_block()
+        justified = self._justified_epoch(None)
         for block_hash in self._candidates:
             entry = self.index[block_hash]
             if entry.status.invalid or not self._keeps_finalized(entry, finalized):
                 continue
-            rank = (entry.chainwork, -entry.sequence)
-            if best is None or rank > (best.chainwork, -best.sequence):
+            if best is None or self._rank(entry, justified) > self._rank(best, justified):
                 best = entry
         if best is None:  # only reachable if every block but genesis was invalidated
             best = self.index[self.main_chain[0]]
@@ -631,9 +665,9 @@ class ChainState:
             tip = self.tip
             if best.hash == tip.hash:
                 break
-            if not tip.status.invalid and (best.chainwork, -best.sequence) <= (
-                tip.chainwork, -tip.sequence
-            ):
+            justified = self._justified_epoch(None)
+            if not tip.status.invalid and self._rank(best, justified) <= self._rank(tip,
+                                                                                   justified):
                 break
             try:
                 disconnected, connected = self._reorganize_to(best)
@@ -647,8 +681,9 @@ class ChainState:
                 self._candidates.discard(best.hash)
                 continue
             changes.record(disconnected, connected)
-        tip_work = self.tip.chainwork
-        self._candidates = {h for h in self._candidates if self.index[h].chainwork >= tip_work}
+        tip_work, justified = self.tip.chainwork, self._justified_epoch(None)
+        self._candidates = {h for h in self._candidates if self.index[h].chainwork >= tip_work
+                            or self._branch_justified.get(h, -1) > justified}  # fmt: skip
         return errors
 
     def _path_to(self, target: IndexEntry) -> tuple[list[IndexEntry], list[IndexEntry]]:

@@ -297,3 +297,23 @@ def test_a_validator_unbonding_everything_mid_epoch_keeps_the_accounting(staked)
     assert finality_of(chain).finalized == checkpoint(chain, 1)
     assert_supply_kept(chain)
     assert replay_records(chain) == dict(chain.iter_records())
+
+
+def test_a_branch_with_a_later_justified_checkpoint_wins_with_less_work(staked):
+    """EIP-1011's rule the other way round: a node on the heavier branch moves to a lighter one
+    whose votes justified a later checkpoint, and stays there when the heavier one grows."""
+    chain = staked
+    genesis = Checkpoint(0, REGTEST.genesis_hash)
+    fork = chain.tip.hash
+    for _ in range(3):
+        connect(chain)
+    heavy_tip = chain.tip.hash
+    light = block_with(chain, votes(chain, [0, 1], genesis, checkpoint(chain, 1), [0, 0, 0]),
+                       parent=fork, recipient=key(63).account)  # fmt: skip
+    assert light.status is AcceptStatus.NEW_TIP and chain.tip.hash == light.block_hash
+    assert finality_of(chain).justified == checkpoint(chain, 1)
+    parent = heavy_tip
+    for _ in range(2):
+        parent = block_with(chain, parent=parent, recipient=key(64).account).block_hash
+    assert chain.tip.hash == light.block_hash  # more work, an older justified checkpoint
+    assert replay_records(chain) == dict(chain.iter_records())
