@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from coinium.core.codec import DecodeError
 from coinium.core.staking.records import (
-    Checkpoint, Delegation, Finality, Totals, Unbonding, Validator,
+    Checkpoint,
+    Delegation,
+    Finality,
+    Totals,
+    Unbonding,
+    Validator,
 )  # fmt: skip
 
 u8, u16, u32, u64 = (st.integers(0, 2**b - 1) for b in (8, 16, 32, 64))
