@@ -118,6 +118,9 @@ def main() -> None:
 @click.option("--dashboard-port", type=int, default=None,
               help="Dashboard port [default: the RPC port + 1000].")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
+@click.option("--validator", default=None, metavar="WALLET",
+              help="Vote on checkpoints with this wallet's voting key (passphrase from "
+                   "COINIUM_WALLET_PASSPHRASE or asked).")
 def node(datadir, network, gpu, gpu_devices, **flags) -> None:
     """Run a node: the chain in LMDB, JSON-RPC, ZMQ notifications and an optional miner."""
     from coinium.logsetup import configure_logging

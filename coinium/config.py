@@ -29,7 +29,7 @@ from coinium.crypto.address import AddressError, decode_address
 from coinium.mempool import policy as mempool_policy
 
 CONFIG_FILE = "coinium.toml"
-ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft")
+ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized")
 DEFAULT_ZMQ_HWM = 1000
 
 
@@ -97,6 +97,7 @@ class NodeOptions:
     # GPUs the miner uses (--gpu): checked by the command line before the node starts.
     miner_gpu_devices: tuple[int, ...] = ()
     miner_gpu_names: tuple[str, ...] = ()
+    validator: str | None = None  # wallet whose voting key signs checkpoint votes
 
     @property
     def datadir(self) -> Path:
@@ -137,7 +138,7 @@ _KNOWN = {
     "max_future_per_sender", "max_future_txs", "persistmempool",
     "listen", "bind", "p2p_pub_port", "connect", "addnode", "seednode", "externalip",
     "maxconnections", "bantime", "wallet_kdf", "natpmp", "wallet",
-    "dashboard", "dashboard_bind", "dashboard_port",
+    "dashboard", "dashboard_bind", "dashboard_port", "validator",
 } | {f"zmqpub{t}" for t in ZMQ_TOPICS} | {f"zmqpub{t}hwm" for t in ZMQ_TOPICS}  # fmt: skip
 
 
@@ -184,6 +185,7 @@ def build_options(
             bind=_str(settings, "dashboard_bind", "127.0.0.1"),
             port=_port(settings, "dashboard_port", 0),
         ),
+        validator=settings.get("validator") and _str(settings, "validator", ""),
     )
 
 

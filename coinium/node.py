@@ -50,6 +50,7 @@ class Node:
         self.wallets: Any = None  # the loaded wallets (coinium.wallet.manager), for the RPC
         self.nat: Any = None  # the P2P ports' mappings on the gateway (--natpmp)
         self.dashboard: Any = None
+        self.validator: Any = None  # coinium.validator.client.ValidatorClient with --validator
         self.listeners: list[ChainListener] = []
         self.published_tip = b""  # the tip the listeners (mempool, miner) last heard of
         self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
@@ -85,12 +86,14 @@ class Node:
         self.mempool = Mempool(self.params, self.chain.get_account, policy=self.options.mempool,
                                signature_cache=signature_cache)  # fmt: skip
         self.mempool.tip_height = self.chain.height
-        self.mempool.check_state = state_check(self.chain)  # kinds' own rules (NFTs)
+        # Kinds' own rules (NFTs, staking, votes, evidence) on the tip's state: -26 at admission.
+        self.mempool.check_state = state_check(self.chain)
         self.listeners.append(self.mempool)
         if self.options.zmq:
             try:
                 self.notifier = ZmqNotifier(self.options.zmq,
-                                            address_prefix=self.params.address_prefix)
+                                            address_prefix=self.params.address_prefix,
+                                            finalized_block=self.chain.finalized_block)
             except NotifierError as exc:
                 raise StartupError(str(exc)) from None
             self.listeners.append(self.notifier)
@@ -98,6 +101,8 @@ class Node:
         if self.options.persist_mempool:
             load_mempool(self.mempool, self.options.datadir)
         self._mempool_timer = asyncio.create_task(self._expire_mempool())
+        if self.options.validator:
+            self._start_validator()
         await self._start_p2p()
         if self.options.natpmp and self.p2p.router is not None:
             await self._map_ports()
@@ -177,11 +182,20 @@ class Node:
             self.mempool.close()
         if self.notifier is not None:
             self.notifier.close()
+        if self.validator is not None:
+            self.validator.close()
         if self.chain is not None:
             await self.chain_call(self.chain.close)
             self.chain = None
         self._chain_thread.shutdown(wait=True)
         log.info("shutdown complete")
+
+    def _start_validator(self) -> None:
+        from coinium.validator.wiring import validator_client
+
+        self.validator = validator_client(self, self.options.validator)
+        self.listeners.append(self.validator)
+        self.mempool.listeners.append(self.validator)
 
     async def _start_p2p(self) -> None:
         """The peer-to-peer network: it hears new tips and mempool additions to relay them."""
@@ -346,6 +360,7 @@ class Node:
         for listener in self.listeners:
             listener.tip_updated(tip)
 
+
     # --- block building -----------------------------------------------------------------------
     async def block_template(self, coinbase_recipient: bytes, extra: bytes = b"") -> Block:
         """An unmined block holding the best mempool transactions, built on the tip the mempool
@@ -355,7 +370,7 @@ class Node:
         txs = self.mempool.select_for_block()
 
         def build() -> tuple[Block, list[Transaction]]:
-            kept = drop_inapplicable(self.chain, txs, parent)  # kinds' own rules (NFTs)
+            kept = drop_inapplicable(self.chain, txs, parent)  # kinds' own rules
             return build_block(self.chain, kept, coinbase_recipient, extra=extra,
                                parent=parent), kept  # fmt: skip
 

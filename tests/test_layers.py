@@ -17,7 +17,7 @@ RANK = {
     "consensus": 3,
     "chain": 4, "mempool": 4, "mining": 4,
     "p2p": 5, "nat": 5,
-    "rpc": 6, "notify": 6, "wallet": 6, "config": 6, "web": 6,
+    "rpc": 6, "notify": 6, "wallet": 6, "config": 6, "web": 6, "validator": 6,
     "node": 7, "cli": 7, "logsetup": 7, "__main__": 7, "devnet": 7, "mining_client": 7,
     "preflight": 7, "backup_cli": 7,
 }  # fmt: skip

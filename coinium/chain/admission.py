@@ -1,9 +1,13 @@
 """The mempool's check of a kind's own stateful rules: a transaction of any kind but a plain
-transfer is applied on the tip's state after its sender's own pending transactions (the sender's
-nonce taken as theirs, and its balance as enough: the mempool checks nonces and balances itself),
-so that an NFT transfer of a token the sender does not own is refused at the door with its reason
-code (-26), not kept until a block template drops it, while a creator may send a class and its
-mints at once.
+transfer is applied on the state a block on the tip would start from (the epoch's checkpoint
+opened, `coinium.core.staking.finality.begin_block`), after its sender's own pending transactions
+(the sender's nonce taken as theirs, and its balance as enough: the mempool checks nonces and
+balances itself). So an NFT transfer of a token the sender does not own, a delegation to no
+validator or an unbond beyond the stake is refused at the door with its reason code (-26), not
+kept until a block template drops it, while a creator may send a class and its mints at once (a
+validator its registration and bond). A vote that could not count (a non-validator's, for an
+unknown, future or past checkpoint, a repeat) is refused too, though a block may carry it: it
+would only waste space, and the P2P layer penalises the peer that relayed it.
 
 It is advice, not consensus: a transaction that depends on *another* sender's pending one (a
 transfer of a token minted to the sender in the same mempool) is refused until that one confirms,
@@ -16,9 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from coinium.chain.chainstate import ChainState
+from coinium.consensus.errors import TransactionError
 from coinium.core.account import Account
 from coinium.core.kinds import KINDS
-from coinium.core.state import NS_ACCOUNT, BlockState
+from coinium.core.kinds import vote as vote_kind
+from coinium.core.staking import finality
+from coinium.core.state import NS_ACCOUNT, BlockContext, BlockState
 from coinium.core.transaction import Transaction, TxKind
 from coinium.core.units import MAX_MONEY
 from coinium.crypto.address import account_id
@@ -47,7 +54,7 @@ MAX_REPLAY = 200
 
 
 def state_check(chain: ChainState) -> Callable[[Transaction, Sequence[Transaction]], None]:
-    """A function ``check(tx, pending)`` that raises the kind's TransactionError when ``tx``
+    """A function ``check(tx, pending)`` that raises the kind's ConsensusError when ``tx``
     cannot apply on the tip after ``pending``, its sender's pending transactions in nonce
     order."""
 
@@ -55,10 +62,18 @@ def state_check(chain: ChainState) -> Callable[[Transaction, Sequence[Transactio
         if tx.kind == TxKind.TRANSFER or not tx.is_signed or len(pending) > MAX_REPLAY:
             return
         txs = [*pending, tx]
+        tip = chain.tip
         with chain.store.read() as txn:
             view = _AloneView(chain.store.state_view(txn), account_id(tx.sender), txs)
-            state = BlockState(view, chain.tip.height + 1, chain.params.chain_id)
-            for each in txs:
+            state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params))
+            finality.begin_block(state)
+            for each in pending:
                 KINDS[each.kind].apply([each], state)
+            if tx.kind == vote_kind.NUMBER:
+                source, target = vote_kind.checkpoints(tx.payload)
+                problem = finality.vote_problem(state, tx.recipient, tx.sender, source, target)
+                if problem is not None:
+                    raise TransactionError(*problem, txid=tx.txid)
+            KINDS[tx.kind].apply([tx], state)
 
     return check

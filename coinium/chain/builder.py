@@ -17,6 +17,9 @@ from coinium.consensus.subsidy import block_subsidy
 from coinium.core.block import Block
 from coinium.core.header import Header
 from coinium.core.params import BLOCK_VERSION
+from coinium.core.staking.ledger import staking_share
+from coinium.core.staking.records import TOTALS_KEY, Totals
+from coinium.core.state import NS_STAKING
 from coinium.core.transaction import Transaction, TxKind
 
 MAX_NONCE = (1 << 64) - 1
@@ -31,13 +34,14 @@ def build_block(
     extra: bytes = b"",
     parent: bytes | None = None,
 ) -> Block:
-    """An unmined block (nonce 0) on the tip, or on ``parent``, paying subsidy + fees and
-    committing to the state its parent left."""
+    """An unmined block (nonce 0) on the tip, or on ``parent``, paying subsidy (less the
+    stakers' share) + fees and committing to the state its parent left. Templates from the
+    mempool pass their transactions through `drop_inapplicable` first."""
     parent_entry = chain.index[parent] if parent is not None else chain.tip
     height = parent_entry.height + 1
     fees = sum(tx.fee for tx in transactions)
     coinbase = Transaction.coinbase(
-        height, coinbase_recipient, block_subsidy(height, chain.params) + fees, extra
+        height, coinbase_recipient, miner_subsidy(chain, parent_entry.hash, height) + fees, extra
     )
     txs = (coinbase, *transactions)
     if timestamp is None:
@@ -59,8 +63,10 @@ def drop_inapplicable(chain: ChainState, transactions: Sequence[Transaction],
                       parent: bytes | None = None) -> list[Transaction]:  # fmt: skip
     """The transactions a block on the tip can hold: the mempool checks nonces and balances
     only, so a kind with rules of its own (an NFT transfer of a token the sender no longer owns)
-    may fail when applied. Each failing transaction is dropped with its sender's later ones, and
-    the rest tried again. Plain transfers (the mempool guarantees them) are not tried."""
+    may fail when applied, and the state may have made one invalid since its admission (a
+    validator slashed, a stake unbonded). Each failing transaction is dropped with its sender's
+    later ones, and the rest tried again. Plain transfers (the mempool guarantees them) are not
+    tried."""
     txs = list(transactions)
     if all(tx.kind == TxKind.TRANSFER for tx in txs):
         return txs
@@ -87,6 +93,20 @@ def drop_inapplicable(chain: ChainState, transactions: Sequence[Transaction],
 
 
 _FAILED_TX = re.compile(r"tx ([0-9a-f]{64}):")
+
+
+def miner_subsidy(chain: ChainState, parent: bytes, height: int) -> int:
+    """The subsidy a block on ``parent`` may pay its miner: the stakers' share is left out
+    while the parent's state has bonded stake."""
+    subsidy = block_subsidy(height, chain.params)
+    try:
+        raw = chain.record_after(parent, NS_STAKING, TOTALS_KEY)
+    except (ConsensusError, RuntimeError, KeyError):
+        return subsidy  # no valid state after the parent: the block cannot be valid anyway
+    if raw is None:
+        return subsidy
+    bonded = Totals.decode(raw).bonded
+    return subsidy - staking_share(bonded, subsidy, chain.params.staking.reward_share_bp)
 
 
 def mine(block: Block, start_nonce: int = 0, chunk: int = 1 << 20) -> Block:

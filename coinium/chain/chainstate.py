@@ -30,6 +30,7 @@ from pathlib import Path
 import lmdb
 from blake3 import blake3 as _blake3
 
+from coinium.chain.finality_choice import FinalityChoice, LessJustified
 from coinium.chain.orphans import OrphanPool
 from coinium.chain.pipeline import DEFAULT_LOOKAHEAD, SignatureChecker
 from coinium.consensus.block_rules import SignatureFilter, check_block
@@ -108,7 +109,7 @@ class _Changes:
         self.connected.extend(connected)
 
 
-class ChainState:
+class ChainState(FinalityChoice):
     def __init__(
         self,
         datadir: str | Path,
@@ -127,6 +128,9 @@ class ChainState:
         self.signature_filter: SignatureFilter | None = None
         self._checker = SignatureChecker(params.chain_id)  # signatures checked ahead
         self._candidates: set[bytes] = set()
+        # Justified epoch after side-branch blocks with less work whose votes were evaluated:
+        # such a branch wins over more work when it justified a later checkpoint (EIP-1011).
+        self._branch_justified: dict[bytes, int] = {}
         self._next_sequence = 0
         try:
             self._load()
@@ -251,6 +255,12 @@ class ChainState:
             return found.root
         raise AssertionError("unreachable")
 
+    def get_record(self, namespace: int, key: bytes) -> bytes | None:
+        """One state record after the tip (any namespace), or None."""
+        with self.store.read() as txn:
+            raw = self.store.state_view(txn).get(namespace, key)
+        return None if raw is None else bytes(raw)
+
     def prove_record(self, namespace: int, key: bytes
                      ) -> tuple[StateProof, bytes | None, bytes, int]:  # fmt: skip
         """(proof, record or None, state root, height) of one record in the state after the
@@ -268,6 +278,22 @@ class ChainState:
         with self.store.read() as txn:
             for key, value in self.store.cursor(txn, "state"):
                 yield split_record_key(bytes(key)), bytes(value)
+
+    def records_with_prefix(self, namespace: int, prefix: bytes = b""
+                            ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+        """(key, value) of the records of one namespace whose key starts with ``prefix``."""
+        start = record_key(namespace, prefix)
+        found: list[tuple[bytes, bytes]] = []
+        with self.store.read() as txn:
+            cursor = self.store.cursor(txn, "state")
+            more = cursor.set_range(start)
+            while more:
+                key = bytes(cursor.key())
+                if not key.startswith(start):
+                    break
+                found.append((key[1:], bytes(cursor.value())))
+                more = cursor.next()
+        return found
 
     def get_tx_location(self, txid: bytes) -> tuple[bytes, int] | None:
         """(block hash, position) of a transaction on the main chain."""
@@ -466,6 +492,8 @@ class ChainState:
         self.index[block_hash] = entry
         if entry.chainwork >= self.tip.chainwork:
             self._candidates.add(block_hash)
+        else:
+            self._note_branch_justification(block, entry)
 
         tip_before = self.tip.hash
         errors = self._activate_best_chain(changes)
@@ -534,14 +562,17 @@ class ChainState:
         }  # fmt: skip
 
     def _best_candidate(self) -> IndexEntry:
-        # Most work wins; between equal work, the first seen (lowest sequence) stays.
+        # Finality first: a branch without the finalized checkpoint is never chosen. Then the
+        # highest justified checkpoint, then most work; between equal work, the first seen
+        # (lowest sequence) stays.
         best = self.tip if not self.tip.status.invalid else None
+        finalized = self.finalized_block()
+        justified = self._justified_epoch(None)
         for block_hash in self._candidates:
             entry = self.index[block_hash]
-            if entry.status.invalid:
+            if entry.status.invalid or not self._keeps_finalized(entry, finalized):
                 continue
-            rank = (entry.chainwork, -entry.sequence)
-            if best is None or rank > (best.chainwork, -best.sequence):
+            if best is None or self._rank(entry, justified) > self._rank(best, justified):
                 best = entry
         if best is None:  # only reachable if every block but genesis was invalidated
             best = self.index[self.main_chain[0]]
@@ -555,9 +586,9 @@ class ChainState:
             tip = self.tip
             if best.hash == tip.hash:
                 break
-            if not tip.status.invalid and (best.chainwork, -best.sequence) <= (
-                tip.chainwork, -tip.sequence
-            ):
+            justified = self._justified_epoch(None)
+            if not tip.status.invalid and self._rank(best, justified) <= self._rank(tip,
+                                                                                   justified):
                 break
             try:
                 disconnected, connected = self._reorganize_to(best)
@@ -565,9 +596,15 @@ class ChainState:
                 errors[failure.block_hash] = failure.error
                 self._mark_invalid(failure.block_hash, discard_data=True)
                 continue
+            except LessJustified:
+                # More work but an older justified checkpoint: the current chain stays (it
+                # becomes a candidate again when a block extends it).
+                self._candidates.discard(best.hash)
+                continue
             changes.record(disconnected, connected)
-        tip_work = self.tip.chainwork
-        self._candidates = {h for h in self._candidates if self.index[h].chainwork >= tip_work}
+        tip_work, justified = self.tip.chainwork, self._justified_epoch(None)
+        self._candidates = {h for h in self._candidates if self.index[h].chainwork >= tip_work
+                            or self._branch_justified.get(h, -1) > justified}  # fmt: skip
         return errors
 
     def _path_to(self, target: IndexEntry) -> tuple[list[IndexEntry], list[IndexEntry]]:
@@ -592,6 +629,8 @@ class ChainState:
         disconnected: list[Block] = []
         connected: list[Block] = []
 
+        justified_before = self._justified_epoch(None)
+
         def write(txn: lmdb.Transaction) -> None:
             disconnected.clear()
             connected.clear()
@@ -604,6 +643,8 @@ class ChainState:
                 except ConsensusError as exc:
                     raise _BranchInvalid(entry.hash, exc) from None
                 connected.append(block)
+            if to_disconnect and self._justified_epoch(txn) < justified_before:
+                raise LessJustified  # aborts the transaction: nothing changed
             self.store.put(txn, "meta", b"tip", target.hash)  # the tip record last
 
         self.store.write(write)
@@ -734,6 +775,10 @@ class ChainState:
             raise KeyError(block_hash)
         if self.index[block_hash].height == 0:
             raise ValueError("the genesis block cannot be invalidated")
+        if self.is_final(block_hash):
+            height, final = self.finalized_block()
+            raise ValueError(f"block is final (at or below the finalized checkpoint "
+                             f"{final.hex()} at height {height}) and cannot be invalidated")
         self._mark_invalid(block_hash)
         changes = _Changes()
         self._activate_best_chain(changes)
@@ -817,6 +862,8 @@ class _BranchInvalid(Exception):
         super().__init__(error)
         self.block_hash = block_hash
         self.error = error
+
+
 
 
 class _RootFound(Exception):

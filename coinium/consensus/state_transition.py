@@ -18,7 +18,15 @@ from coinium.core.block import Block
 from coinium.core.codec import DecodeError, Reader
 from coinium.core.kinds import KINDS, coinbase
 from coinium.core.params import NetworkParams
-from coinium.core.state import MAX_KEY_SIZE, BlockState, RecordKey, StateDelta, StateView
+from coinium.core.staking import finality, ledger
+from coinium.core.state import (
+    MAX_KEY_SIZE,
+    BlockContext,
+    BlockState,
+    RecordKey,
+    StateDelta,
+    StateView,
+)
 
 __all__ = ["StateDelta", "StateView", "apply_block", "decode_undo", "encode_undo"]
 
@@ -26,7 +34,13 @@ __all__ = ["StateDelta", "StateView", "apply_block", "decode_undo", "encode_undo
 def apply_block(block: Block, view: StateView, params: NetworkParams) -> StateDelta:
     """Apply a block whose body already passed `check_block`; raise BlockError if it breaks a
     stateful rule (nonce, balance, overflow, coinbase amount)."""
-    state = BlockState(view, block.header.height, params.chain_id)
+    header = block.header
+    state = BlockState(view, BlockContext(header.height, header.prev_hash, params))
+    subsidy = block_subsidy(header.height, params)
+    # Before the block's transactions: a new epoch's checkpoint, then the staking share of the
+    # subsidy to the stake bonded before the block (coinium.core.staking).
+    finality.begin_block(state)
+    staking_share = ledger.issue_rewards(state, subsidy) if header.height else 0
     txs = block.transactions
     fees = 0
     start = 1
@@ -43,9 +57,11 @@ def apply_block(block: Block, view: StateView, params: NetworkParams) -> StateDe
         start = end
 
     cb = txs[0]
-    allowed = block_subsidy(block.header.height, params) + fees
+    allowed = subsidy - staking_share + fees
     if cb.amount > allowed:
-        raise BlockError("bad-cb-amount", f"coinbase pays {cb.amount}, subsidy + fees is {allowed}")
+        raise BlockError("bad-cb-amount", f"coinbase pays {cb.amount}, subsidy + fees is {allowed}"
+                         + (f" (the stakers' share {staking_share} excluded)"
+                            if staking_share else ""))  # fmt: skip
     coinbase.pay(cb, state)
     return state.delta(fees)
 

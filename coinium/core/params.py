@@ -24,6 +24,34 @@ GENESIS_MESSAGE = b"coinium genesis 2026-11-22: blocks of BLAKE3 work, accounts 
 
 
 @dataclass(frozen=True, slots=True)
+class StakingParams:
+    """Every parameter of proof of stake and finality, in one place per network (a later
+    governance issue moves them into the state). Fractions are basis points (1/10,000)."""
+
+    checkpoint_interval: int  # blocks per epoch; the block at height e * interval is checkpoint e
+    unbonding_period: int  # blocks an unbonded stake stays slashable before it can be withdrawn
+    reward_share_bp: int  # share of each block's subsidy paid to bonded stake (when any)
+    min_validator_bond: int  # base units a validator must bond to register
+    max_unbonding_entries: int  # pending unbondings per (delegator, validator)
+    slash_double_bp: int  # stake burned for a double vote (same target epoch)
+    slash_surround_bp: int  # stake burned for a surround vote
+    reporter_reward_bp: int  # share of the burned stake paid to the evidence's sender
+    inactivity_epochs: int  # epochs without justification before silent validators leak out
+
+
+MAIN_STAKING = StakingParams(
+    checkpoint_interval=50, unbonding_period=20_160, reward_share_bp=2_000,
+    min_validator_bond=1_000 * COIN, max_unbonding_entries=7, slash_double_bp=1_000,
+    slash_surround_bp=1_000, reporter_reward_bp=1_000, inactivity_epochs=8,
+)  # fmt: skip
+REGTEST_STAKING = StakingParams(
+    checkpoint_interval=5, unbonding_period=10, reward_share_bp=2_000,
+    min_validator_bond=1 * COIN, max_unbonding_entries=7, slash_double_bp=5_000,
+    slash_surround_bp=2_500, reporter_reward_bp=1_000, inactivity_epochs=4,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkParams:
     name: str
     chain_id: int
@@ -44,6 +72,7 @@ class NetworkParams:
     genesis_hash: bytes
     max_future_block_time: int = 2 * 60 * 60
     median_time_span: int = 11
+    staking: StakingParams = MAIN_STAKING
 
     @property
     def genesis(self) -> Block:
@@ -121,6 +150,7 @@ REGTEST = NetworkParams(
     genesis_hash=bytes.fromhex(
         "5814eb128243929101cf62df94922c28ea474bd28dcb0a93822cbe76a4000a88"
     ),
+    staking=REGTEST_STAKING,
 )
 
 NETWORKS = {p.name: p for p in (MAIN, TEST, REGTEST)}

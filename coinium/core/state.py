@@ -20,12 +20,19 @@ from typing import Protocol
 from coinium.core.account import EMPTY_ACCOUNT, Account
 from coinium.crypto.state_proof import NS_ACCOUNT
 
-__all__ = ["NAMESPACES", "NS_ACCOUNT", "BlockState", "RecordKey", "StateDelta", "StateView"]
-NAMESPACES = {NS_ACCOUNT: "account"}
-# NFTs (coinium/core/kinds/nft/): classes, tokens, operators for all, used sale offers.
+__all__ = ["NAMESPACES", "NS_ACCOUNT", "BlockContext", "BlockState", "RecordKey", "StateDelta",
+           "StateView"]
+# Staking and finality (issue 12) take 0x10-0x1F; see coinium/core/staking/records.py.
+NS_VALIDATOR = 0x10
+NS_DELEGATION = 0x11
+NS_UNBONDING = 0x12
+NS_STAKING = 0x13  # the staking totals and the finality (Casper FFG) record
+# NFTs (coinium/core/kinds/nft/) take 0x20-0x2F: classes, tokens, operators for all, used offers.
 NS_NFT_CLASS, NS_NFT_TOKEN, NS_NFT_OPERATOR, NS_NFT_OFFER = 0x20, 0x21, 0x22, 0x23
-NAMESPACES.update({NS_NFT_CLASS: "nft_class", NS_NFT_TOKEN: "nft_token",
-                   NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer"})
+NAMESPACES = {NS_ACCOUNT: "account", NS_VALIDATOR: "validator", NS_DELEGATION: "delegation",
+              NS_UNBONDING: "unbonding", NS_STAKING: "staking",
+              NS_NFT_CLASS: "nft_class", NS_NFT_TOKEN: "nft_token",
+              NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer"}  # fmt: skip
 MAX_KEY_SIZE = 255  # keys are written with a u8 length in undo records
 
 RecordKey = tuple[int, bytes]  # (namespace, key)
@@ -37,6 +44,17 @@ class StateView(Protocol):
     def get(self, namespace: int, key: bytes) -> bytes | None:
         """The record's canonical bytes, or None if it does not exist."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContext:
+    """What a kind may know of the block it applies in: its height, its parent's hash and the
+    network's parameters (``params`` is a `coinium.core.params.NetworkParams`; its ``chain_id``
+    for signatures over other messages than the transaction's own, as NFT sale offers)."""
+
+    height: int
+    prev_hash: bytes
+    params: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +80,12 @@ class BlockState:
     new values and the undo values. Kinds use `account`/`set_account` and `get`/`put`; the
     transfer fast path uses `accounts` and `load_account` directly."""
 
-    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records", "senders",
-                 "height", "chain_id")
+    __slots__ = ("_view", "accounts", "context", "old_accounts", "records", "old_records",
+                 "senders")
 
-    def __init__(self, view: StateView, height: int = 0, chain_id: int = 0):
+    def __init__(self, view: StateView, context: BlockContext | None = None):
         self._view = view
-        # The block's height and the network's chain id, for rules that need them (expiring
-        # offers, signatures over other messages than the transaction's own).
-        self.height = height
-        self.chain_id = chain_id
+        self.context = context
         self.accounts: dict[bytes, Account] = {}  # new value of every touched account
         self.old_accounts: dict[bytes, bytes | None] = {}  # its bytes before the block
         self.records: dict[RecordKey, bytes | None] = {}  # other namespaces
@@ -109,6 +124,14 @@ class BlockState:
         self.old_records[record] = raw
         self.records[record] = raw
         return raw
+
+    def peek(self, namespace: int, key: bytes) -> bytes | None:
+        """A record's current value without touching it (no undo entry): for rules that read
+        a record on every block but rarely change it."""
+        record = (namespace, key)
+        if record in self.records:
+            return self.records[record]
+        return self._view.get(namespace, key)
 
     def put(self, namespace: int, key: bytes, value: bytes | None) -> None:
         if namespace not in NAMESPACES:

@@ -80,7 +80,7 @@ from coinium import kernels
 from coinium.chain.events import MempoolListener
 from coinium.chain.sigcache import SignatureCache
 from coinium.consensus.block_rules import check_transaction_sanity
-from coinium.consensus.errors import TransactionError
+from coinium.consensus.errors import ConsensusError, TransactionError
 from coinium.core.account import Account
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError
@@ -272,9 +272,9 @@ class Mempool:
         self.get_account = get_account  # confirmed state at the tip; reads LMDB
         self.policy = policy if policy is not None else MempoolPolicy()
         self.signature_cache = signature_cache
-        # A kind's own stateful rules, checked alone on the tip (`coinium.chain.admission`);
-        # raises TransactionError. None: nonces and balances only.
-        # Given the sender's pending transactions before it.
+        # A kind's own stateful rules (NFTs, staking, votes), checked on the tip after the
+        # sender's pending transactions before it (`coinium.chain.admission`); raises a
+        # ConsensusError. None: nonces and balances only.
         self.check_state: Callable[[Transaction, list[Transaction]], None] | None = None
         self.listeners: list[MempoolListener] = []
         self.sequence = 1  # the next mempool sequence (bitcoind starts at 1)
@@ -536,7 +536,7 @@ class Mempool:
             pending = [e.tx for e in chain.entries if e.tx.nonce < tx.nonce] if chain else []
             try:
                 self.check_state(tx, pending)
-            except TransactionError as exc:
+            except ConsensusError as exc:  # NFT kinds raise TransactionError, staking BlockError
                 raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
         self._check_signature(tx)
         return plan

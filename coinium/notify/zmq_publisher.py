@@ -14,6 +14,8 @@ One notifier per configured (topic, address). Every message is three frames::
 - ``sequence``: every block connected or disconnected and every mempool add or remove.
 - ``nft`` (ours): each NFT mint, transfer, burn and sale of a connected or disconnected block,
   as JSON (`coinium.notify.nft_events`).
+- ``finalized`` (ours): the finalized checkpoint moved (Casper FFG), seen at a tip update: the
+  checkpoint's 32-byte hash then its height, u32 little-endian (36 bytes).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -40,7 +42,7 @@ import logging
 import math
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,7 +53,7 @@ from coinium.notify.nft_events import nft_events
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -117,14 +119,20 @@ class ZmqNotifier:
 
     Binds every address at construction and raises `NotifierError` if one cannot be bound.
     ``context``: a ZeroMQ context to use (kept open by `close`); without one the notifier makes
-    its own and terminates it in `close`.
+    its own and terminates it in `close`. Coinium's own topics read what they need through
+    the constructor: ``address_prefix`` (``nft`` shows addresses) and ``finalized_block`` (the
+    chain's ``(height, hash)`` of its finalized checkpoint, read at each tip update).
     """
 
     def __init__(
         self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None,
         address_prefix: str = "cn",
+        finalized_block: Callable[[], tuple[int, bytes]] | None = None,
     ) -> None:
-        self._address_prefix = address_prefix  # the nft topic shows addresses
+        self._address_prefix = address_prefix
+        self._finalized_block = finalized_block
+        # Announce changes from here on.
+        self._last_finalized = finalized_block() if finalized_block is not None else None
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
         self._sockets: dict[str, zmq.Socket] = {}
@@ -207,6 +215,7 @@ class ZmqNotifier:
         self._nft(block, False)
 
     def tip_updated(self, tip: Block) -> None:
+        self._finalized()
         if not self._connected_since_tip:
             return
         self._connected_since_tip = False
@@ -236,6 +245,14 @@ class ZmqNotifier:
             for body in nft_events(block, connected, self._address_prefix):
                 self._publish("nft", body)
 
+    def _finalized(self) -> None:
+        if self._finalized_block is None or not self._by_topic["finalized"]:
+            return
+        height, block_hash = finalized = self._finalized_block()
+        if finalized != self._last_finalized:
+            self._last_finalized = finalized
+            self._publish("finalized", block_hash + struct.pack("<I", height))
+
     def _publish(self, topic: str, body: bytes) -> None:
         if self._closed:
             return
@@ -259,3 +276,4 @@ def _unique(publishers: Sequence[PublisherSpec]) -> list[PublisherSpec]:
 def _is_ipv6(address: str) -> bool:
     # bitcoind turns ZMQ_IPV6 on only for IPv6 endpoints: tcp://[::1]:28332
     return address.startswith("tcp://[")
+

@@ -82,6 +82,11 @@ assert set(REWARD) == set(Merit)
 _BAD_TX_REASONS = frozenset({
     "TX decode failed", "bad-txns-signature", "bad-txns-kind", "bad-txns-txouttotal-toolarge",
     "tx-size",
+    # Votes and evidence (issue 12): a non-validator's vote or one for a checkpoint that does
+    # not exist yet is nobody's race. A vote for a past checkpoint or a repeat can be (an epoch
+    # or a block passed while it travelled), so those cost nothing.
+    "bad-vote-validator", "bad-vote-future", "bad-vote-epochs", "bad-slash-evidence",
+    "bad-slash-signature",
 })  # fmt: skip
 
 

@@ -93,6 +93,8 @@ def header_fields(chain: ChainState, entry: IndexEntry, block: Block | None) -> 
         "difficulty": difficulty(header.bits, params),
         "chainwork": f"{entry.chainwork:064x}",
         "nTx": len(block.transactions) if block is not None else 0,
+        # At or below the finalized checkpoint: no reorg can remove it (Casper FFG).
+        "final": chain.is_final(entry.hash),
     }
     if entry.height > 0:
         out["previousblockhash"] = header.prev_hash.hex()

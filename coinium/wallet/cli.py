@@ -536,3 +536,7 @@ def _utc(timestamp: int) -> str:
 
 
 __all__ = ["DEFAULT_FEE", "PASSPHRASE_ENV", "wallet_group"]
+
+# The staking commands (stake, delegate, unbond, withdraw, validator register) live in their own
+# module and join the group here, once every name they import from this one exists.
+from coinium.wallet import staking_cli  # noqa: E402, F401

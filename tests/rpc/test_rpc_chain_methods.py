@@ -19,7 +19,7 @@ HEX64 = 64
 
 HEADER_KEYS = {"hash", "confirmations", "height", "version", "versionHex", "merkleroot",
                "stateroot", "time", "mediantime", "nonce", "bits", "target", "difficulty",
-               "chainwork", "nTx"}
+               "chainwork", "nTx", "final"}
 
 
 def is_hash(value: object) -> bool:
@@ -54,7 +54,11 @@ def test_blockchain_info_and_simple_queries(run_node):
         assert set(info) == {"chain", "blocks", "headers", "bestblockhash", "bits", "target",
                              "difficulty", "time", "mediantime", "verificationprogress",
                              "initialblockdownload", "chainwork", "size_on_disk", "pruned",
-                             "warnings"}  # fmt: skip
+                             "justifiedheight", "justifiedhash", "finalizedheight",
+                             "finalizedhash", "warnings"}  # fmt: skip
+        # No stake bonded: genesis is the justified and finalized checkpoint.
+        assert info["finalizedheight"] == info["justifiedheight"] == 0
+        assert info["finalizedhash"] == h.params.genesis_hash.hex()
         assert info["chain"] == "regtest" and info["blocks"] == info["headers"] == 3
         assert info["bestblockhash"] == hashes[-1]
         assert info["difficulty"] == 1.0 and info["verificationprogress"] == 1.0

@@ -257,9 +257,12 @@ def test_missing_cookie_says_what_to_do(base):
 
 
 def test_every_subcommand_takes_datadir_and_network():
+    import click
+
     commands = list(wallet_group.commands.items())
-    for name, command in commands:
-        if hasattr(command, "commands"):  # a group (`wallet nft`): its own commands
+    while commands:
+        name, command = commands.pop()
+        if isinstance(command, click.Group):  # `wallet validator register`: its leaves
             commands += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
             continue
         options = {opt for param in command.params for opt in getattr(param, "opts", [])}

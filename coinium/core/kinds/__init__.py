@@ -46,9 +46,25 @@ class Kind:
 
 
 def _registry() -> dict[int, Kind]:
-    from coinium.core.kinds import coinbase, nft, transfer
+    from coinium.core.kinds import (
+        bond,
+        coinbase,
+        delegate,
+        nft,
+        slash,
+        transfer,
+        unbond,
+        validator_register,
+        vote,
+        withdraw,
+    )
 
-    kinds = (coinbase.KIND, transfer.KIND, *nft.KINDS)
+    kinds = (coinbase.KIND, transfer.KIND,
+             # staking and finality (issue 12): kind numbers 16-31
+             validator_register.KIND, bond.KIND, delegate.KIND, unbond.KIND, withdraw.KIND,
+             vote.KIND, slash.KIND,
+             # NFTs (issue 14): kind numbers 32-40
+             *nft.KINDS)  # fmt: skip
     registry = {k.number: k for k in kinds}
     assert len(registry) == len(kinds), "two kinds share a number"
     return registry

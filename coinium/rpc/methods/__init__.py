@@ -19,13 +19,14 @@ def default_table() -> MethodTable:
         nft,
         nodeinfo,
         rawtransactions,
+        staking,
         util,
         wallet,
         zmq,
     )
 
     modules = (accounts, blockchain, chainstats, control, mempool, mining, network, nft,
-               nodeinfo, rawtransactions, util, wallet, zmq)  # fmt: skip
+               nodeinfo, rawtransactions, staking, util, wallet, zmq)  # fmt: skip
     active = ActiveCommands()
     table = MethodTable(active.tracked(method) for module in modules for method in module.METHODS)
     table.active = active  # getrpcinfo lists what is running

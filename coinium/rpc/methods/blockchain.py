@@ -12,6 +12,7 @@ from coinium.rpc.errors import (
     RPC_MISC_ERROR,
     RpcError,
 )
+from coinium.rpc.methods.staking import finality_fields
 from coinium.rpc.registry import Method, Param
 from coinium.rpc.server import RpcContext
 from coinium.rpc.shapes import block_json, difficulty, has_data, header_fields, target_hex
@@ -61,6 +62,7 @@ def _blockchain_info(chain: ChainState) -> dict[str, Any]:
         "chainwork": f"{tip.chainwork:064x}",
         "size_on_disk": size_on_disk(chain),
         "pruned": False,
+        **finality_fields(chain),
         "warnings": [],
     }
 

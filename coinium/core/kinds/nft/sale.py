@@ -51,14 +51,15 @@ def royalty_split(price: int, royalty_bps: int) -> tuple[int, int]:
 
 
 def apply(tx, offer: Offer, buyer: bytes, state, fail) -> None:
-    if state.height > offer.expiry:
+    height = state.context.height
+    if height > offer.expiry:
         raise fail("bad-nft-offer-expired", f"offer expired at height {offer.expiry}, block is "
-                   f"{state.height}")  # fmt: skip
+                   f"{height}")  # fmt: skip
     seller = account_id(offer.seller)
     used = offer_key(seller, offer.nonce)
     if state.get(NS_NFT_OFFER, used) is not None:
         raise fail("bad-nft-offer-used", f"offer nonce {offer.nonce} of this seller is spent")
-    if not kernels.verify_batch([offer.seller], [offer_hash(offer, state.chain_id)],
+    if not kernels.verify_batch([offer.seller], [offer_hash(offer, state.context.params.chain_id)],
                                 [offer.signature])[0]:  # fmt: skip
         raise fail("bad-nft-offer-signature", "the offer's signature does not verify")
     token = load_token(state, offer.class_id, offer.token_id, fail)

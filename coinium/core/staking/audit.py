@@ -1,0 +1,28 @@
+"""Where every coin is, from the records alone: the supply check that staking keeps true."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from coinium.core.account import Account
+from coinium.core.staking.records import TOTALS_KEY, Totals, Validator
+from coinium.core.state import NS_ACCOUNT, NS_STAKING, NS_VALIDATOR
+
+
+def supply_parts(records: Iterable[tuple[tuple[int, bytes], bytes]]) -> dict[str, int]:
+    """balances, bonded and unbonding stake, the reward pool (rewards and commission owed but
+    not yet paid, and rounding dust) and the burned total. Their sum, ``burned`` included,
+    equals every coin the coinbases and the staking shares ever issued."""
+    parts = {"balances": 0, "bonded": 0, "unbonding": 0, "reward_pool": 0, "burned": 0}
+    for (namespace, key), value in records:
+        if namespace == NS_ACCOUNT:
+            parts["balances"] += Account.decode(value).balance
+        elif namespace == NS_VALIDATOR:
+            v = Validator.decode(value)
+            parts["bonded"] += v.tokens
+            parts["unbonding"] += v.unbonding_tokens
+        elif namespace == NS_STAKING and key == TOTALS_KEY:
+            t = Totals.decode(value)
+            parts["reward_pool"] += t.reward_pool
+            parts["burned"] += t.burned
+    return parts

@@ -1,0 +1,171 @@
+"""``coinium wallet`` staking commands; every one signs with the wallet's first key (its
+receiving address, which is also its validator id):
+
+    coinium wallet validator register NAME BOND [--commission BP] [--vote-funds COINS]
+    coinium wallet stake NAME AMOUNT               (bond more to the wallet's own validator)
+    coinium wallet delegate NAME VALIDATOR AMOUNT
+    coinium wallet unbond NAME VALIDATOR AMOUNT
+    coinium wallet withdraw NAME VALIDATOR         (rewards, commission, matured unbondings)
+
+``validator register`` adds a key labelled ``voting`` to the wallet (the key
+`coinium node --validator NAME` signs votes with), registers it, and sends it ``--vote-funds``
+for vote fees. Each command prints the txid(s); the node's refusal (-26 and the reason, such as
+``bad-stake-amount``) ends it with status 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from coinium.core.staking import transactions as stx
+from coinium.core.transaction import Transaction, sign_transfer
+from coinium.crypto.address import decode_address
+from coinium.crypto.keys import PrivateKey
+from coinium.wallet import keystore
+from coinium.wallet.cli import (
+    DEFAULT_FEE,
+    _amount,
+    _client,
+    _load,
+    _network_options,
+    _passphrase,
+    _rpc_options,
+    _units_field,
+    _user_errors,
+    wallet_group,
+)  # fmt: skip
+from coinium.wallet.rpc_client import RpcError
+
+VOTING_LABEL = "voting"
+Build = Callable[[PrivateKey, int, int], list[Transaction]]  # (key, chain id, nonce) -> txs
+
+
+def _submit(name: str, fee: str, datadir: Path | None, network: str, rpc: tuple,
+            build: Build) -> None:  # fmt: skip
+    params, ndir, wallet = _load(datadir, network, name)
+    client = _client(ndir, params, *rpc)
+    account = client.call("getaccount", wallet.receiving_address)
+    nonce = _units_field(account, "pending_nonce", "getaccount")
+    key = keystore.unlock_key(wallet, _passphrase(f"Passphrase for wallet {name!r}"))
+    for tx in build(key, params.chain_id, nonce):
+        try:
+            click.echo(client.call("sendrawtransaction", tx.encode().hex()))
+        except RpcError as exc:
+            raise click.ClickException(f"the node refused the transaction: {exc}") from None
+
+
+def _validator_id(text: str, network: str) -> bytes:
+    from coinium.core.params import get_network
+
+    return decode_address(text.strip(), get_network(network).address_prefix)[1]
+
+
+_fee = click.option("--fee", default=DEFAULT_FEE, show_default=True, help="Fee in coins.")
+
+
+@wallet_group.group("validator")
+def validator_group() -> None:
+    """Run a validator: register the wallet's first key with a voting key."""
+
+
+@validator_group.command("register")
+@click.argument("name")
+@click.argument("bond")
+@click.option("--commission", type=click.IntRange(0, 10_000), default=1_000, show_default=True,
+              help="Share of the stake's rewards kept before delegators', in basis points.")
+@click.option("--vote-funds", default="1", show_default=True,
+              help="Coins sent to the voting key for vote fees.")
+@_fee
+@_network_options
+@_rpc_options
+@_user_errors
+def register_cmd(name, bond, commission, vote_funds, fee, datadir, network, rpc_host, rpc_port,
+                 rpc_user, rpc_password) -> None:  # fmt: skip
+    """Register wallet NAME's first key as a validator bonding BOND coins."""
+    params, ndir, wallet = _load(datadir, network, name)
+    voting = next((k for k in wallet.keys if k.label == VOTING_LABEL), None)
+    if voting is None:
+        _, voting = keystore.add_key(ndir, params, name,
+                                     _passphrase(f"Passphrase for wallet {name!r}"),
+                                     label=VOTING_LABEL)  # fmt: skip
+    bond_units, fee_units = _amount(bond, "bond"), _amount(fee, "fee")
+    funds = _amount(vote_funds, "vote funds")
+
+    def build(key: PrivateKey, chain_id: int, nonce: int) -> list[Transaction]:
+        voter = decode_address(voting.address, params.address_prefix)[1]
+        txs = [stx.register_validator(key, chain_id, voting.public_key, commission, bond_units,
+                                      fee_units, nonce)]  # fmt: skip
+        if funds:
+            txs.append(sign_transfer(key, chain_id, voter, funds, fee_units, nonce + 1))
+        return txs
+
+    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password), build)
+
+
+@wallet_group.command("stake")
+@click.argument("name")
+@click.argument("amount")
+@_fee
+@_network_options
+@_rpc_options
+@_user_errors
+def stake_cmd(name, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
+              rpc_password) -> None:  # fmt: skip
+    """Bond AMOUNT more coins to wallet NAME's own validator."""
+    units, fee_units = _amount(amount, "amount"), _amount(fee, "fee")
+    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
+            lambda key, cid, nonce: [stx.bond(key, cid, units, fee_units, nonce)])
+
+
+@wallet_group.command("delegate")
+@click.argument("name")
+@click.argument("validator")
+@click.argument("amount")
+@_fee
+@_network_options
+@_rpc_options
+@_user_errors
+def delegate_cmd(name, validator, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
+                 rpc_password) -> None:  # fmt: skip
+    """Delegate AMOUNT coins of wallet NAME to the validator at address VALIDATOR."""
+    target = _validator_id(validator, network)
+    units, fee_units = _amount(amount, "amount"), _amount(fee, "fee")
+    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
+            lambda key, cid, nonce: [stx.delegate(key, cid, target, units, fee_units, nonce)])
+
+
+@wallet_group.command("unbond")
+@click.argument("name")
+@click.argument("validator")
+@click.argument("amount")
+@_fee
+@_network_options
+@_rpc_options
+@_user_errors
+def unbond_cmd(name, validator, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
+               rpc_password) -> None:  # fmt: skip
+    """Unbond AMOUNT coins of wallet NAME's stake with VALIDATOR (withdrawable after the
+    unbonding period)."""
+    target = _validator_id(validator, network)
+    units, fee_units = _amount(amount, "amount"), _amount(fee, "fee")
+    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
+            lambda key, cid, nonce: [stx.unbond(key, cid, target, units, fee_units, nonce)])
+
+
+@wallet_group.command("withdraw")
+@click.argument("name")
+@click.argument("validator")
+@_fee
+@_network_options
+@_rpc_options
+@_user_errors
+def withdraw_cmd(name, validator, fee, datadir, network, rpc_host, rpc_port, rpc_user,
+                 rpc_password) -> None:  # fmt: skip
+    """Collect wallet NAME's rewards and matured unbondings from VALIDATOR."""
+    target = _validator_id(validator, network)
+    fee_units = _amount(fee, "fee")
+    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
+            lambda key, cid, nonce: [stx.withdraw(key, cid, target, fee_units, nonce)])
