@@ -101,6 +101,8 @@ RATE_CLASS: dict[MsgType, RateClass] = {
     MsgType.ADDR: RateClass.ADDR,
     MsgType.TX: RateClass.TX, MsgType.INV: RateClass.TX,
     MsgType.BLOCK: RateClass.BLOCK,
+    MsgType.VERSION: RateClass.OTHER, MsgType.VERACK: RateClass.OTHER,
+    MsgType.HEADERS: RateClass.OTHER, MsgType.NOTFOUND: RateClass.OTHER,
 }  # fmt: skip
 # (messages a second, burst). Honest traffic stays far below: a ping every few seconds, a
 # handful of requests per block, transactions at the rate the whole network makes them.
