@@ -131,6 +131,11 @@ class PeerView:
             "warnings": [],
         }
 
+    def added_nodes(self) -> list[tuple[ManualPeer, Peer | None]]:
+        """The addnode peers, each with its link if connected (getaddednodeinfo)."""
+        connected = {peer.key: peer for peer in self.host.active_peers()}
+        return [(manual, connected.get(key)) for key, manual in self.host.manual.items()]
+
     def reachability_verdicts(self) -> dict[int, Verdict]:
         """What peers dialling us back found, by port (getnetworkinfo's natmappings)."""
         return self.host.reachability.verdicts
