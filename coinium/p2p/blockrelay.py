@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from coinium.chain.chainstate import AcceptResult, AcceptStatus
 from coinium.chain.locator import headers_after, raw_blocks, stored_blocks
 from coinium.core.block import Block
+from coinium.core.header import Header
 from coinium.p2p import scoring
 from coinium.p2p.dispatch import Handler
 from coinium.p2p.gossip import SeenCache
@@ -80,6 +81,8 @@ class BlockRelay:
             self.host.send(peer, NotFound(msg.kind, tuple(missing)))
 
     async def on_notfound(self, peer: Peer, msg: NotFound, channel: str) -> None:
+        if self.host.compact.asked_full(peer, msg.hashes):
+            return
         if not self.host.sync.on_notfound(peer, msg.hashes):
             self.host.misbehaving(peer, Misbehaviour.UNREQUESTED, "notfound for no request")
 
@@ -97,26 +100,38 @@ class BlockRelay:
         if self.host.sync.requested(block_hash):
             await self.host.sync.on_block(peer, msg, block_hash)
             return
-        if block_hash in self.seen or block_hash in self._processing:
-            return  # a relay of something we have: every neighbour sends it
-        if self.host.sync.wants(block_hash):
-            return  # a block of the download that was not asked for yet: it is, in its turn
+        if self.handled(block_hash):
+            return  # a relay of something we have (every neighbour sends it), or of the download
         block = await decode_block(msg)  # DecodeError: malformed, handled by the worker
-        if block_hash in self.seen or block_hash in self._processing:
+        if self.handled(block_hash):
             return  # another copy was handled while this one decoded
-        parent = block.header.prev_hash
-        if parent not in self.seen and not await self.host.on_chain(stored_blocks, [parent]):
-            # No orphan blocks from pushes (Bitcoin Core's rule): nothing is checked, stored or
-            # held for a block that does not connect; its headers are asked for instead.
-            peer.unconnecting += 1
-            if peer.unconnecting % UNCONNECTING_TOLERANCE == 0:
-                self.host.misbehaving(peer, Misbehaviour.UNCONNECTING_HEADERS,
-                                      "unconnecting blocks")
-            await self.host.sync.request_headers(peer)
-            return
+        if await self.connects(peer, block.header):
+            await self.submit_pushed(block, peer, msg.raw)
+
+    def handled(self, block_hash: bytes) -> bool:
+        """Whether a pushed block (full or compact) is nothing to act on: stored, refused for
+        good, under way, or part of the download (which asks for it in its turn)."""
+        return (block_hash in self.seen or block_hash in self._processing
+                or self.host.sync.requested(block_hash) or self.host.sync.wants(block_hash))
+
+    async def connects(self, peer: Peer, header: Header) -> bool:
+        """Whether a pushed block's parent is known; if not, its headers are asked for."""
+        parent = header.prev_hash
+        if parent in self.seen or await self.host.on_chain(stored_blocks, [parent]):
+            return True
+        # No orphan blocks from pushes (Bitcoin Core's rule): nothing is checked, stored or held
+        # for a block that does not connect; its headers are asked for instead.
+        peer.unconnecting += 1
+        if peer.unconnecting % UNCONNECTING_TOLERANCE == 0:
+            self.host.misbehaving(peer, Misbehaviour.UNCONNECTING_HEADERS, "unconnecting blocks")
+        await self.host.sync.request_headers(peer)
+        return False
+
+    async def submit_pushed(self, block: Block, peer: Peer, raw: bytes | None) -> None:
+        block_hash = block.hash
         self._processing.add(block_hash)
         try:
-            result = await self.submit_block(block, peer, msg.raw)
+            result = await self.submit_block(block, peer, raw)
         finally:
             self._processing.discard(block_hash)
         if result.status == AcceptStatus.ORPHAN:
@@ -178,8 +193,7 @@ class BlockRelay:
         height, tip_hash, _ = self.host.hooks.tip()
         raw = self._recent_raw.get(tip_hash)
         if raw is not None:
-            self.host.gossip.relay_block(BlockMsg(raw), tip_hash, self.host.active_peers(),
-                                         self._block_source.get(tip_hash))  # fmt: skip
+            self.host.compact.relay(BlockMsg(raw).decode(), self._block_source.get(tip_hash), raw)
 
     def block_connected(self, block: Block) -> None:
         self.seen.add(block.hash)
@@ -194,8 +208,9 @@ class BlockRelay:
         block_hash = tip.hash
         if self.host.sync.is_intermediate(block_hash) or not self.host.peers:
             return
-        raw = self._recent_raw.get(block_hash)
-        message = BlockMsg(raw) if raw is not None else BlockMsg.from_block(tip)
-        self.host.gossip.relay_block(message, block_hash, self.host.active_peers(),
-                                     self._block_source.get(block_hash))  # fmt: skip
+        self.host.compact.relay(tip, self._block_source.get(block_hash),
+                                self._recent_raw.get(block_hash))  # fmt: skip
+
+    def recent_raw(self, block_hash: bytes) -> bytes | None:
+        return self._recent_raw.get(block_hash)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from coinium.core.codec import DecodeError
 from coinium.p2p.messages import (
     BlockMsg,
+    CmpctBlock,
     InvKind,
     MalformedMessage,
     OversizedMessage,
@@ -84,7 +85,7 @@ class Dispatcher:
         except MalformedMessage as exc:
             self.host.misbehaving(peer, Misbehaviour.MALFORMED, str(exc))
             return
-        if channel == "gossip" and not isinstance(message, (BlockMsg, TxMsg)):
+        if channel == "gossip" and not isinstance(message, (BlockMsg, CmpctBlock, TxMsg)):
             self.host.misbehaving(peer, Misbehaviour.GOSSIP_CHANNEL, type(message).__name__)
             return
         # Pings and pongs are answered as they arrive, not behind what the worker is busy with:

@@ -13,6 +13,7 @@ The work is done by parts, one module each, that reach each other only through t
     handshake     `Handshake`: VERSION/VERACK, pings, addresses, the reachability self-test
     txrelay       `TxRelay`: transaction inventory, requests, admission, orphans, relay
     blockrelay    `BlockRelay`: block pushes, serving blocks and headers, relay of new tips
+    compactrelay  `CompactRelay`: new blocks as compact blocks, rebuilt from the mempool
     sync          `BlockSync`: the headers-first download (through `SyncHost`)
     penalties     `Penalties`: the one way a peer is scored, banned or rewarded
     rpcview       `PeerView`: what getpeerinfo, getnetworkinfo, addnode, setban ... see and do
@@ -44,6 +45,7 @@ from coinium.mempool.pool import Mempool
 from coinium.p2p.addrman import AddrMan
 from coinium.p2p.banlist import DEFAULT_BAN_TIME, BanList
 from coinium.p2p.blockrelay import BlockRelay
+from coinium.p2p.compactrelay import CompactRelay
 from coinium.p2p.connections import Connections, ManualPeer
 from coinium.p2p.dispatch import Dispatcher, Handler, by_kind
 from coinium.p2p.eviction import handshake_timeout
@@ -145,6 +147,7 @@ class PeerManager:
         self.dispatch = Dispatcher(self)
         self.txs = TxRelay(self)
         self.blocks = BlockRelay(self)
+        self.compact = CompactRelay(self)
         self.sync = BlockSync(self)
         self.reachability = Reachability(self)  # the dial-back self-test (checkaddr)
         self.view = PeerView(self)
@@ -160,6 +163,7 @@ class PeerManager:
             **self.handshake.handlers(),
             **self.txs.handlers(),
             **self.blocks.handlers(),
+            **self.compact.handlers(),
             Inv: by_kind(self.txs.on_inv, self.blocks.on_inv),
             GetData: by_kind(self.txs.on_getdata, self.blocks.on_getdata),
             NotFound: by_kind(self.txs.on_notfound, self.blocks.on_notfound),
