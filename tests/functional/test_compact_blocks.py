@@ -156,6 +156,23 @@ def test_a_compact_block_failing_validation_after_relay_costs_its_sender_and_is_
             peer.close()
 
 
+def test_a_new_tip_goes_compact_to_protocol_2_peers_and_in_full_to_protocol_1(start_node):
+    node = start_node("node")
+    new, old = RawPeer(peer_address(node)), RawPeer(peer_address(node))
+    try:
+        new.handshake()
+        old.handshake(protocol=1)
+        [block_hash] = node.rpc("generatetoaddress", 1, address_of(ALICE))
+        wanted = bytes.fromhex(block_hash)
+        assert new.wait_for(CmpctBlock, where=lambda m: m.hash == wanted).short_ids == ()
+        assert old.wait_for(BlockMsg, where=lambda m: m.hash == wanted).raw == \
+            bytes.fromhex(node.rpc("getblock", block_hash, 0))  # fmt: skip
+        assert not [m for m in old.received if isinstance(m, CmpctBlock)]
+    finally:
+        new.close()
+        old.close()
+
+
 def test_a_coinbase_that_is_no_transaction_is_malformed(mined):
     receiver, block, _ = mined
     peer = RawPeer(peer_address(receiver))
