@@ -106,6 +106,9 @@ class BlockRelay:
         if self.handled(block_hash):
             return  # another copy was handled while this one decoded
         if await self.connects(peer, block.header):
+            mempool = self.host.hooks.mempool
+            known = sum(1 for tx in block.transactions[1:] if tx.txid in mempool)
+            self.host.compact.note_known(block_hash, known, len(block.transactions) - 1)
             await self.submit_pushed(block, peer, msg.raw)
 
     def handled(self, block_hash: bytes) -> bool:
@@ -127,11 +130,16 @@ class BlockRelay:
         await self.host.sync.request_headers(peer)
         return False
 
-    async def submit_pushed(self, block: Block, peer: Peer, raw: bytes | None) -> None:
+    async def submit_pushed(self, block: Block, peer: Peer, raw: bytes | None, *,
+                            vouched: bool = True) -> None:  # fmt: skip
+        """``vouched``: the peer said its chain accepted the block (a compact block relayed
+        before validation says not: if it fails, the relayer is not penalised)."""
         block_hash = block.hash
         self._processing.add(block_hash)
         try:
-            result = await self.submit_block(block, peer, raw)
+            self._remember_source(block, peer, raw)
+            result = self._settle(block, peer, await self.host.hooks.submit_block(block),
+                                  vouched=vouched)  # fmt: skip
         finally:
             self._processing.discard(block_hash)
         if result.status == AcceptStatus.ORPHAN:
@@ -166,11 +174,12 @@ class BlockRelay:
         while len(self._block_source) > RECENT_RAW_BLOCKS:
             self._block_source.popitem(last=False)
 
-    def _settle(self, block: Block, peer: Peer | None, result: AcceptResult) -> AcceptResult:
+    def _settle(self, block: Block, peer: Peer | None, result: AcceptResult,
+                vouched: bool = True) -> AcceptResult:  # fmt: skip
         block_hash = block.hash
         if result.status == AcceptStatus.INVALID:
             offence = scoring.for_block_error(result.error)
-            if peer is not None and offence is not None:
+            if peer is not None and offence is not None and vouched:
                 self.host.misbehaving(peer, offence,
                                       f"block {block_hash.hex()[:16]}: {result.reason}")
             # Refused for good: not a corrupted copy of a good block (mutated), nor one that may
@@ -209,7 +218,8 @@ class BlockRelay:
         if self.host.sync.is_intermediate(block_hash) or not self.host.peers:
             return
         self.host.compact.relay(tip, self._block_source.get(block_hash),
-                                self._recent_raw.get(block_hash))  # fmt: skip
+                                self._recent_raw.get(block_hash),
+                                full=self.host.compact.mostly_unknown(block_hash))  # fmt: skip
 
     def recent_raw(self, block_hash: bytes) -> bytes | None:
         return self._recent_raw.get(block_hash)

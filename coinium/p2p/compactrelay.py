@@ -4,10 +4,12 @@ mempool and asks only for what it lacks (GETBLOCKTXN, one round trip), or for th
 when short ids collide.
 
 A rebuilt block whose header connects, whose proof of work holds and whose transactions hash to
-its Merkle root is passed on to the other peers at once, before the chain validates it (BIP152
-allows it: forging one costs a block's proof of work). If the chain then refuses it, its sender
-gets the usual penalty (`BlockRelay._settle`) and the block is remembered as refused, so this
-node never relays it again. Peers of protocol 1 get the full block instead.
+its Merkle root is passed on to the other peers at once, marked unchecked, before the chain
+validates it (BIP152's high-bandwidth mode: forging one costs a block's proof of work). If the
+chain then refuses it, a sender that vouched for it (``checked``) gets the usual penalty
+(`BlockRelay._settle`), one that relayed it unchecked none, and the block is remembered as
+refused, so this node never relays it again. A block our mempool mostly lacked is relayed in full
+once accepted (our peers would lack its transactions too). Peers of protocol 1 get full blocks.
 """
 
 from __future__ import annotations
@@ -47,10 +49,10 @@ log = logging.getLogger("coinium.net")
 MAX_REBUILDING = 16  # compact blocks waiting for their missing transactions
 
 
-def compact_of(block: Block, salt: int) -> CmpctBlock:
+def compact_of(block: Block, salt: int, *, checked: bool = True) -> CmpctBlock:
     txids = [tx.txid for tx in block.transactions[1:]]
     return CmpctBlock(block.header, salt, block.transactions[0].raw,
-                      short_ids(block.header, salt, txids))  # fmt: skip
+                      short_ids(block.header, salt, txids), checked)  # fmt: skip
 
 
 def takes_compact(peer: Peer) -> bool:
@@ -62,7 +64,8 @@ class CompactRelay:
 
     def __init__(self, host: PeerManager) -> None:
         self.host = host
-        self._rebuilding: OrderedDict[bytes, tuple[Rebuild, Peer]] = OrderedDict()
+        self._rebuilding: OrderedDict[bytes, tuple[Rebuild, Peer, bool]] = OrderedDict()
+        self._mostly_unknown = SeenCache(max_entries=1024, ttl=600.0)
         self._asked_full = SeenCache(max_entries=1024, ttl=120.0)
         # What happened to the compact blocks received (the bench reads them).
         self.counts = {"rebuilt": 0, "round_trips": 0, "full_blocks": 0}
@@ -72,10 +75,17 @@ class CompactRelay:
                 BlockTxn: self._on_blocktxn}  # fmt: skip
 
     # --- sending ------------------------------------------------------------------------------
-    def relay(self, block: Block, source: Peer | None, raw: bytes | None) -> bool:
+    def relay(self, block: Block, source: Peer | None, raw: bytes | None, *,
+              full: bool = False, checked: bool = True) -> bool:
         """Tell every peer but ``source`` about ``block``, once: compact, or in full to a peer
-        of protocol 1."""
-        compact = compact_of(block, random.getrandbits(64))
+        of protocol 1 (to all with ``full``: a block whose transactions our own mempool mostly
+        lacked, so our peers' probably do too and a compact block would cost them a round
+        trip). ``checked``: false for a block relayed before our chain validated it."""
+        if full:
+            message = BlockMsg(raw if raw is not None else block.encode())
+            return self.host.gossip.relay_block(message, block.hash, self.host.active_peers(),
+                                                source)  # fmt: skip
+        compact = compact_of(block, random.getrandbits(64), checked=checked)
         return self.host.gossip.relay_block(
             compact, block.hash, self.host.active_peers(), source,
             full=lambda: BlockMsg(raw if raw is not None else block.encode()),
@@ -119,27 +129,36 @@ class CompactRelay:
         missing = found.missing
         if missing:
             self.counts["round_trips"] += 1
-            self._rebuilding[block_hash] = (found, peer)
+            self._rebuilding[block_hash] = (found, peer, msg.checked)
             while len(self._rebuilding) > MAX_REBUILDING:
                 self._rebuilding.popitem(last=False)
             self.host.send(peer, GetBlockTxn(block_hash, tuple(missing)))
             return
-        await self._finish(peer, found)
+        await self._finish(peer, found, msg.checked)
+
+    def note_known(self, block_hash: bytes, known: int, total: int) -> None:
+        """How many of a block's transactions our mempool held when it came: a block our
+        mempool mostly lacked is relayed in full (our peers probably lack them too)."""
+        if 2 * known < total:
+            self._mostly_unknown.add(block_hash)
+
+    def mostly_unknown(self, block_hash: bytes) -> bool:
+        return block_hash in self._mostly_unknown
 
     async def _on_blocktxn(self, peer: Peer, msg: BlockTxn, channel: str) -> None:
         entry = self._rebuilding.get(msg.block_hash)
         if entry is None or entry[1] is not peer:
             self.host.misbehaving(peer, Misbehaviour.UNREQUESTED, "blocktxn for no request")
             return
-        found, _ = self._rebuilding.pop(msg.block_hash)
+        found, _, checked = self._rebuilding.pop(msg.block_hash)
         txs = list(msg.txs)
         if not found.fill(found.missing, txs):
             self.host.misbehaving(peer, Misbehaviour.PROTOCOL,
                                   f"blocktxn of {len(txs)} for {len(found.missing)} asked")
             return
-        await self._finish(peer, found)
+        await self._finish(peer, found, checked, fetched=len(txs))
 
-    async def _finish(self, peer: Peer, found: Rebuild) -> None:
+    async def _finish(self, peer: Peer, found: Rebuild, checked: bool, fetched: int = 0) -> None:
         block_hash = found.header.hash
         block = found.block()
         if block is None:  # a short id matched the wrong transaction: not the sender's fault
@@ -149,11 +168,13 @@ class CompactRelay:
         if blocks.handled(block_hash):
             return
         self.counts["rebuilt"] += 1
-        # High-bandwidth mode: header, proof of work and Merkle root hold, and it extends our
-        # tip: pass it on before the chain's full validation.
-        if block.header.prev_hash == self.host.tip().hash:
-            self.relay(block, peer, None)
-        await blocks.submit_pushed(block, peer, None)
+        self.note_known(block_hash, len(found.slots) - fetched, len(found.slots))
+        # High-bandwidth mode: header, proof of work and Merkle root hold (rebuild checked the
+        # root), and it extends our tip: pass it on before the chain's full validation, marked
+        # unchecked. A block our mempool mostly lacked waits, and goes in full once accepted.
+        if block.header.prev_hash == self.host.tip().hash and not self.mostly_unknown(block_hash):
+            self.relay(block, peer, None, checked=False)
+        await blocks.submit_pushed(block, peer, None, vouched=checked)
 
     def _ask_full(self, peer: Peer, block_hash: bytes) -> None:
         self.counts["full_blocks"] += 1

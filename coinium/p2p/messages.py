@@ -32,7 +32,7 @@ The layouts (docs/PROTOCOL.md has the same table):
     MEMPOOL    14  (empty)
     CHECKADDR  15  nonce u64 | port u16
     CHECKADDRREPLY 16  nonce u64 | port u16 | reachable u8 | host var (<=255, ASCII)
-    CMPCTBLOCK 17  header 124 | salt u64 | coinbase len u32 + bytes | count u32 (<=30,000)
+    CMPCTBLOCK 17  header 124 | salt u64 | checked u8 | coinbase len u32 + bytes | count u32
                    | count x short id 6   (coinium.p2p.compact; protocol 2)
     GETBLOCKTXN 18 block_hash 32 | count u32 | count x index u32 (strictly increasing, >= 1)
     BLOCKTXN   19  block_hash 32 | count u32 | count x transaction (self-delimiting)
@@ -127,7 +127,7 @@ MAX_PAYLOAD: dict[MsgType, int] = {
     MsgType.MEMPOOL: 0,
     MsgType.CHECKADDR: 8 + 2,
     MsgType.CHECKADDRREPLY: 8 + 2 + 1 + 2 + MAX_HOST,
-    MsgType.CMPCTBLOCK: HEADER_SIZE + 8 + 4 + MAX_TX_SIZE + 4 + MAX_BLOCK_TXS * SHORT_ID_SIZE,
+    MsgType.CMPCTBLOCK: HEADER_SIZE + 8 + 1 + 4 + MAX_TX_SIZE + 4 + MAX_BLOCK_TXS * SHORT_ID_SIZE,
     MsgType.GETBLOCKTXN: HASH + 4 + MAX_BLOCK_TXS * 4,
     MsgType.BLOCKTXN: HASH + 4 + MAX_BLOCK_SIZE - HEADER_SIZE - 4,  # a block's transactions
 }
@@ -477,13 +477,17 @@ class CmpctBlock:
     salt: int
     coinbase: bytes  # the coinbase's encoding
     short_ids: tuple[bytes, ...]
+    # True: the sender's chain accepted the block. False: relayed after its proof of work and
+    # Merkle root only (high-bandwidth mode): if it turns out invalid, the relayer is not to blame.
+    checked: bool = True
 
     @property
     def hash(self) -> bytes:
         return self.header.hash
 
     def payload(self) -> bytes:
-        return (self.header.encode() + u64(self.salt) + u32(len(self.coinbase)) + self.coinbase
+        return (self.header.encode() + u64(self.salt) + bytes((int(self.checked),))
+                + u32(len(self.coinbase)) + self.coinbase
                 + u32(len(self.short_ids)) + b"".join(self.short_ids))  # fmt: skip
 
     @classmethod
@@ -491,13 +495,17 @@ class CmpctBlock:
         header = Header.decode(r.fixed(HEADER_SIZE, "header"))
         salt = r.u64("salt")
         offset = r.offset
+        checked = r.u8("checked")
+        if checked > 1:
+            raise r.fail("checked", offset, f"{checked} is not 0 or 1")
+        offset = r.offset
         size = r.u32("coinbase_size")
         if not 1 <= size <= MAX_TX_SIZE:
             raise r.fail("coinbase_size", offset, f"{size} bytes (1 to {MAX_TX_SIZE})")
         coinbase = r.fixed(size, "coinbase")
         count = _count32(r, "count", MAX_BLOCK_TXS - 1)
         ids = tuple(r.fixed(SHORT_ID_SIZE, "short_id") for _ in range(count))
-        return cls(header, salt, coinbase, ids)
+        return cls(header, salt, coinbase, ids, bool(checked))
 
 
 @dataclass(frozen=True, slots=True)

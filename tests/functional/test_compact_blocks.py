@@ -8,7 +8,7 @@ import random
 
 import pytest
 from conftest_keys import ALICE, BOB, address_of
-from nodeproc import peer_address, peer_keys, wait_until
+from nodeproc import peer_address, peer_keys, sync_blocks, wait_connected, wait_until
 from p2ppeer import RawPeer
 from test_p2p_hostile import banned_reasons, blocks_on
 
@@ -141,7 +141,7 @@ def test_a_compact_block_failing_validation_after_relay_costs_its_sender_and_is_
         lying = blocks_on(node, 1, state_root=bytes([0x5A]) * 32)[0]
         liar.send(compact_of(lying, 1))
         relayed = watcher.wait_for(CmpctBlock, where=lambda m: m.hash == lying.hash)
-        assert relayed.header == lying.header
+        assert relayed.header == lying.header and not relayed.checked  # relayed before validation
         wait_until(lambda: banned_reasons(node).get(liar.key_hex) == "invalid-block", 10,
                    message="the liar banned")  # fmt: skip
         assert liar.key_hex not in peer_keys(node)
@@ -154,6 +154,37 @@ def test_a_compact_block_failing_validation_after_relay_costs_its_sender_and_is_
     finally:
         for peer in (watcher, liar, again):
             peer.close()
+
+
+def test_the_honest_relayer_of_a_block_that_fails_is_not_blamed_downstream(start_node):
+    """The relay before validation is marked unchecked: the next node refuses the block too,
+    but keeps its link to the relayer; only the block's author is banned."""
+    relayer = start_node("relayer")
+    downstream = start_node("downstream", extra_args=[f"--connect={peer_address(relayer)}"])
+    wait_connected(relayer, downstream)
+    relayer.rpc("generatetoaddress", 2, address_of(ALICE))
+    sync_blocks([relayer, downstream])
+    link = [p["id"] for p in downstream.rpc("getpeerinfo")]
+
+    def compact_bytes() -> int:
+        return downstream.rpc("getpeerinfo")[0]["bytesrecv_per_msg"].get("cmpctblock", 0)
+
+    before = compact_bytes()
+    liar = RawPeer(peer_address(relayer))
+    try:
+        liar.handshake()
+        lying = blocks_on(relayer, 1, state_root=bytes([0x5A]) * 32)[0]
+        liar.send(compact_of(lying, 3))
+        wait_until(lambda: banned_reasons(relayer).get(liar.key_hex) == "invalid-block", 10,
+                   message="the author banned")  # fmt: skip
+        wait_until(lambda: compact_bytes() > before, 10, message="the early relay")
+        relayer.rpc("generatetoaddress", 1, address_of(ALICE))
+        sync_blocks([relayer, downstream])
+        assert [p["id"] for p in downstream.rpc("getpeerinfo")] == link
+        assert downstream.rpc("listbanned") == []
+        assert downstream.rpc("getbestblockhash") != lying.hash.hex()
+    finally:
+        liar.close()
 
 
 def test_a_new_tip_goes_compact_to_protocol_2_peers_and_in_full_to_protocol_1(start_node):
