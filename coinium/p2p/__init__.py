@@ -17,6 +17,8 @@ Split by job, as Bitcoin Core splits net from net_processing:
     handshake  VERSION/VERACK, pings, addresses
     txrelay    transaction inventory, admission from peers, orphans, relay
     blockrelay pushed blocks, serving blocks and headers, relay of new tips
+    compact    short ids and rebuilding a block from the mempool (no I/O)
+    compactrelay  compact blocks on the wire: sending, rebuilding, the one round trip
     penalties  scores, bans, rewards
     rpcview    what the RPC sees of and does to the peers
 """

@@ -127,6 +127,11 @@ class CompactRelay:
             self._ask_full(peer, block_hash)
             return
         missing = found.missing
+        if 2 * len(missing) > len(msg.short_ids):
+            # Most of it is new to us: the full block is as big as the missing transactions and
+            # decodes faster (then it goes on in full: our peers will lack them too).
+            self._ask_full(peer, block_hash)
+            return
         if missing:
             self.counts["round_trips"] += 1
             self._rebuilding[block_hash] = (found, peer, msg.checked)

@@ -102,6 +102,22 @@ def test_a_compact_block_with_missing_transactions_costs_one_round_trip(mined):
         peer.close()
 
 
+def test_a_compact_block_of_mostly_unseen_transactions_is_fetched_in_full(mined):
+    receiver, block, _ = mined
+    _offer(receiver, block.transactions[1:2])  # one of six known
+    peer = RawPeer(peer_address(receiver))
+    try:
+        peer.handshake()
+        peer.send(compact_of(block, random.getrandbits(64)))
+        asked = peer.wait_for(GetData)
+        assert asked.kind == InvKind.BLOCK and asked.hashes == (block.hash,)
+        peer.send(BlockMsg.from_block(block))
+        _tip_is(receiver, block)
+        assert not [m for m in peer.received if isinstance(m, GetBlockTxn)]
+    finally:
+        peer.close()
+
+
 def test_a_short_id_collision_falls_back_to_the_full_block_at_no_cost(mined):
     """Two cases: the block's own short ids repeat, and one of them matches another
     transaction in the mempool (the rebuilt block then misses its Merkle root)."""
