@@ -9,10 +9,13 @@
 propagation: N nodes (8) wired by ``--connect`` as a line or a random connected graph (each node
 dials 2 random earlier ones); blocks enter at node 0 and each node's ``hashblock`` ZMQ
 notification is timestamped by this process, so a block's propagation time is the last node's
-notification minus node 0's. Blocks of 1 transaction (the coinbase) come from
-``generatetoaddress``; blocks of 2,000 transfers are built and mined here (a local ChainState
-that mirrors the nodes' chain, 40 funded senders) and handed to node 0 with ``submitblock``, so
-every node checks 2,000 signatures it has never seen (no mempool, no signature cache).
+notification minus node 0's; with ``--prefill`` each block's transactions are first sent to node 0
+and relayed into every mempool (the common case, where compact blocks pay off), and the bytes all
+nodes sent for the block (``getnettotals``) are reported. Blocks of 1 transaction (the coinbase)
+come from ``generatetoaddress``; blocks of 2,000 transfers are built and mined here (a local
+ChainState that mirrors the nodes' chain, 40 funded senders) and handed to node 0 with
+``submitblock``; without ``--prefill`` every node checks 2,000 signatures it has never seen (no
+mempool, no signature cache).
 
 txrelay: 4 nodes in a line; 5,000 signed transfers go to node 0 in JSON-RPC batches of 500; the
 rate is transactions over the time until the last node's mempool holds them all (``hashtx``
@@ -197,8 +200,29 @@ def catch_up(mirror: Mirror, node: NodeProcess) -> None:
 
 
 # --- benchmarks ----------------------------------------------------------------------------------
+def _prefill(net: Net, block) -> None:
+    """Give node 0 the block's transactions (one JSON-RPC batch) and wait until every node's
+    mempool holds them: the block then finds its transactions known everywhere."""
+    body = [{"jsonrpc": "2.0", "id": j, "method": "sendrawtransaction", "params": [tx.raw.hex()]}
+            for j, tx in enumerate(block.transactions[1:])]  # fmt: skip
+    node0 = net.nodes[0]
+    _, _, raw = node0.http(json.dumps(body).encode(), {"Authorization": node0.auth_header()})
+    assert all(r.get("error") is None for r in json.loads(raw))
+    want = len(block.transactions) - 1
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if all(n.rpc("getmempoolinfo")["size"] >= want for n in net.nodes):
+            return
+        net.pump(50)
+    raise TimeoutError("the transactions did not reach every mempool")
+
+
+def _bytes_sent(net: Net) -> int:
+    return sum(n.rpc("getnettotals")["totalbytessent"] for n in net.nodes)
+
+
 def propagation(base: Path, topology: str, nodes: int, blocks: int, txs: int,
-                seed: int = 1) -> dict:  # fmt: skip
+                seed: int = 1, prefill: bool = False) -> dict:  # fmt: skip
     rng = random.Random(seed)
     net = Net(base)
     mirror = Mirror(base) if txs > 1 else None
@@ -215,20 +239,27 @@ def propagation(base: Path, topology: str, nodes: int, blocks: int, txs: int,
             catch_up(mirror, net.nodes[0])
             print(f"  building {blocks} blocks of {txs} transfers...", flush=True)
             prepared = mirror.full_blocks(blocks, txs)
-        times = []
+        times, sent = [], []
         for i in range(blocks):
             if mirror is not None:
                 block = prepared[i]
+                if prefill:
+                    _prefill(net, block)
+                before = _bytes_sent(net)
                 assert net.nodes[0].rpc("submitblock", block.encode().hex()) is None
                 block_hash = block.hash.hex()
             else:
                 (block_hash,) = net.nodes[0].rpc("generatetoaddress", 1, miner_address())
             arrival = net.wait_block(block_hash)
             times.append(max(arrival) - arrival[0])
+            if mirror is not None:
+                sent.append(_bytes_sent(net) - before)
         size = len(prepared[0].encode()) if prepared else None
         return {"bans": net.bans(), "topology": topology, "nodes": nodes, "blocks": blocks,
-                "txs_per_block": txs,
-                "block_bytes": size, "median_ms": 1000 * statistics.median(times),
+                "txs_per_block": txs, "mempools_prefilled": prefill,
+                "block_bytes": size,
+                "bytes_sent_per_block": statistics.median(sent) if sent else None,
+                "median_ms": 1000 * statistics.median(times),
                 "worst_ms": 1000 * max(times),
                 "p90_ms": 1000 * sorted(times)[int(0.9 * len(times))]}  # fmt: skip
     finally:
@@ -325,6 +356,8 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=50)
     parser.add_argument("--txs", type=int, default=1)
     parser.add_argument("--txs-blocks", type=int, default=0)
+    parser.add_argument("--prefill", action="store_true",
+                        help="propagation: the block's transactions reach every mempool first")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "p2p.json"))
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="coinium-p2p-bench-"))
@@ -335,7 +368,7 @@ def main() -> None:
             shapes = [(args.topology, args.txs)] if args.what == "propagation" else \
                 [(t, n) for t in ("line", "random") for n in (1, 2000)]  # fmt: skip
             runs += [("propagation", lambda t=t, n=n, i=i: propagation(
-                base / f"prop{i}", t, args.nodes, args.blocks, n))
+                base / f"prop{i}", t, args.nodes, args.blocks, n, prefill=args.prefill))
                 for i, (t, n) in enumerate(shapes)]  # fmt: skip
         if args.what in ("txrelay", "all"):
             runs.append(("txrelay", lambda: txrelay(base / "txrelay")))

@@ -9,7 +9,7 @@ connect nor reconnect, and across restarts.
 
 Keys are free, so automatic bans are bounded: past ``MAX_AUTOMATIC_BANS`` the one that ends first
 goes (bans set by hand are kept). An address that keeps earning key bans with fresh keys is
-banned by address instead (`PeerManager.ban_peer`).
+banned by address instead (`Penalties.ban_peer`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from coinium.p2p.messages import BlockMsg, TxMsg, encode
+from coinium.p2p.messages import BlockMsg, CmpctBlock, TxMsg, encode
 from coinium.p2p.peer import Peer, Priority
 
 _KIND = {Priority.BLOCK: "block", Priority.TX: "tx"}
@@ -76,11 +76,26 @@ class Gossip:
         self.txs_relayed = SeenCache()
         self.relayed = {"block": 0, "tx": 0}
 
-    def relay_block(self, message: BlockMsg, block_hash: bytes, peers: Iterable[Peer],
-                    source: Peer | None = None) -> bool:  # fmt: skip
+    def relay_block(self, message: BlockMsg | CmpctBlock, block_hash: bytes,
+                    peers: Iterable[Peer], source: Peer | None = None, *,
+                    full: Callable[[], BlockMsg] | None = None,
+                    takes: Callable[[Peer], bool] | None = None) -> bool:  # fmt: skip
+        """Send ``message`` once per block; a request-link peer for which ``takes`` is false
+        gets ``full()`` instead (a compact block to a peer that does not read them)."""
         if not self.blocks_relayed.add(block_hash):
             return False
-        self._send(encode(message), block_hash, Priority.BLOCK, peers, source)
+        fallback = None
+        if full is not None and takes is not None:
+            frames: list[bytes] = []
+
+            def fallback(peer: Peer) -> bytes | None:
+                if takes(peer):
+                    return None
+                if not frames:
+                    frames.append(encode(full()))
+                return frames[0]
+
+        self._send(encode(message), block_hash, Priority.BLOCK, peers, source, fallback)
         self.relayed["block"] += 1
         return True
 
@@ -93,7 +108,8 @@ class Gossip:
         return True
 
     def _send(self, frame: bytes, item: bytes, priority: Priority, peers: Iterable[Peer],
-              source: Peer | None) -> None:  # fmt: skip
+              source: Peer | None,
+              fallback: Callable[[Peer], bytes | None] | None = None) -> None:  # fmt: skip
         if self.publish is not None:
             self.publish(frame)
         for peer in peers:
@@ -106,4 +122,5 @@ class Gossip:
             if item in peer.known:
                 continue
             peer.known.add(item)
-            peer.queue.put(frame, priority)
+            other = fallback(peer) if fallback is not None else None
+            peer.queue.put(other if other is not None else frame, priority)

@@ -30,6 +30,12 @@ The layouts (docs/PROTOCOL.md has the same table):
     BLOCK      12  the block encoding (<= MAX_BLOCK_SIZE)
     TX         13  the transaction encoding (<= 1024)
     MEMPOOL    14  (empty)
+    CHECKADDR  15  nonce u64 | port u16
+    CHECKADDRREPLY 16  nonce u64 | port u16 | reachable u8 | host var (<=255, ASCII)
+    CMPCTBLOCK 17  header 124 | salt u64 | checked u8 | coinbase len u32 + bytes | count u32
+                   | count x short id 6   (coinium.p2p.compact; protocol 2)
+    GETBLOCKTXN 18 block_hash 32 | count u32 | count x index u32 (strictly increasing, >= 1)
+    BLOCKTXN   19  block_hash 32 | count u32 | count x transaction (self-delimiting)
 """
 
 from __future__ import annotations
@@ -39,14 +45,16 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
 
-from coinium.core.block import MAX_BLOCK_SIZE, Block
+from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError, Reader, u16, u32, u64
 from coinium.core.header import HEADER_SIZE, Header
 from coinium.core.kinds import MAX_TX_SIZE as MAX_KIND_TX_SIZE
 from coinium.core.transaction import Transaction
 from coinium.crypto.hashes import blake3_256
+from coinium.p2p.compact import SHORT_ID_SIZE
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+COMPACT_BLOCKS_VERSION = 2  # peers from this version on take CMPCTBLOCK
 MIN_PROTOCOL_VERSION = 1
 NODE_NETWORK = 1  # services bit: serves the full chain
 
@@ -91,6 +99,9 @@ class MsgType(IntEnum):
     MEMPOOL = 14
     CHECKADDR = 15  # "dial me back at this port" (the reachability self-test)
     CHECKADDRREPLY = 16
+    CMPCTBLOCK = 17  # a block as header, coinbase and short transaction ids
+    GETBLOCKTXN = 18  # the transactions of a compact block the receiver lacks
+    BLOCKTXN = 19
 
 
 class InvKind(IntEnum):
@@ -116,6 +127,9 @@ MAX_PAYLOAD: dict[MsgType, int] = {
     MsgType.MEMPOOL: 0,
     MsgType.CHECKADDR: 8 + 2,
     MsgType.CHECKADDRREPLY: 8 + 2 + 1 + 2 + MAX_HOST,
+    MsgType.CMPCTBLOCK: HEADER_SIZE + 8 + 1 + 4 + MAX_TX_SIZE + 4 + MAX_BLOCK_TXS * SHORT_ID_SIZE,
+    MsgType.GETBLOCKTXN: HASH + 4 + MAX_BLOCK_TXS * 4,
+    MsgType.BLOCKTXN: HASH + 4 + MAX_BLOCK_SIZE - HEADER_SIZE - 4,  # a block's transactions
 }
 # The ZMQ_MAXMSGSIZE of every receiving socket: the largest frame of any type.
 MAX_FRAME_SIZE = 1 + max(MAX_PAYLOAD.values())
@@ -454,19 +468,109 @@ class CheckAddrReply:
         return cls(nonce, port, bool(flag), _text(r, "host", MAX_HOST, "ascii"))
 
 
+@dataclass(frozen=True, slots=True)
+class CmpctBlock:
+    """A block as its header, its coinbase and one short id per other transaction."""
+
+    TYPE: ClassVar[MsgType] = MsgType.CMPCTBLOCK
+    header: Header
+    salt: int
+    coinbase: bytes  # the coinbase's encoding
+    short_ids: tuple[bytes, ...]
+    # True: the sender's chain accepted the block. False: relayed after its proof of work and
+    # Merkle root only (high-bandwidth mode): if it turns out invalid, the relayer is not to blame.
+    checked: bool = True
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    def payload(self) -> bytes:
+        return (self.header.encode() + u64(self.salt) + bytes((int(self.checked),))
+                + u32(len(self.coinbase)) + self.coinbase
+                + u32(len(self.short_ids)) + b"".join(self.short_ids))  # fmt: skip
+
+    @classmethod
+    def read(cls, r: Reader) -> CmpctBlock:
+        header = Header.decode(r.fixed(HEADER_SIZE, "header"))
+        salt = r.u64("salt")
+        offset = r.offset
+        checked = r.u8("checked")
+        if checked > 1:
+            raise r.fail("checked", offset, f"{checked} is not 0 or 1")
+        offset = r.offset
+        size = r.u32("coinbase_size")
+        if not 1 <= size <= MAX_TX_SIZE:
+            raise r.fail("coinbase_size", offset, f"{size} bytes (1 to {MAX_TX_SIZE})")
+        coinbase = r.fixed(size, "coinbase")
+        count = _count32(r, "count", MAX_BLOCK_TXS - 1)
+        ids = tuple(r.fixed(SHORT_ID_SIZE, "short_id") for _ in range(count))
+        return cls(header, salt, coinbase, ids, bool(checked))
+
+
+@dataclass(frozen=True, slots=True)
+class GetBlockTxn:
+    TYPE: ClassVar[MsgType] = MsgType.GETBLOCKTXN
+    block_hash: bytes
+    indexes: tuple[int, ...]  # in the block (the coinbase is 0, never asked for)
+
+    def payload(self) -> bytes:
+        return self.block_hash + u32(len(self.indexes)) + b"".join(u32(i) for i in self.indexes)
+
+    @classmethod
+    def read(cls, r: Reader) -> GetBlockTxn:
+        block_hash = r.fixed(HASH, "block_hash")
+        count = _count32(r, "count", MAX_BLOCK_TXS - 1)
+        indexes = []
+        previous = 0
+        for _ in range(count):
+            offset = r.offset
+            index = r.u32("index")
+            if index <= previous:
+                raise r.fail("index", offset, f"{index} after {previous} (must increase)")
+            indexes.append(index)
+            previous = index
+        return cls(block_hash, tuple(indexes))
+
+
+@dataclass(frozen=True, slots=True)
+class BlockTxn:
+    TYPE: ClassVar[MsgType] = MsgType.BLOCKTXN
+    block_hash: bytes
+    txs: tuple[Transaction, ...]  # in the order they were asked for (self-delimiting)
+
+    def payload(self) -> bytes:
+        return self.block_hash + u32(len(self.txs)) + b"".join(tx.raw for tx in self.txs)
+
+    @classmethod
+    def read(cls, r: Reader) -> BlockTxn:
+        block_hash = r.fixed(HASH, "block_hash")
+        count = _count32(r, "count", MAX_BLOCK_TXS - 1)
+        return cls(block_hash, tuple(Transaction.read(r) for _ in range(count)))
+
+
 Message = (Version | Verack | Ping | Pong | GetAddr | Addr | Inv | GetData | NotFound
            | GetHeaders | Headers | BlockMsg | TxMsg | MempoolReq | CheckAddr
-           | CheckAddrReply)  # fmt: skip
+           | CheckAddrReply | CmpctBlock | GetBlockTxn | BlockTxn)  # fmt: skip
 
 MESSAGE_CLASSES: dict[MsgType, type] = {
     cls.TYPE: cls
     for cls in (Version, Verack, Ping, Pong, GetAddr, Addr, Inv, GetData, NotFound, GetHeaders,
-                Headers, BlockMsg, TxMsg, MempoolReq, CheckAddr, CheckAddrReply)
+                Headers, BlockMsg, TxMsg, MempoolReq, CheckAddr, CheckAddrReply, CmpctBlock,
+                GetBlockTxn, BlockTxn)
 }  # fmt: skip
 
 
 def _var(data: bytes) -> bytes:
     return u16(len(data)) + data
+
+
+def _count32(r: Reader, what: str, limit: int) -> int:
+    offset = r.offset
+    count = r.u32(what)
+    if count > limit:
+        raise r.fail(what, offset, f"{count} exceeds limit {limit}")
+    return count
 
 
 def _count(r: Reader, what: str, limit: int) -> int:

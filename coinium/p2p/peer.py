@@ -43,7 +43,8 @@ PRIORITY: dict[MsgType, Priority] = {
     MsgType.NOTFOUND: Priority.CONTROL, MsgType.MEMPOOL: Priority.CONTROL,
     MsgType.GETADDR: Priority.CONTROL,
     MsgType.CHECKADDR: Priority.CONTROL, MsgType.CHECKADDRREPLY: Priority.CONTROL,
-    MsgType.BLOCK: Priority.BLOCK,
+    MsgType.BLOCK: Priority.BLOCK, MsgType.CMPCTBLOCK: Priority.BLOCK,
+    MsgType.BLOCKTXN: Priority.BLOCK, MsgType.GETBLOCKTXN: Priority.CONTROL,
     MsgType.HEADERS: Priority.HEADERS,
     MsgType.TX: Priority.TX, MsgType.INV: Priority.TX,
     MsgType.ADDR: Priority.ADDR,
@@ -100,7 +101,10 @@ RATE_CLASS: dict[MsgType, RateClass] = {
     MsgType.GETADDR: RateClass.REQUEST, MsgType.MEMPOOL: RateClass.REQUEST,
     MsgType.ADDR: RateClass.ADDR,
     MsgType.TX: RateClass.TX, MsgType.INV: RateClass.TX,
-    MsgType.BLOCK: RateClass.BLOCK,
+    MsgType.BLOCK: RateClass.BLOCK, MsgType.CMPCTBLOCK: RateClass.BLOCK,
+    MsgType.BLOCKTXN: RateClass.BLOCK, MsgType.GETBLOCKTXN: RateClass.REQUEST,
+    MsgType.VERSION: RateClass.OTHER, MsgType.VERACK: RateClass.OTHER,
+    MsgType.HEADERS: RateClass.OTHER, MsgType.NOTFOUND: RateClass.OTHER,
 }  # fmt: skip
 # (messages a second, burst). Honest traffic stays far below: a ping every few seconds, a
 # handful of requests per block, transactions at the rate the whole network makes them.

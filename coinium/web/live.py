@@ -178,7 +178,7 @@ class LiveHub:
         return {
             "peers": len(peers),
             "inbound": sum(1 for p in peers if p.inbound),
-            "banned": len(p2p.list_banned()),
+            "banned": len(p2p.view.list_banned()),
             "ids": sorted(p.id for p in peers),
         }
 

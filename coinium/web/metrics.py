@@ -128,8 +128,8 @@ class Metrics:
         self.mempool_txs.set(len(node.mempool))
         self.mempool_bytes.set(node.mempool.total_bytes)
         p2p = node.p2p
-        self.peers.set(p2p.connection_count() if p2p is not None else 0)
-        self.bans.set(len(p2p.list_banned()) if p2p is not None else 0)
+        self.peers.set(p2p.view.connection_count() if p2p is not None else 0)
+        self.bans.set(len(p2p.view.list_banned()) if p2p is not None else 0)
         self.live_clients.set(live_clients)
         self.live_shed.set(live_shed)
         self._extra.values = extra

@@ -88,8 +88,8 @@ class RawPeer:
 
     def handshake(self, tip: Tip | None = None, chain_id: int = REGTEST.chain_id,
                   timeout: float = 10.0, *, listen_port: int = 0, pub_port: int = 0,
-                  listen_host: str = "") -> Version:  # fmt: skip
-        self.send(Version(PROTOCOL_VERSION, chain_id, REGTEST.genesis_hash, 1, int(time.time()),
+                  listen_host: str = "", protocol: int = PROTOCOL_VERSION) -> Version:  # fmt: skip
+        self.send(Version(protocol, chain_id, REGTEST.genesis_hash, 1, int(time.time()),
                           random.getrandbits(64), tip or Tip(0, REGTEST.genesis_hash, 0),
                           listen_port, pub_port, listen_host, "/rawpeer:0.1/"))  # fmt: skip
         version = self.wait_for(Version, timeout)

@@ -1,5 +1,5 @@
 """The peer manager over a real chain and real ZeroMQ sockets, without other nodes: what it
-remembers of refused blocks, and what a failed dial leaves behind."""
+remembers of refused blocks, what a failed dial leaves behind, and its message tables."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ from coinium.core.header import Header
 from coinium.core.params import REGTEST
 from coinium.mempool.pool import Mempool
 from coinium.p2p.manager import NodeHooks, P2PConfig, PeerManager
+from coinium.p2p.messages import (
+    MAX_PAYLOAD,
+    MESSAGE_CLASSES,
+    GetAddr,
+    GetHeaders,
+    MsgType,
+    encode,
+    frame_type,
+)
+from coinium.p2p.peer import PRIORITY, RATE_CLASS, Peer, PeerState
+from coinium.p2p.scoring import PENALTY, Misbehaviour
 from coinium.p2p.transport import CurveKeys, PeerAddress
 
 
@@ -59,7 +70,7 @@ def test_a_block_that_may_become_valid_later_is_not_remembered_as_refused(manage
         result = await p2p.submit_block(early, None, early.encode())
         assert result.status == AcceptStatus.INVALID and result.reason == "time-too-new"
         # Refused for now, not for good: a relay of it after the clock caught up is handled.
-        assert early.hash not in p2p.seen_blocks
+        assert early.hash not in p2p.blocks.seen
 
     asyncio.run(body())
 
@@ -78,11 +89,62 @@ def test_a_dial_libzmq_refuses_leaves_no_socket_behind(manager):
             before = _open_fds()
             for _ in range(20):
                 bad = PeerAddress(CurveKeys.generate().public, "no such host", 19444)
-                assert p2p.connect(bad, "manual") is None
+                assert p2p.links.connect(bad, "manual") is None
                 await asyncio.sleep(0.01)
             assert not p2p.peers
             assert _open_fds() - before < 5  # was one monitor socket (an eventfd) per dial
         finally:
             await p2p.stop()
+
+    asyncio.run(body())
+
+
+# --- the tables: every message the codec knows is capped, prioritised, rate-classed, handled ---
+def test_every_message_type_has_a_codec_cap_priority_rate_class_and_exactly_one_handler(manager):
+    p2p, _ = manager
+    kinds = set(MsgType)
+    assert set(MESSAGE_CLASSES) == kinds
+    assert set(MAX_PAYLOAD) == kinds
+    assert set(PRIORITY) == kinds
+    assert set(RATE_CLASS) == kinds
+    assert set(p2p.dispatch.handlers) == {MESSAGE_CLASSES[kind] for kind in kinds}
+    # Each part's table claims its own messages only: no part silently overrides another.
+    parts = [p2p.handshake.handlers(), p2p.txs.handlers(), p2p.blocks.handlers()]
+    claimed = [kind for table in parts for kind in table]
+    assert len(claimed) == len(set(claimed))
+
+
+def _active_peer(p2p) -> Peer:
+    peer = Peer(0, True, key=CurveKeys.generate().public, ip="127.0.0.1")
+    peer.state = PeerState.ACTIVE
+    p2p.peers[peer.id] = peer
+    return peer
+
+
+def test_a_message_without_a_handler_costs_the_peer_and_the_worker_carries_on(manager):
+    p2p, _ = manager
+    del p2p.dispatch.handlers[GetAddr]  # as a registry entry nobody wired up would be
+
+    async def body():
+        peer = _active_peer(p2p)
+        worker = asyncio.create_task(p2p.dispatch.worker(peer))
+        try:
+            before = peer.score()
+            p2p.dispatch.receive(peer, encode(GetAddr()), "request")
+            for _ in range(100):
+                if peer.score() < before:
+                    break
+                await asyncio.sleep(0.01)
+            assert peer.score() <= before - PENALTY[Misbehaviour.PROTOCOL] + 1
+            assert not worker.done()
+            # The same worker still answers the next message: GETHEADERS gets HEADERS back.
+            p2p.dispatch.receive(peer, encode(GetHeaders((REGTEST.genesis_hash,))), "request")
+            for _ in range(200):
+                if len(peer.queue):
+                    break
+                await asyncio.sleep(0.01)
+            assert frame_type(peer.queue.pop_nowait()) == MsgType.HEADERS
+        finally:
+            worker.cancel()
 
     asyncio.run(body())

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from coinium.core.codec import DecodeError
 from coinium.core.header import Header
 from coinium.core.params import REGTEST
+from coinium.core.transaction import Transaction
 from coinium.p2p.messages import (
     MAX_ADDR,
     MAX_FRAME_SIZE,
@@ -19,7 +20,10 @@ from coinium.p2p.messages import (
     Addr,
     AddrRecord,
     BlockMsg,
+    BlockTxn,
+    CmpctBlock,
     GetAddr,
+    GetBlockTxn,
     GetData,
     GetHeaders,
     Headers,
@@ -53,6 +57,9 @@ hosts = st.one_of(
 )
 records = st.builds(AddrRecord, hashes, hosts, u16, u64, u64)
 headers = st.builds(Header, u32, u32, hashes, hashes, hashes, u64, u32, u64)
+coinbases = st.builds(Transaction.coinbase, u32, hashes.map(lambda h: h[:20]),
+                      st.integers(0, 10**15),
+                      st.binary(max_size=40))  # fmt: skip
 
 messages = st.one_of(
     st.builds(Version, u32, u32, hashes, u64, u64, u64, tips, u16, u16,
@@ -71,6 +78,12 @@ messages = st.one_of(
     st.builds(BlockMsg, st.binary(min_size=128, max_size=300)),
     st.builds(TxMsg, st.binary(min_size=1, max_size=MAX_TX_SIZE)),
     st.just(MempoolReq()),
+    st.builds(CmpctBlock, headers, u64, st.binary(min_size=1, max_size=300),
+              st.lists(st.binary(min_size=6, max_size=6), max_size=50).map(tuple),
+              st.booleans()),
+    st.builds(GetBlockTxn, hashes,
+              st.sets(st.integers(1, 0xFFFFFFFF), max_size=50).map(lambda s: tuple(sorted(s)))),
+    st.builds(BlockTxn, hashes, st.lists(coinbases, max_size=5).map(tuple)),
 )  # fmt: skip
 
 
@@ -146,6 +159,14 @@ def test_empty_unknown_and_oversized_frames():
         decode(bytes((MsgType.VERACK,)) + b"\x00")
     assert issubclass(MalformedMessage, DecodeError)
     assert MAX_FRAME_SIZE == 1 + MAX_PAYLOAD[MsgType.BLOCK]
+
+
+def test_getblocktxn_indexes_must_increase_from_one():
+    for indexes in ((0,), (3, 3), (5, 2)):
+        frame = bytes((MsgType.GETBLOCKTXN,)) + bytes(32) + len(indexes).to_bytes(4, "little") \
+            + b"".join(i.to_bytes(4, "little") for i in indexes)  # fmt: skip
+        with pytest.raises(MalformedMessage):
+            decode(frame)
 
 
 def test_counts_and_kinds_out_of_range():

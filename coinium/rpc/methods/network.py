@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from coinium.mempool.pool import coins
-from coinium.p2p.manager import PeerManager
+from coinium.p2p.rpcview import PeerView
 from coinium.rpc.errors import RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RpcError
 from coinium.rpc.registry import Method, Param
 from coinium.rpc.server import RpcContext
@@ -25,12 +25,12 @@ RPC_CLIENT_NODE_NOT_CONNECTED = -29
 RPC_CLIENT_INVALID_IP_OR_SUBNET = -30
 
 
-def _p2p(ctx: RpcContext) -> PeerManager:
+def _p2p(ctx: RpcContext) -> PeerView:
     manager = getattr(ctx.node, "p2p", None)
     if manager is None:
         raise RpcError(RPC_CLIENT_P2P_DISABLED,
                        "Error: Peer-to-peer functionality missing or disabled")  # fmt: skip
-    return manager
+    return manager.view
 
 
 async def getpeerinfo(ctx: RpcContext) -> list[dict[str, Any]]:
@@ -53,7 +53,7 @@ async def getnetworkinfo(ctx: RpcContext) -> dict[str, Any]:
     info["relayfee"] = coins(policy.min_relay_fee_rate)
     info["incrementalfee"] = coins(policy.incremental_relay_fee_rate)
     nat = getattr(ctx.node, "nat", None)
-    verdicts = _p2p(ctx).reachability.verdicts
+    verdicts = _p2p(ctx).reachability_verdicts()
     info["natmappings"] = nat.info(verdicts) if nat is not None else []  # --natpmp
     return info
 
@@ -90,9 +90,9 @@ async def setban(ctx: RpcContext, subnet: str, command: str, bantime: int,
     if command not in ("add", "remove"):
         raise RpcError(RPC_MISC_ERROR, "setban \"subnet\" \"command\": command must be add or "
                        "remove")  # fmt: skip
-    manager = _p2p(ctx)
+    view = _p2p(ctx)
     try:
-        manager.set_ban(subnet, command, bantime, absolute)
+        view.set_ban(subnet, command, bantime, absolute)
     except KeyError:
         raise RpcError(RPC_CLIENT_NODE_ALREADY_ADDED, "Error: IP/Subnet already banned") from None
     except LookupError:

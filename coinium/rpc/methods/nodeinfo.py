@@ -28,14 +28,11 @@ async def getnettotals(ctx: RpcContext) -> dict[str, Any]:
 
 
 async def getaddednodeinfo(ctx: RpcContext, node: str | None) -> list[dict[str, Any]]:
-    manager = _p2p(ctx)
-    connected = {peer.key: peer for peer in manager.active_peers()}
     found = []
-    for key, manual in manager.manual.items():
+    for manual, peer in _p2p(ctx).added_nodes():
         text = str(manual.address)
-        if node is not None and node not in (text, key.hex()):
+        if node is not None and node not in (text, manual.address.key.hex()):
             continue
-        peer = connected.get(key)
         entry: dict[str, Any] = {"addednode": text, "connected": peer is not None,
                                  "addresses": []}  # fmt: skip
         if peer is not None:

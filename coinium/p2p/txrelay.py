@@ -1,0 +1,175 @@
+"""Transaction relay: inventory (INV, GETDATA, NOTFOUND of kind TX), TX messages into the
+mempool, transactions held for a nonce gap (orphans), MEMPOOL requests, and relay of what the
+mempool took."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from coinium.core.codec import DecodeError
+from coinium.core.transaction import Transaction
+from coinium.crypto.address import account_id
+from coinium.mempool.pool import MempoolReject
+from coinium.p2p import scoring
+from coinium.p2p.dispatch import Handler
+from coinium.p2p.gossip import SeenCache
+from coinium.p2p.messages import (
+    GetData,
+    Inv,
+    InvKind,
+    MempoolReq,
+    NotFound,
+    TxMsg,
+)
+from coinium.p2p.peer import Peer
+from coinium.p2p.scoring import Merit, Misbehaviour
+
+if TYPE_CHECKING:
+    from coinium.p2p.manager import PeerManager
+
+log = logging.getLogger("coinium.net")
+
+MEMPOOL_REQUEST_INTERVAL_S = 30.0
+TX_ORPHANS_MAX = 1000
+TX_ORPHAN_TTL_S = 20 * 60.0
+
+
+@dataclass(slots=True)
+class _TxOrphan:
+    tx: Transaction
+    peer: Peer | None
+    expires: float
+
+
+class TxRelay:
+    """The transaction side of the protocol."""
+
+    def __init__(self, host: PeerManager) -> None:
+        self.host = host
+        self.tx_rejects = SeenCache(ttl=600.0)  # txids the mempool refused (cleared on new tips)
+        self.tx_orphans: OrderedDict[tuple[bytes, int], _TxOrphan] = OrderedDict()
+        self._tx_source: dict[bytes, Peer] = {}
+
+    def handlers(self) -> dict[type, Handler]:
+        return {TxMsg: self._on_tx, MempoolReq: self._on_mempool}
+
+    def new_tip(self) -> None:
+        self.tx_rejects = SeenCache(ttl=600.0)  # a new state: refused txs may now be fine
+
+    def expire_orphans(self, now: float) -> None:
+        expired = [k for k, o in self.tx_orphans.items() if o.expires < now]
+        for key in expired:
+            del self.tx_orphans[key]
+
+    async def on_inv(self, peer: Peer, msg: Inv, channel: str) -> None:
+        for item in msg.hashes:
+            peer.known.add(item)
+        mempool = self.host.hooks.mempool
+        wanted = [h for h in msg.hashes if h not in mempool and h not in self.tx_rejects
+                  and h not in self.host.gossip.txs_relayed and h not in peer.tx_requested]
+        for txid in wanted:
+            peer.tx_requested.add(txid)
+        for i in range(0, len(wanted), 2000):
+            self.host.send(peer, GetData(InvKind.TX, tuple(wanted[i : i + 2000])))
+
+    async def on_getdata(self, peer: Peer, msg: GetData, channel: str) -> None:
+        await self.host.links.drain(peer)
+        missing = []
+        mempool = self.host.hooks.mempool
+        for txid in msg.hashes:
+            entry = mempool.get(txid)
+            if entry is None:
+                missing.append(txid)
+            else:
+                peer.known.add(txid)
+                self.host.send(peer, TxMsg(entry.tx.raw))
+        if missing:
+            self.host.send(peer, NotFound(msg.kind, tuple(missing)))
+
+    async def on_notfound(self, peer: Peer, msg: NotFound, channel: str) -> None:
+        requested = [h for h in msg.hashes if h in peer.tx_requested]
+        for txid in requested:
+            peer.tx_requested.discard(txid)
+        if not requested:
+            self.host.misbehaving(peer, Misbehaviour.UNREQUESTED, "notfound for no request")
+
+    async def _on_tx(self, peer: Peer, msg: TxMsg, channel: str) -> None:
+        txid = msg.txid
+        peer.known.add(txid)
+        peer.tx_requested.discard(txid)
+        mempool = self.host.hooks.mempool
+        if txid in mempool or txid in self.tx_rejects or txid in self.host.gossip.txs_relayed:
+            return
+        try:
+            tx = msg.decode()
+        except DecodeError as exc:
+            self.host.misbehaving(peer, Misbehaviour.INVALID_TX, f"undecodable: {exc}")
+            return
+        await self.accept_tx(tx, peer)
+
+    async def accept_tx(self, tx: Transaction, peer: Peer | None, release: bool = True) -> bool:
+        txid = tx.txid
+        if peer is not None:
+            self._tx_source[txid] = peer
+        try:
+            await self.host.hooks.submit_transaction(tx)
+        except MempoolReject as reject:
+            offence = scoring.for_tx_reject(reject.reason)
+            if offence is not None and peer is not None:
+                self.host.misbehaving(peer, offence, f"tx {txid.hex()[:16]}: {reject.reason}")
+            if reject.reason == "nonce-gap":
+                self._hold_orphan(tx, peer)
+            elif reject.reason != "txn-already-in-mempool":
+                self.tx_rejects.add(txid)
+            return False
+        finally:
+            self._tx_source.pop(txid, None)
+        if peer is not None:
+            self.host.reward(peer, Merit.NOVEL_TX)
+            peer.stats.last_transaction = int(time.time())
+        if release and self.tx_orphans:
+            await self._release_orphans(tx)
+        return True
+
+    def _hold_orphan(self, tx: Transaction, peer: Peer | None) -> None:
+        """A transaction whose sender has a nonce gap: keep it until the gap closes."""
+        key = (account_id(tx.sender), tx.nonce)
+        self.tx_orphans[key] = _TxOrphan(tx, peer, time.monotonic() + TX_ORPHAN_TTL_S)
+        while len(self.tx_orphans) > TX_ORPHANS_MAX:
+            self.tx_orphans.popitem(last=False)
+
+    async def _release_orphans(self, tx: Transaction) -> None:
+        sender, nonce = account_id(tx.sender), tx.nonce
+        while True:
+            nonce += 1
+            orphan = self.tx_orphans.pop((sender, nonce), None)
+            if orphan is None or not await self.accept_tx(orphan.tx, orphan.peer, release=False):
+                return
+
+    async def _on_mempool(self, peer: Peer, msg: MempoolReq, channel: str) -> None:
+        now = time.monotonic()
+        if peer.last_mempool_request and \
+                now - peer.last_mempool_request < MEMPOOL_REQUEST_INTERVAL_S:  # fmt: skip
+            return
+        peer.last_mempool_request = now
+        await self.host.links.drain(peer)
+        txids = self.host.hooks.mempool.txids()
+        for i in range(0, len(txids), 2000):
+            chunk = tuple(txids[i : i + 2000])
+            for txid in chunk:
+                peer.known.add(txid)
+            self.host.send(peer, Inv(InvKind.TX, chunk))
+
+    def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
+        if self.host.peers:
+            self.host.gossip.relay_tx(TxMsg(tx_raw), txid, self.host.active_peers(),
+                                      self._tx_source.get(txid))  # fmt: skip
+
+    def transaction_removed(self, tx_raw: bytes, txid: bytes, reason: str,
+                            mempool_sequence: int) -> None:  # fmt: skip
+        pass
+
