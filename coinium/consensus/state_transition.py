@@ -26,7 +26,7 @@ __all__ = ["StateDelta", "StateView", "apply_block", "decode_undo", "encode_undo
 def apply_block(block: Block, view: StateView, params: NetworkParams) -> StateDelta:
     """Apply a block whose body already passed `check_block`; raise BlockError if it breaks a
     stateful rule (nonce, balance, overflow, coinbase amount)."""
-    state = BlockState(view)
+    state = BlockState(view, block.header.height, block.header.timestamp)
     txs = block.transactions
     fees = 0
     start = 1

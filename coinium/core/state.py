@@ -21,7 +21,13 @@ from coinium.core.account import EMPTY_ACCOUNT, Account
 from coinium.crypto.state_proof import NS_ACCOUNT
 
 __all__ = ["NAMESPACES", "NS_ACCOUNT", "BlockState", "RecordKey", "StateDelta", "StateView"]
-NAMESPACES = {NS_ACCOUNT: "account"}
+# Contracts (kinds 64-79, coinium/contracts/): code by BLAKE3 hash, instances by contract id,
+# each contract's storage (contract id | key), its events and each contract transaction's receipt.
+NS_CONTRACT_CODE, NS_CONTRACT, NS_CONTRACT_STORAGE, NS_CONTRACT_EVENT, NS_CONTRACT_RECEIPT = \
+    0x40, 0x41, 0x42, 0x43, 0x44
+NAMESPACES = {NS_ACCOUNT: "account", NS_CONTRACT_CODE: "contract code", NS_CONTRACT: "contract",
+              NS_CONTRACT_STORAGE: "contract storage", NS_CONTRACT_EVENT: "contract event",
+              NS_CONTRACT_RECEIPT: "contract receipt"}  # fmt: skip
 MAX_KEY_SIZE = 255  # keys are written with a u8 length in undo records
 
 RecordKey = tuple[int, bytes]  # (namespace, key)
@@ -58,10 +64,14 @@ class BlockState:
     new values and the undo values. Kinds use `account`/`set_account` and `get`/`put`; the
     transfer fast path uses `accounts` and `load_account` directly."""
 
-    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records", "senders")
+    __slots__ = ("_view", "accounts", "old_accounts", "records", "old_records", "senders",
+                 "height", "time", "context")
 
-    def __init__(self, view: StateView):
+    def __init__(self, view: StateView, height: int = 0, time: int = 0):
         self._view = view
+        self.height = height  # of the block being applied (contracts read it)
+        self.time = time
+        self.context: dict[str, object] = {}  # per-block working data a kind keeps (counters)
         self.accounts: dict[bytes, Account] = {}  # new value of every touched account
         self.old_accounts: dict[bytes, bytes | None] = {}  # its bytes before the block
         self.records: dict[RecordKey, bytes | None] = {}  # other namespaces
@@ -100,6 +110,14 @@ class BlockState:
         self.old_records[record] = raw
         self.records[record] = raw
         return raw
+
+    def peek(self, namespace: int, key: bytes) -> bytes | None:
+        """A record of another namespace as the block left it so far, without touching it (a
+        read that is never written need not be in the undo record)."""
+        record = (namespace, key)
+        if record in self.records:
+            return self.records[record]
+        return self._view.get(namespace, key)
 
     def put(self, namespace: int, key: bytes, value: bytes | None) -> None:
         if namespace not in NAMESPACES:

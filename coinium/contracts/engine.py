@@ -1,0 +1,82 @@
+"""The one wasmtime engine every contract runs on, configured for determinism, and the cache of
+compiled modules.
+
+The configuration is consensus: fuel metering on (gas), every proposal that is not the integer
+MVP off, NaN canonicalization on (belt and braces: the static check refuses floats anyway), a
+fixed Wasm stack (deep recursion traps). The wasmtime version is pinned in pyproject.toml; a new
+version may charge different fuel for the same code, so upgrading it is a consensus change, made
+at a flag height like any fork (docs/CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from importlib import metadata
+
+import wasmtime
+
+from coinium.contracts import limits
+from coinium.contracts.host_api import HOST_FUNCTIONS
+
+WASMTIME_VERSION = "50.0.1"  # the consensus version, as pinned in pyproject.toml
+_CACHE_SIZE = 256
+
+
+def _config() -> wasmtime.Config:
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    for proposal in ("wasm_simd", "wasm_relaxed_simd", "wasm_threads", "wasm_reference_types",
+                     "wasm_bulk_memory", "wasm_multi_memory", "wasm_memory64", "wasm_tail_call",
+                     "wasm_function_references", "wasm_gc", "wasm_exceptions",
+                     "wasm_multi_value", "wasm_wide_arithmetic", "wasm_custom_page_sizes",
+                     "wasm_stack_switching", "wasm_component_model"):  # fmt: skip
+        if hasattr(config, proposal):
+            setattr(config, proposal, False)
+    config.cranelift_nan_canonicalization = True
+    config.max_wasm_stack = limits.MAX_WASM_STACK
+    config.parallel_compilation = False
+    return config
+
+
+def installed_version() -> str:
+    return metadata.version("wasmtime")
+
+
+ENGINE = wasmtime.Engine(_config())
+
+
+def func_type(name: str) -> wasmtime.FuncType:
+    f = HOST_FUNCTIONS[name]
+    kinds = {0x7F: wasmtime.ValType.i32(), 0x7E: wasmtime.ValType.i64()}
+    return wasmtime.FuncType([kinds[p] for p in f.params], [kinds[r] for r in f.results])
+
+
+class ModuleCache:
+    """Compiled modules by code hash (compiling is milliseconds; instantiating microseconds)."""
+
+    def __init__(self, size: int = _CACHE_SIZE):
+        self._modules: OrderedDict[bytes, wasmtime.Module] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, code_hash: bytes, code: bytes) -> wasmtime.Module:
+        with self._lock:
+            module = self._modules.get(code_hash)
+            if module is not None:
+                self._modules.move_to_end(code_hash)
+                return module
+        module = wasmtime.Module(ENGINE, code)
+        with self._lock:
+            self._modules[code_hash] = module
+            while len(self._modules) > self._size:
+                self._modules.popitem(last=False)
+        return module
+
+
+MODULES = ModuleCache()
+
+
+def compile_check(code: bytes) -> None:
+    """wasmtime's own validation under the consensus configuration (WasmtimeError if refused)."""
+    wasmtime.Module.validate(ENGINE, code)
