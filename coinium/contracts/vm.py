@@ -22,8 +22,13 @@ from coinium.contracts import host_api, limits
 from coinium.contracts.engine import ENGINE, MODULES, func_type
 from coinium.contracts.records import Instance, encode_event, event_key
 from coinium.core.account import Account
-from coinium.core.state import (NS_CONTRACT, NS_CONTRACT_CODE, NS_CONTRACT_EVENT,
-                                NS_CONTRACT_STORAGE, BlockState)  # fmt: skip
+from coinium.core.state import (
+    NS_CONTRACT,
+    NS_CONTRACT_CODE,
+    NS_CONTRACT_EVENT,
+    NS_CONTRACT_STORAGE,  # fmt: skip
+    BlockState,
+)
 from coinium.core.units import MAX_MONEY
 
 PRICES = limits.PRICES

@@ -27,12 +27,16 @@ from coinium.p2p import messages
 
 
 def test_registry_numbers_names_and_enum_agree():
-    assert sorted(KINDS) == [0, 1]
-    assert {k.name for k in KINDS.values()} == {"coinbase", "transfer"}
+    assert sorted(KINDS) == [0, 1, 64, 65, 66, 67]
+    assert {k.name for k in KINDS.values()} == {"coinbase", "transfer", "contract_upload",
+                                                 "contract_instantiate", "contract_execute",
+                                                 "contract_migrate"}  # fmt: skip
     for number, kind in KINDS.items():
         assert kind.number == number and TxKind[kind.name.upper()] == number
     assert [k.name for k in KINDS.values() if k.coinbase] == ["coinbase"]
-    assert [k.name for k in KINDS.values() if k.signed] == ["transfer"]
+    assert [k.name for k in KINDS.values() if k.signed] == [
+        "transfer", "contract_upload", "contract_instantiate", "contract_execute",
+        "contract_migrate"]
 
 
 def test_max_size_is_the_longest_encoding_and_the_p2p_cap():
@@ -40,10 +44,12 @@ def test_max_size_is_the_longest_encoding_and_the_p2p_cap():
     longest_coinbase = Transaction.coinbase(1, bytes(20), 1, extra=bytes(100))
     assert KINDS[1].max_size == len(longest_transfer.raw) == 400
     assert KINDS[0].max_size == len(longest_coinbase.raw) == 136
-    assert MAX_TX_SIZE == messages.MAX_TX_SIZE == messages.MAX_PAYLOAD[messages.MsgType.TX] == 400
+    # The longest kind is a contract upload of the largest code (tests/contracts cover its size).
+    assert MAX_TX_SIZE == messages.MAX_TX_SIZE == messages.MAX_PAYLOAD[messages.MsgType.TX] \
+        == max(k.max_size for k in KINDS.values()) == KINDS[64].max_size
 
 
-@given(st.integers(2, 255))
+@given(st.integers(2, 255).filter(lambda n: n not in KINDS))
 def test_a_kind_number_the_registry_does_not_know_is_refused_at_decode(number):
     raw = bytearray(Transaction.coinbase(1, bytes(20), 1).raw)
     raw[1] = number

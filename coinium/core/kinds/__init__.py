@@ -46,8 +46,14 @@ class Kind:
 
 
 def _registry() -> dict[int, Kind]:
-    from coinium.core.kinds import (coinbase, contract_execute, contract_instantiate,
-                                    contract_migrate, contract_upload, transfer)
+    from coinium.core.kinds import (
+        coinbase,
+        contract_execute,
+        contract_instantiate,
+        contract_migrate,
+        contract_upload,
+        transfer,
+    )
 
     kinds = (coinbase.KIND, transfer.KIND, contract_upload.KIND, contract_instantiate.KIND,
              contract_execute.KIND, contract_migrate.KIND)
