@@ -27,6 +27,8 @@ from enum import Enum
 from operator import itemgetter
 from pathlib import Path
 
+from typing import TypeVar
+
 import lmdb
 from blake3 import blake3 as _blake3
 
@@ -61,6 +63,7 @@ from coinium.store.records import (
     height_key,
 )
 
+T = TypeVar("T")
 log = logging.getLogger("coinium.chain")
 _by_record = itemgetter(0)
 
@@ -261,6 +264,36 @@ class ChainState:
             proof = self.store.state_tree.prove(txn, record_path(namespace, key))
             root = self.store.state_tree.root(txn)
         return proof, None if record is None else bytes(record), root, height
+
+    def get_record(self, namespace: int, key: bytes) -> bytes | None:
+        """One state record after the tip (any namespace), or None."""
+        with self.store.read() as txn:
+            raw = self.store.state_view(txn).get(namespace, key)
+        return None if raw is None else bytes(raw)
+
+    def records_with_prefix(self, namespace: int, prefix: bytes, limit: int,
+                            after: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` records of a namespace whose keys start with ``prefix``, in key
+        order, from the first key above ``after`` (paging)."""
+        start = record_key(namespace, max(prefix, after + b"\x00" if after else prefix))
+        head = record_key(namespace, prefix)
+        found: list[tuple[bytes, bytes]] = []
+        with self.store.read() as txn:
+            cursor = self.store.cursor(txn, "state")
+            if not cursor.set_range(start):
+                return found
+            for key, value in cursor:
+                if not bytes(key).startswith(head) or len(found) >= limit:
+                    break
+                found.append((bytes(key)[1:], bytes(value)))
+        return found
+
+    def with_tip_state(self, fn: Callable[..., T]) -> T:
+        """``fn(view, height, time)`` over the state after the tip, in one read transaction
+        (contract queries and gas estimates run on it and write nothing)."""
+        with self.store.read() as txn:
+            tip = self.tip
+            return fn(self.store.state_view(txn), tip.height, tip.header.timestamp)
 
     def iter_records(self) -> Iterable[tuple[RecordKey, bytes]]:
         """Every state record of every namespace, in key order."""

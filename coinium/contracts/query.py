@@ -1,0 +1,41 @@
+"""Contract calls outside blocks: `callcontract` (read-only, free, gas-capped) and
+`estimategas` (a transaction's call run on the tip's state and thrown away).
+
+Both run on a throwaway `BlockState` over a read transaction's view, at the tip's height and
+time, so they see what the next block would see and write nothing.
+"""
+
+from __future__ import annotations
+
+from coinium.contracts import limits
+from coinium.contracts.records import Instance
+from coinium.contracts.vm import CallResult, Execution, Overlay, StateBase
+from coinium.core.state import NS_CONTRACT, NS_CONTRACT_CODE, BlockState, StateView
+
+ZERO_ID = bytes(20)
+
+
+def query(view: StateView, height: int, time: int, contract: bytes, message: bytes,
+          gas: int = limits.QUERY_GAS_LIMIT, caller: bytes = ZERO_ID) -> CallResult:
+    """Call ``query``: storage writes, sends and events fail with ``read-only``."""
+    gas = min(gas, limits.QUERY_GAS_LIMIT)
+    base = StateBase(BlockState(view, height, time))
+    return Execution(height, time, readonly=True).call(base, contract, "query", caller, 0,
+                                                       message, gas)  # fmt: skip
+
+
+def estimate(view: StateView, height: int, time: int, entry: str, sender: bytes,
+             contract: bytes, message: bytes, coins: int, gas: int = limits.MAX_TX_GAS,
+             code_hash: bytes | None = None) -> CallResult:
+    """What an execute (``entry`` "execute"), instantiate (``code_hash`` given) or migrate call
+    would do on the tip's state: its gas if it succeeds, the reason if not."""
+    base = StateBase(BlockState(view, height + 1, time))
+    top = Overlay(base)
+    if code_hash is not None:
+        if base.get(NS_CONTRACT_CODE, code_hash) is None:
+            return CallResult(False, 0, "no-code")
+        raw = base.get(NS_CONTRACT, contract)
+        old = Instance.decode(raw) if raw is not None else None
+        top.put(NS_CONTRACT, contract, Instance(code_hash, old.admin if old else None, sender,
+                                                height + 1).encode())  # fmt: skip
+    return Execution(height + 1, time).call(top, contract, entry, sender, coins, message, gas)
