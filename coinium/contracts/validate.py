@@ -97,7 +97,7 @@ def check_code(code: bytes) -> None:
     imported_functions = 0
     declared_functions = 0
     bodies = 0
-    has_memory = False
+    has_memory = exports_memory = False
     last_id = 0
     while r.pos < r.end:
         section = r.byte()
@@ -142,7 +142,7 @@ def check_code(code: bytes) -> None:
                     raise CodeError("code-malformed", "a global's mutability is 0 or 1")
                 _const_expression(s)
         elif section == 7:
-            _exports(s)
+            exports_memory = _exports(s)
         elif section == 8:
             raise CodeError("code-bad-exports", "a start function (contracts run only when called)")
         elif section == 9:
@@ -173,8 +173,9 @@ def check_code(code: bytes) -> None:
         raise CodeError("code-malformed", "function and code sections disagree")
     if imported_functions + declared_functions > limits.MAX_FUNCTIONS:
         raise CodeError("code-too-large", f"more than {limits.MAX_FUNCTIONS} functions")
-    if not has_memory:
-        raise CodeError("code-bad-exports", "a contract defines its own memory")
+    if not has_memory or not exports_memory:
+        raise CodeError("code-bad-exports", "a contract defines its own memory and exports it "
+                        "as 'memory'")
 
 
 def _value_type(byte: int, where: str) -> int:
@@ -225,7 +226,7 @@ def _imports(s: _Bytes, types: list[tuple[bytes, bytes]]) -> int:
     return functions
 
 
-def _exports(s: _Bytes) -> None:
+def _exports(s: _Bytes) -> bool:
     names = set()
     for _ in range(s.leb()):
         name = s.name()
@@ -236,8 +237,7 @@ def _exports(s: _Bytes) -> None:
         s.leb()
         if name == "memory" and kind != 2:
             raise CodeError("code-bad-exports", "the export named memory is not a memory")
-    if "memory" not in names:
-        raise CodeError("code-bad-exports", "a contract exports its memory as 'memory'")
+    return "memory" in names
 
 
 def _const_expression(s: _Bytes) -> None:
