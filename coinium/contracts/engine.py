@@ -34,6 +34,10 @@ def _config() -> wasmtime.Config:
         if hasattr(config, proposal):
             setattr(config, proposal, False)
     config.cranelift_nan_canonicalization = True
+    # Traps by explicit checks, not by signal handlers: a process that installs its own SIGILL
+    # or SIGSEGV handler after wasmtime (Python's faulthandler does) would otherwise die on
+    # the first out-of-bounds access or stack overflow instead of getting a trap.
+    config.signals_based_traps = False
     config.max_wasm_stack = limits.MAX_WASM_STACK
     config.parallel_compilation = False
     return config

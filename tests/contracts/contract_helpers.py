@@ -16,6 +16,7 @@ from helpers import key
 from coinium.chain.builder import build_block, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.contracts import builders
+from coinium.contracts.limits import min_fee
 from coinium.contracts.records import Receipt, code_hash, contract_id
 from coinium.contracts.toolchain import build_c, clang
 from coinium.core.params import REGTEST
@@ -82,7 +83,8 @@ class Chain:
         return tx, contract_id(k.account, nonce)
 
     def execute(self, k, contract: bytes, message: bytes = b"", *, gas: int = GAS,
-                fee: int = FEE, coins: int = 0):
+                fee: int | None = None, coins: int = 0):
+        fee = max(FEE, min_fee(gas)) if fee is None else fee
         return builders.execute(k, REGTEST.chain_id, contract, message, gas=gas, fee=fee,
                                 nonce=self.nonce(k), coins=coins)  # fmt: skip
 
