@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from operator import itemgetter
 from pathlib import Path
-
 from typing import TypeVar
 
 import lmdb

@@ -7,7 +7,7 @@
 - event (0x43): key = contract id (20) | height u64 BE | block-wide sequence u32 BE ->
   txid 32 | topic length u8 | topic | data
 - receipt (0x44): key = txid (32) -> status u8 | gas used u64 | contract id 20 |
-  reason length u8 | reason | return data
+  reason length u8 | reason | event count u8 | the events' keys (32 each) | return data
 """
 
 from __future__ import annotations
@@ -75,16 +75,22 @@ class Receipt:
     contract: bytes = NO_CONTRACT  # the contract called or created
     reason: str = ""  # a reason code when it failed
     result: bytes = b""
+    events: tuple[bytes, ...] = ()  # the keys of the events it wrote (namespace 0x43)
 
     def encode(self) -> bytes:
         reason = self.reason.encode()[:255]
         return _RECEIPT_HEAD.pack(0 if self.ok else 1, self.gas_used, self.contract) \
-            + bytes((len(reason),)) + reason + self.result
+            + bytes((len(reason),)) + reason + bytes((len(self.events),)) \
+            + b"".join(self.events) + self.result
 
     @classmethod
     def decode(cls, data: bytes) -> Receipt:
         status, gas, contract = _RECEIPT_HEAD.unpack_from(data)
-        length = data[_RECEIPT_HEAD.size]
-        start = _RECEIPT_HEAD.size + 1
-        return cls(status == 0, gas, contract, data[start:start + length].decode(),
-                   data[start + length:])  # fmt: skip
+        at = _RECEIPT_HEAD.size
+        length = data[at]
+        reason = data[at + 1:at + 1 + length].decode()
+        at += 1 + length
+        count = data[at]
+        at += 1
+        events = tuple(data[at + 32 * i:at + 32 * (i + 1)] for i in range(count))
+        return cls(status == 0, gas, contract, reason, data[at + 32 * count:], events)

@@ -149,8 +149,9 @@ def base(state: BlockState, tx: Transaction) -> StateBase:
     return StateBase(state, tx.txid)
 
 
-def receipt_of(result, contract: bytes = ZERO_ID) -> Receipt:
-    return Receipt(result.ok, result.gas_used, contract, result.reason, result.result)
+def receipt_of(result, base: StateBase, contract: bytes = ZERO_ID) -> Receipt:
+    return Receipt(result.ok, result.gas_used, contract, result.reason, result.result,
+                   tuple(base.event_keys))
 
 
 def require(condition: bool, tx: Transaction, reason: str, detail: str) -> None:

@@ -86,10 +86,11 @@ class Overlay:
 class StateBase:
     """The bottom of the overlays: the block's working state (or a throwaway one for queries)."""
 
-    __slots__ = ("state", "txid")
+    __slots__ = ("state", "txid", "event_keys")
 
     def __init__(self, state: BlockState, txid: bytes = bytes(32)):
         self.state, self.txid = state, txid
+        self.event_keys: list[bytes] = []  # the events its overlays committed, for the receipt
 
     def get(self, namespace: int, key: bytes) -> bytes | None:
         return self.state.peek(namespace, key)
@@ -105,8 +106,9 @@ class StateBase:
             state.set_account(account, Account(balance, state.account(account).nonce))
         sequence = state.context.get("contract_events", 0)
         for contract, topic, data in overlay.events:
-            state.put(NS_CONTRACT_EVENT, event_key(contract, state.height, sequence),
-                      encode_event(self.txid, topic, data))  # fmt: skip
+            key = event_key(contract, state.height, sequence)
+            state.put(NS_CONTRACT_EVENT, key, encode_event(self.txid, topic, data))
+            self.event_keys.append(key)
             sequence += 1
         state.context["contract_events"] = sequence
 

@@ -10,11 +10,11 @@ from contract_helpers import FEE, Chain, example, u64, wat
 
 from coinium.contracts import builders, query
 from coinium.contracts.limits import MAX_CODE_SIZE
+from coinium.contracts.records import code_hash, decode_event
 from coinium.core.codec import DecodeError
 from coinium.core.params import REGTEST
-from coinium.core.transaction import Transaction
-from coinium.contracts.records import code_hash, decode_event
 from coinium.core.state import NS_CONTRACT, NS_CONTRACT_CODE, NS_CONTRACT_EVENT
+from coinium.core.transaction import Transaction
 
 
 @pytest.fixture
@@ -52,6 +52,8 @@ def test_token_upload_instantiate_transfer_query_and_events(chain):
     assert [(e["topic"], e["txid"], e["height"]) for e in events] == \
         [(b"transfer", tx.txid, chain.state.height)]
     assert events[0]["data"] == alice.account + bob.account + u64(250)
+    assert receipt.events == tuple(k for k, _ in
+                                   chain.state.records_with_prefix(NS_CONTRACT_EVENT, token, 9))
 
 
 def test_a_failed_call_changes_nothing_but_the_fee(chain):

@@ -18,9 +18,10 @@ def _shape(tx) -> None:
 
 
 def _run(tx, sender_id: bytes, gas: int, message: bytes, state) -> Receipt:
-    result = transactions.execution(state).call(transactions.base(state, tx), tx.recipient,
-                                                "execute", sender_id, tx.amount, message, gas)
-    return transactions.receipt_of(result, tx.recipient)
+    base = transactions.base(state, tx)
+    result = transactions.execution(state).call(base, tx.recipient, "execute", sender_id,
+                                                tx.amount, message, gas)  # fmt: skip
+    return transactions.receipt_of(result, base, tx.recipient)
 
 
 def _fields(tx) -> dict:

@@ -30,14 +30,15 @@ def _run(tx, sender_id: bytes, gas: int, data: bytes, state) -> Receipt:
     contract = contract_id(sender_id, tx.nonce)
     if state.peek(NS_CONTRACT_CODE, digest) is None:
         return Receipt(False, gas, contract, "no-code")
-    top = Overlay(transactions.base(state, tx))
+    base = transactions.base(state, tx)
+    top = Overlay(base)
     top.put(NS_CONTRACT, contract,
             Instance(digest, admin if has_admin else None, sender_id, state.height).encode())
     result = transactions.execution(state).call(top, contract, "instantiate", sender_id,
                                                 tx.amount, message, gas)  # fmt: skip
     if result.ok:
         top.commit()
-    return transactions.receipt_of(result, contract)
+    return transactions.receipt_of(result, base, contract)
 
 
 def _fields(tx) -> dict:

@@ -30,14 +30,15 @@ def _run(tx, sender_id: bytes, gas: int, data: bytes, state) -> Receipt:
         return Receipt(False, gas, contract, "not-admin")
     if state.peek(NS_CONTRACT_CODE, digest) is None:
         return Receipt(False, gas, contract, "no-code")
-    top = Overlay(transactions.base(state, tx))
+    base = transactions.base(state, tx)
+    top = Overlay(base)
     top.put(NS_CONTRACT, contract,
             Instance(digest, instance.admin, instance.creator, instance.height).encode())
     result = transactions.execution(state).call(top, contract, "migrate", sender_id, 0, message,
                                                 gas)  # fmt: skip
     if result.ok:
         top.commit()
-    return transactions.receipt_of(result, contract)
+    return transactions.receipt_of(result, base, contract)
 
 
 def _fields(tx) -> dict:
