@@ -39,7 +39,7 @@ MAX_FUNCTIONS = 4096
 MAX_CALL_DEPTH = 8  # the transaction's own call is depth 1
 MAX_WASM_STACK = 512 * 1024  # bytes of native stack for Wasm frames: deep recursion traps
 MAX_TX_GAS = 2_000_000_000  # the most gas one transaction may ask for
-MAX_BLOCK_GAS = 200_000_000_000  # the sum of gas limits of a block's contract transactions
+MAX_BLOCK_GAS = 20_000_000_000  # the sum of gas limits of a block's contract transactions (~2 s)
 MIN_GAS_PRICE_MILLI = 1  # base units per 1,000 gas: fee >= gas_limit * this / 1000 (rounded up)
 MAX_STORAGE_KEY = 200  # bytes; the record key is contract id (20) | key, under the 255 cap
 MAX_STORAGE_VALUE = 16 * 1024

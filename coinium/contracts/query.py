@@ -7,10 +7,25 @@ time, so they see what the next block would see and write nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from coinium.contracts import limits
-from coinium.contracts.records import Instance
+from coinium.contracts.records import Instance, Receipt
 from coinium.contracts.vm import CallResult, Execution, Overlay, StateBase
-from coinium.core.state import NS_CONTRACT, NS_CONTRACT_CODE, BlockState, StateView
+from coinium.core.errors import ConsensusError
+from coinium.core.kinds import KINDS
+from coinium.core.state import (
+    NS_CONTRACT,
+    NS_CONTRACT_CODE,
+    NS_CONTRACT_RECEIPT,
+    BlockState,
+    StateView,  # fmt: skip
+)
+
+if TYPE_CHECKING:
+    from coinium.core.transaction import Transaction
+
+CONTRACT_KINDS = range(64, 80)
 
 ZERO_ID = bytes(20)
 
@@ -39,3 +54,19 @@ def estimate(view: StateView, height: int, time: int, entry: str, sender: bytes,
         top.put(NS_CONTRACT, contract, Instance(code_hash, old.admin if old else None, sender,
                                                 height + 1).encode())  # fmt: skip
     return Execution(height + 1, time).call(top, contract, entry, sender, coins, message, gas)
+
+
+def estimate_transaction(view: StateView, height: int, time: int, tx: Transaction) -> Receipt:
+    """Apply one contract transaction (its signature unchecked) to the tip's state exactly as
+    the next block would, and return its receipt; nothing is written. ConsensusError if the
+    block would refuse it (nonce, fee, gas limit); ValueError if it is not a contract kind."""
+    if tx.kind not in CONTRACT_KINDS or tx.kind not in KINDS:
+        raise ValueError("not a contract transaction")
+    kind = KINDS[tx.kind]
+    kind.check(tx)
+    state = BlockState(view, height + 1, time)
+    kind.apply([tx], state)
+    raw = state.records.get((NS_CONTRACT_RECEIPT, tx.txid))
+    if raw is None:
+        raise ConsensusError("no-receipt", "the transaction left no receipt")
+    return Receipt.decode(raw)

@@ -48,6 +48,11 @@ def gas_limit(tx: Transaction) -> int:
     return GAS.unpack_from(tx.payload)[0]
 
 
+def block_gas(tx: Transaction) -> int:
+    """The gas a transaction counts against MAX_BLOCK_GAS (0 for kinds other than 64-79)."""
+    return gas_limit(tx) if 64 <= tx.kind < 80 else 0
+
+
 def kind_data(tx: Transaction) -> bytes:
     return tx.payload[GAS.size:]
 

@@ -10,6 +10,7 @@ def default_table() -> MethodTable:
     from coinium.rpc.methods import (
         accounts,
         blockchain,
+        contracts,
         control,
         mempool,
         mining,
@@ -18,5 +19,6 @@ def default_table() -> MethodTable:
         zmq,
     )
 
-    modules = (accounts, blockchain, control, mempool, mining, network, rawtransactions, zmq)
+    modules = (accounts, blockchain, contracts, control, mempool, mining, network,
+               rawtransactions, zmq)
     return MethodTable(method for module in modules for method in module.METHODS)
