@@ -68,7 +68,7 @@ class Node:
         self.mempool.tip_height = self.chain.height
         self.listeners.append(self.mempool)
         if self.options.zmq:
-            self.notifier = ZmqNotifier(self.options.zmq)
+            self.notifier = ZmqNotifier(self.options.zmq, read_record=self.chain.get_record)
             self.listeners.append(self.notifier)
             self.mempool.listeners.append(self.notifier)
         if self.options.persist_mempool:

@@ -12,6 +12,11 @@ One notifier per configured (topic, address). Every message is three frames::
   the 32-byte txid.
 - ``rawtx``: same trigger as ``hashtx``; ``Transaction.raw``.
 - ``sequence``: every block connected or disconnected and every mempool add or remove.
+- ``contract`` (Coinium's): every event a connected block's contract transactions emitted, in
+  block order: the event record's key (contract id 20 | height u64 BE | sequence u32 BE) then
+  its value (txid 32 | topic length u8 | topic | data), as `coinium.contracts.records` decodes
+  them. A reorg re-sends the events of the blocks it connects; those of the blocks it
+  disconnects are gone with them (watch ``sequence`` for ``D``).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -38,17 +43,19 @@ import logging
 import math
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import zmq
 
+from coinium.contracts.records import Receipt
 from coinium.core.block import Block
+from coinium.core.state import NS_CONTRACT_EVENT, NS_CONTRACT_RECEIPT
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "contract")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -118,8 +125,10 @@ class ZmqNotifier:
     """
 
     def __init__(
-        self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None
+        self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None,
+        read_record: Callable[[int, bytes], bytes | None] | None = None,
     ) -> None:
+        self._read_record = read_record  # the chain's state after the tip (the contract topic)
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
         self._sockets: dict[str, zmq.Socket] = {}
@@ -192,6 +201,8 @@ class ZmqNotifier:
             self._transaction(tx.txid, tx.raw)
         self._publish("sequence", block.hash + b"C")
         self._connected_since_tip = True
+        if self._by_topic["contract"] and self._read_record is not None:
+            self._contract_events(block)
 
     def block_disconnected(self, block: Block) -> None:
         # bitcoind re-announces the transactions of a disconnected block on hashtx/rawtx too.
@@ -218,6 +229,18 @@ class ZmqNotifier:
         if reason.lower() == "block":  # the block's "C" covers it, as in bitcoind
             return
         self._publish("sequence", txid + b"R" + _MEMPOOL_SEQUENCE.pack(mempool_sequence))
+
+    def _contract_events(self, block: Block) -> None:
+        read = self._read_record
+        assert read is not None
+        for tx in block.transactions:
+            if not 64 <= tx.kind < 80:
+                continue
+            raw = read(NS_CONTRACT_RECEIPT, tx.txid)
+            for key in Receipt.decode(raw).events if raw is not None else ():
+                value = read(NS_CONTRACT_EVENT, key)
+                if value is not None:
+                    self._publish("contract", key + value)
 
     # --- sending ------------------------------------------------------------------------------
     def _transaction(self, txid: bytes, raw: bytes) -> None:
