@@ -490,3 +490,7 @@ def _utc(timestamp: int) -> str:
 
 
 __all__ = ["DEFAULT_FEE", "PASSPHRASE_ENV", "wallet_group"]
+
+
+# The contract commands register themselves on the group.
+from coinium.wallet import contract_cli  # noqa: E402, F401
