@@ -17,7 +17,8 @@ from importlib import metadata
 import wasmtime
 
 from coinium.contracts import limits
-from coinium.contracts.host_api import HOST_FUNCTIONS
+from coinium.contracts.bridge import entry_points
+from coinium.contracts.host_api import ENTRY_POINTS
 
 WASMTIME_VERSION = "50.0.1"  # the consensus version, as pinned in pyproject.toml
 _CACHE_SIZE = 256
@@ -50,32 +51,29 @@ def installed_version() -> str:
 ENGINE = wasmtime.Engine(_config())
 
 
-def func_type(name: str) -> wasmtime.FuncType:
-    f = HOST_FUNCTIONS[name]
-    kinds = {0x7F: wasmtime.ValType.i32(), 0x7E: wasmtime.ValType.i64()}
-    return wasmtime.FuncType([kinds[p] for p in f.params], [kinds[r] for r in f.results])
-
-
 class ModuleCache:
-    """Compiled modules by code hash (compiling is milliseconds; instantiating microseconds)."""
+    """Compiled modules by code hash (compiling is milliseconds; instantiating microseconds),
+    each with the entry points it exports with the right type."""
 
     def __init__(self, size: int = _CACHE_SIZE):
-        self._modules: OrderedDict[bytes, wasmtime.Module] = OrderedDict()
+        self._modules: OrderedDict[bytes, tuple[wasmtime.Module, frozenset[str]]] = \
+            OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, code_hash: bytes, code: bytes) -> wasmtime.Module:
+    def get(self, code_hash: bytes, code: bytes) -> tuple[wasmtime.Module, frozenset[str]]:
         with self._lock:
-            module = self._modules.get(code_hash)
-            if module is not None:
+            found = self._modules.get(code_hash)
+            if found is not None:
                 self._modules.move_to_end(code_hash)
-                return module
+                return found
         module = wasmtime.Module(ENGINE, code)
+        found = module, entry_points(module, ENTRY_POINTS)
         with self._lock:
-            self._modules[code_hash] = module
+            self._modules[code_hash] = found
             while len(self._modules) > self._size:
                 self._modules.popitem(last=False)
-        return module
+        return found
 
 
 MODULES = ModuleCache()

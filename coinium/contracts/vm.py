@@ -18,8 +18,8 @@ from typing import Any
 
 import wasmtime
 
-from coinium.contracts import host_api, limits
-from coinium.contracts.engine import ENGINE, MODULES, func_type
+from coinium.contracts import bridge, host_api, limits
+from coinium.contracts.engine import ENGINE, MODULES
 from coinium.contracts.records import Instance, encode_event, event_key
 from coinium.core.account import Account
 from coinium.core.state import (
@@ -121,8 +121,7 @@ class CallResult:
     result: bytes = b""  # return data (set_return), or the revert message
 
 
-class _Abort(Exception):
-    """Raised by a host function to stop the call; the frame holds the reason."""
+_Abort = bridge.Stop  # raised by a host function to stop the call; the frame holds the reason
 
 
 @dataclass(slots=True, eq=False)
@@ -163,7 +162,7 @@ class Execution:
             return CallResult(False, gas, "no-code")
         if coins and not overlay.move(caller, contract, coins):
             return CallResult(False, gas, "insufficient-coins")
-        module = MODULES.get(instance.code_hash, code)
+        module, entries = MODULES.get(instance.code_hash, code)
         store = wasmtime.Store(ENGINE)
         store.set_fuel(gas - PRICES.instantiate)
         store.set_limits(memory_size=limits.MAX_MEMORY_PAGES * 65536,
@@ -173,7 +172,7 @@ class Execution:
         stack = _thread.stack
         stack.append(frame)
         try:
-            status = self._run(store, module, frame, entry)
+            status = self._run(store, module, entries, frame, entry)
         finally:
             stack.pop()
         if frame.failure:
@@ -183,33 +182,29 @@ class Execution:
         overlay.commit()
         return CallResult(True, gas - store.get_fuel(), "", frame.return_data)
 
-    def _run(self, store: wasmtime.Store, module: wasmtime.Module, frame: _Frame,
-             entry: str) -> int:
+    def _run(self, store: wasmtime.Store, module: wasmtime.Module, entries: frozenset[str],
+             frame: _Frame, entry: str) -> int:
+        if entry not in entries:
+            frame.failure = "no-entry-point"
+            return -1
         try:
             instance = _linker().instantiate(store, module)
-            exports = instance.exports(store)
-            frame.memory = exports["memory"]
-            function = exports.get(entry) if entry in host_api.ENTRY_POINTS else None
-            if not isinstance(function, wasmtime.Func) or \
-                    str(function.type(store).params) != "[]":
-                frame.failure = "no-entry-point"
-                return -1
-            status = function(store)
-            return status if isinstance(status, int) else -1
-        except _Abort:
+        except wasmtime.WasmtimeError:  # a limit (memory, table) refused the instance
+            frame.failure = frame.failure or "trap"
             return -1
-        except wasmtime.Trap as trap:
+        exports = instance.exports(store)
+        frame.memory = bridge.memory_handle(exports["memory"])
+        status, out_of_fuel = bridge.call_entry(store, exports[entry])
+        if status is None:
             if not frame.failure:
-                frame.failure = "out-of-gas" if trap.trap_code == wasmtime.TrapCode.OUT_OF_FUEL \
-                    else "trap"
+                frame.failure = "out-of-gas" if out_of_fuel else "trap"
             return -1
-        except wasmtime.WasmtimeError:
-            if not frame.failure:
-                frame.failure = "trap"
-            return -1
+        return status
 
 
 # --- host functions -----------------------------------------------------------------------------
+# Each takes the store's raw context (`bridge`) and the running frame; a failure raises `_fail`,
+# which the bridge turns into a trap, and the frame keeps the reason.
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.stack: list[_Frame] = []
@@ -225,30 +220,27 @@ def _fail(frame: _Frame, reason: str) -> _Abort:
     return _Abort(reason)
 
 
-def _charge(caller: wasmtime.Caller, frame: _Frame, amount: int) -> None:
-    fuel = wasmtime.Store.get_fuel(caller)  # type: ignore[arg-type]
+def _charge(context, frame: _Frame, amount: int) -> None:
+    fuel = bridge.get_fuel(context)
     if fuel < amount:
-        wasmtime.Store.set_fuel(caller, 0)  # type: ignore[arg-type]
+        bridge.set_fuel(context, 0)
         raise _fail(frame, "out-of-gas")
-    wasmtime.Store.set_fuel(caller, fuel - amount)  # type: ignore[arg-type]
+    bridge.set_fuel(context, fuel - amount)
 
 
-def _read(caller: wasmtime.Caller, frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
-    pointer &= _MASK32
+def _read(context, frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
     length &= _MASK32
     if length > cap:
         raise _fail(frame, "host-argument-too-large")
-    if pointer + length > frame.memory.data_len(caller):
+    data = bridge.memory_read(context, frame.memory, pointer & _MASK32, length)
+    if data is None:
         raise _fail(frame, "memory-out-of-bounds")
-    return bytes(frame.memory.read(caller, pointer, pointer + length))
+    return data
 
 
-def _write(caller: wasmtime.Caller, frame: _Frame, pointer: int, data: bytes) -> None:
-    pointer &= _MASK32
-    if pointer + len(data) > frame.memory.data_len(caller):
+def _write(context, frame: _Frame, pointer: int, data: bytes) -> None:
+    if data and not bridge.memory_write(context, frame.memory, pointer & _MASK32, data):
         raise _fail(frame, "memory-out-of-bounds")
-    if data:
-        frame.memory.write(caller, data, pointer)
 
 
 def _writable(frame: _Frame) -> None:
@@ -256,95 +248,94 @@ def _writable(frame: _Frame) -> None:
         raise _fail(frame, "read-only")
 
 
-def _input(caller, frame, pointer, cap):
+def _input(context, frame, pointer, cap):
     e = frame.execution
     data = frame.caller + frame.contract + _U64.pack(e.height) + _U64.pack(e.time) \
         + _U64.pack(frame.coins) + frame.message
     cap &= _MASK32
-    _charge(caller, frame, PRICES.host_call + PRICES.per_byte_read * min(len(data), cap))
-    _write(caller, frame, pointer, data[:cap])
+    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * min(len(data), cap))
+    _write(context, frame, pointer, data[:cap])
     return len(data)
 
 
-def _storage_key(caller, frame, pointer, length) -> bytes:
-    key = _read(caller, frame, pointer, length, limits.MAX_STORAGE_KEY)
+def _storage_key(context, frame, pointer, length) -> bytes:
+    key = _read(context, frame, pointer, length, limits.MAX_STORAGE_KEY)
     if not key:
         raise _fail(frame, "bad-storage-key")
     return frame.contract + key
 
 
-def _storage_get(caller, frame, key_ptr, key_len, value_ptr, cap):
-    _charge(caller, frame, PRICES.host_call + PRICES.storage_read)
-    key = _storage_key(caller, frame, key_ptr, key_len)
+def _storage_get(context, frame, key_ptr, key_len, value_ptr, cap):
+    _charge(context, frame, PRICES.host_call + PRICES.storage_read)
+    key = _storage_key(context, frame, key_ptr, key_len)
     value = frame.overlay.get(NS_CONTRACT_STORAGE, key)
     if value is None:
         return -1
     part = value[:cap & _MASK32]
-    _charge(caller, frame, PRICES.per_byte_read * (len(key) + len(part)))
-    _write(caller, frame, value_ptr, part)
+    _charge(context, frame, PRICES.per_byte_read * (len(key) + len(part)))
+    _write(context, frame, value_ptr, part)
     return len(value)
 
 
-def _storage_set(caller, frame, key_ptr, key_len, value_ptr, value_len):
+def _storage_set(context, frame, key_ptr, key_len, value_ptr, value_len):
     _writable(frame)
-    _charge(caller, frame, PRICES.host_call + PRICES.storage_write)
-    key = _storage_key(caller, frame, key_ptr, key_len)
-    value = _read(caller, frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
-    _charge(caller, frame, PRICES.per_byte_written * (len(key) + len(value)))
+    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
+    key = _storage_key(context, frame, key_ptr, key_len)
+    value = _read(context, frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
+    _charge(context, frame, PRICES.per_byte_written * (len(key) + len(value)))
     frame.overlay.put(NS_CONTRACT_STORAGE, key, value)
 
 
-def _storage_remove(caller, frame, key_ptr, key_len):
+def _storage_remove(context, frame, key_ptr, key_len):
     _writable(frame)
-    _charge(caller, frame, PRICES.host_call + PRICES.storage_write)
-    frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(caller, frame, key_ptr, key_len), None)
+    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
+    frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(context, frame, key_ptr, key_len), None)
 
 
-def _balance(caller, frame, pointer):
-    _charge(caller, frame, PRICES.host_call)
-    return frame.overlay.balance(_read(caller, frame, pointer, 20, 20))
+def _balance(context, frame, pointer):
+    _charge(context, frame, PRICES.host_call)
+    return frame.overlay.balance(_read(context, frame, pointer, 20, 20))
 
 
-def _send(caller, frame, pointer, amount):
+def _send(context, frame, pointer, amount):
     _writable(frame)
-    _charge(caller, frame, PRICES.host_call + PRICES.send)
-    target = _read(caller, frame, pointer, 20, 20)
+    _charge(context, frame, PRICES.host_call + PRICES.send)
+    target = _read(context, frame, pointer, 20, 20)
     if amount < 0:
         raise _fail(frame, "bad-amount")
     return 0 if frame.overlay.move(frame.contract, target, amount) else 1
 
 
-def _emit(caller, frame, topic_ptr, topic_len, data_ptr, data_len):
+def _emit(context, frame, topic_ptr, topic_len, data_ptr, data_len):
     _writable(frame)
-    _charge(caller, frame, PRICES.host_call + PRICES.event)
-    topic = _read(caller, frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
-    data = _read(caller, frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
-    _charge(caller, frame, PRICES.per_byte_written * (len(topic) + len(data)))
+    _charge(context, frame, PRICES.host_call + PRICES.event)
+    topic = _read(context, frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
+    data = _read(context, frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
+    _charge(context, frame, PRICES.per_byte_written * (len(topic) + len(data)))
     frame.events += 1
     if frame.events > limits.MAX_EVENTS_PER_CALL:
         raise _fail(frame, "too-many-events")
     frame.overlay.events.append((frame.contract, topic, data))
 
 
-def _call(caller, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
-    _charge(caller, frame, PRICES.host_call + PRICES.call)
-    target = _read(caller, frame, contract_ptr, 20, 20)
-    message = _read(caller, frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
-    _charge(caller, frame, PRICES.per_byte_read * len(message))
+def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
+    _charge(context, frame, PRICES.host_call + PRICES.call)
+    target = _read(context, frame, contract_ptr, 20, 20)
+    message = _read(context, frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
+    _charge(context, frame, PRICES.per_byte_read * len(message))
     execution = frame.execution
     frame.last_return = b""
     if coins < 0 or (coins and execution.readonly):
         raise _fail(frame, "bad-amount")
     if frame.depth >= limits.MAX_CALL_DEPTH:
         return host_api.CALL_TOO_DEEP
-    fuel = wasmtime.Store.get_fuel(caller)  # type: ignore[arg-type]
+    fuel = bridge.get_fuel(context)
     passed = min(max(gas, 0), fuel)
-    wasmtime.Store.set_fuel(caller, fuel - passed)  # type: ignore[arg-type]
+    bridge.set_fuel(context, fuel - passed)
     entry = "query" if execution.readonly else "execute"
     result = execution.call(frame.overlay, target, entry, frame.contract, coins, message, passed,
                             frame.depth + 1)  # fmt: skip
-    refund = passed - result.gas_used
-    wasmtime.Store.set_fuel(caller, wasmtime.Store.get_fuel(caller) + refund)  # type: ignore
+    bridge.set_fuel(context, bridge.get_fuel(context) + passed - result.gas_used)
     frame.last_return = result.result
     if result.ok:
         return host_api.CALL_OK
@@ -353,24 +344,24 @@ def _call(caller, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
                                                                         host_api.CALL_FAILED)
 
 
-def _return_data(caller, frame, pointer, cap):
+def _return_data(context, frame, pointer, cap):
     data = frame.last_return
     part = data[:cap & _MASK32]
-    _charge(caller, frame, PRICES.host_call + PRICES.per_byte_read * len(part))
-    _write(caller, frame, pointer, part)
+    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * len(part))
+    _write(context, frame, pointer, part)
     return len(data)
 
 
-def _set_return(caller, frame, pointer, length):
-    _charge(caller, frame, PRICES.host_call)
-    data = _read(caller, frame, pointer, length, limits.MAX_RETURN_SIZE)
-    _charge(caller, frame, PRICES.per_byte_read * len(data))
+def _set_return(context, frame, pointer, length):
+    _charge(context, frame, PRICES.host_call)
+    data = _read(context, frame, pointer, length, limits.MAX_RETURN_SIZE)
+    _charge(context, frame, PRICES.per_byte_read * len(data))
     frame.return_data = data
 
 
-def _revert(caller, frame, pointer, length):
-    _charge(caller, frame, PRICES.host_call)
-    frame.revert_message = _read(caller, frame, pointer, min(length & _MASK32, 255), 255)
+def _revert(context, frame, pointer, length):
+    _charge(context, frame, PRICES.host_call)
+    frame.revert_message = _read(context, frame, pointer, min(length & _MASK32, 255), 255)
     raise _fail(frame, "reverted")
 
 
@@ -383,8 +374,8 @@ assert _IMPLEMENTATIONS.keys() == host_api.HOST_FUNCTIONS.keys()
 
 
 def _bind(function):
-    def host(caller, *args):
-        return function(caller, _thread.stack[-1], *args)
+    def host(context, *args):
+        return function(context, _thread.stack[-1], *args)
 
     return host
 
@@ -394,6 +385,7 @@ def _linker() -> wasmtime.Linker:
     if linker is None:
         linker = wasmtime.Linker(ENGINE)
         for name, function in _IMPLEMENTATIONS.items():
-            linker.define_func("env", name, func_type(name), _bind(function), access_caller=True)
+            spec = host_api.HOST_FUNCTIONS[name]
+            bridge.define(linker, "env", name, spec.params, spec.results, _bind(function))
         _thread.linker = linker
     return linker

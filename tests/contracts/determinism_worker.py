@@ -28,7 +28,7 @@ def main() -> None:
         txs = [chain.execute(alice, token, b"\x01" + bob.account + u64(n)) for n in range(1, 6)]
         txs += [chain.execute(bob, looping, gas=3_000_000), chain.execute(bob, growing),
                 chain.execute(carol, caller, b"\x01", gas=limits.MAX_TX_GAS),
-                chain.execute(alice, token, b"\x01" + bob.account + u64(1), gas=1_100_000)]
+                chain.execute(alice, token, b"\x01" + bob.account + u64(1), gas=600_000)]
         chain.block(txs)
         print(json.dumps({
             "backend": kernels.BACKEND,
