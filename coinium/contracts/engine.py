@@ -2,7 +2,7 @@
 compiled modules.
 
 The configuration is consensus: fuel metering on (gas), every proposal that is not the integer
-MVP off, NaN canonicalization on (belt and braces: the static check refuses floats anyway), a
+MVP off (but reference types, see `_config`), NaN canonicalization on (belt and braces: the static check refuses floats anyway), a
 fixed Wasm stack (deep recursion traps). The wasmtime version is pinned in pyproject.toml; a new
 version may charge different fuel for the same code, so upgrading it is a consensus change, made
 at a flag height like any fork (docs/CONTRACTS.md).
@@ -27,13 +27,15 @@ _CACHE_SIZE = 256
 def _config() -> wasmtime.Config:
     config = wasmtime.Config()
     config.consume_fuel = True
-    for proposal in ("wasm_simd", "wasm_relaxed_simd", "wasm_threads", "wasm_reference_types",
-                     "wasm_bulk_memory", "wasm_multi_memory", "wasm_memory64", "wasm_tail_call",
+    # (These are write-only properties: set them directly, never behind hasattr.) Reference
+    # types stay on: this wasmtime build's component-model-async support requires them, and
+    # the static check refuses every reference-types instruction and type anyway.
+    for proposal in ("wasm_simd", "wasm_relaxed_simd", "wasm_threads", "wasm_bulk_memory",
+                     "wasm_multi_memory", "wasm_memory64", "wasm_tail_call",
                      "wasm_function_references", "wasm_gc", "wasm_exceptions",
                      "wasm_multi_value", "wasm_wide_arithmetic", "wasm_custom_page_sizes",
                      "wasm_stack_switching", "wasm_component_model"):  # fmt: skip
-        if hasattr(config, proposal):
-            setattr(config, proposal, False)
+        setattr(config, proposal, False)
     config.cranelift_nan_canonicalization = True
     # Traps by explicit checks, not by signal handlers: a process that installs its own SIGILL
     # or SIGSEGV handler after wasmtime (Python's faulthandler does) would otherwise die on
@@ -47,6 +49,10 @@ def _config() -> wasmtime.Config:
 def installed_version() -> str:
     return metadata.version("wasmtime")
 
+
+if installed_version() != WASMTIME_VERSION:  # another version may meter gas differently: a fork
+    raise RuntimeError(f"wasmtime {installed_version()} is installed; contracts need exactly "
+                       f"{WASMTIME_VERSION} (pip install wasmtime=={WASMTIME_VERSION})")
 
 ENGINE = wasmtime.Engine(_config())
 
