@@ -1,4 +1,4 @@
-"""Run by test_determinism.py in a fresh process per kernel backend (COINIUM_KERNELS): builds
+"""Run by test_contract_determinism.py in a fresh process per kernel backend (COINIUM_KERNELS): builds
 the same chain of contract blocks and prints what every node must agree on, as JSON."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from contract_helpers import Chain, example, u64  # noqa: E402
-from test_limits import CALLER, GROW, LOOP  # noqa: E402
+from test_contract_limits import CALLER, GROW, LOOP  # noqa: E402
 
 from coinium import kernels  # noqa: E402
 from coinium.contracts import limits  # noqa: E402

@@ -8,6 +8,7 @@ import tempfile
 import pytest
 from contract_helpers import FEE, Chain, example, u64, wat
 
+from coinium.chain.builder import build_block, mine
 from coinium.contracts import builders, query
 from coinium.contracts.limits import MAX_CODE_SIZE
 from coinium.contracts.records import code_hash, decode_event
@@ -166,12 +167,9 @@ def test_a_reorg_restores_contract_storage_and_events(chain):
     assert token_query(chain, token, b"\x01" + bob.account) == 400
     parent = fork
     for n in range(2):  # a longer branch without the transfer
-        block = chain.block([], extra=b"side%d" % n, parent=parent) if n else None
-        if block is None:
-            from coinium.chain.builder import build_block, mine
-            block = mine(build_block(chain.state, [], bytes(20), extra=b"side", parent=parent))
-            chain.state.accept_block(block)
-        parent = block.hash
+        side = mine(build_block(chain.state, [], bytes(20), extra=b"side%d" % n, parent=parent))
+        chain.state.accept_block(side)
+        parent = side.hash
     assert chain.state.tip.hash == parent
     assert token_query(chain, token, b"\x01" + bob.account) == 0
     after = dict(chain.state.iter_records())

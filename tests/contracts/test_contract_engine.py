@@ -33,5 +33,5 @@ def test_the_engine_itself_refuses_the_proposals(text):
 
 def test_reference_types_are_left_to_the_static_check():
     # this wasmtime build needs reference types on (component-model-async); validate.py refuses
-    # them (test_static_check.py), so an upload never reaches the engine with them
+    # them (test_contract_static_check.py), so an upload never reaches the engine with them
     wasmtime.Module(ENGINE, wat("(module (func (drop (ref.null func))))"))
