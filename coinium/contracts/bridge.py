@@ -19,7 +19,6 @@ import wasmtime
 from wasmtime import _bindings as ffi
 
 I32, I64 = 0x7F, 0x7E
-_fuel = ctypes.c_uint64(0)
 _TRAP_MESSAGE = b"coinium host call stopped the contract"
 
 
@@ -39,12 +38,12 @@ _memory_size = ffi._wasmtime_memory_data_size
 
 _get_fuel = ffi._wasmtime_context_get_fuel
 _set_fuel = ffi._wasmtime_context_set_fuel
-_fuel_ref = ctypes.byref(_fuel)
 
 
 def get_fuel(context: Context) -> int:
-    _get_fuel(context, _fuel_ref)  # cannot fail: the engine meters fuel
-    return _fuel.value
+    fuel = ctypes.c_uint64()  # per call: contracts may run on more than one thread
+    _get_fuel(context, ctypes.byref(fuel))  # cannot fail: the engine meters fuel
+    return fuel.value
 
 
 def set_fuel(context: Context, value: int) -> None:

@@ -2,8 +2,9 @@
 compiled modules.
 
 The configuration is consensus: fuel metering on (gas), every proposal that is not the integer
-MVP off (but reference types, see `_config`), NaN canonicalization on (belt and braces: the static check refuses floats anyway), a
-fixed Wasm stack (deep recursion traps). The wasmtime version is pinned in pyproject.toml; a new
+MVP off (but reference types, see `_config`), NaN canonicalization on (belt and braces: the
+static check refuses floats anyway), a fixed Wasm stack (deep recursion traps), traps by explicit
+checks. The wasmtime version is pinned in pyproject.toml; a new
 version may charge different fuel for the same code, so upgrading it is a consensus change, made
 at a flag height like any fork (docs/CONTRACTS.md).
 """

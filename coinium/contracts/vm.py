@@ -23,6 +23,7 @@ from coinium.contracts.engine import ENGINE, MODULES
 from coinium.contracts.records import Instance, encode_event, event_key
 from coinium.core.account import Account
 from coinium.core.state import (
+    NS_ACCOUNT,
     NS_CONTRACT,
     NS_CONTRACT_CODE,
     NS_CONTRACT_EVENT,
@@ -96,7 +97,12 @@ class StateBase:
         return self.state.peek(namespace, key)
 
     def balance(self, account: bytes) -> int:
-        return self.state.account(account).balance
+        # Read without touching: an account only read must not become a record (an empty one).
+        value = self.state.accounts.get(account)
+        if value is not None:
+            return value.balance
+        raw = self.state.peek(NS_ACCOUNT, account)
+        return 0 if raw is None else Account.decode(raw).balance
 
     def commit(self, overlay: Overlay) -> None:
         state = self.state

@@ -1,5 +1,5 @@
-"""Run by test_contract_determinism.py in a fresh process per kernel backend (COINIUM_KERNELS): builds
-the same chain of contract blocks and prints what every node must agree on, as JSON."""
+"""Run by test_contract_determinism.py in a fresh process per kernel backend (COINIUM_KERNELS):
+builds the same chain of contract blocks and prints what every node must agree on, as JSON."""
 
 from __future__ import annotations
 

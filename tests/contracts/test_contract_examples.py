@@ -186,3 +186,21 @@ def test_an_upload_past_the_codec_cap_cannot_be_built_or_decoded(chain):
     raw = bytearray(fits.raw[:78]) + (len(huge) + 8).to_bytes(4, "little") + huge + bytes(72)
     with pytest.raises(DecodeError, match="tx.contract_upload.data_length"):
         Transaction.decode(bytes(raw))
+
+
+def test_reading_a_balance_creates_no_account_record(chain):
+    alice = chain.keys[0]
+    escrow = chain.deploy(alice, example("escrow"), alice.account + bytes(range(20)), coins=10)
+    stranger = bytes(range(40, 60))
+    spy = wat("""(module
+      (import "env" "balance" (func $balance (param i32) (result i64)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "\\28\\29\\2a\\2b\\2c\\2d\\2e\\2f\\30\\31\\32\\33\\34\\35\\36\\37\\38\\39\\3a\\3b")
+      (func (export "instantiate") (result i32) (i32.const 0))
+      (func (export "execute") (result i32) (i32.wrap_i64 (call $balance (i32.const 0)))))""")
+    contract = chain.deploy(alice, spy)
+    tx = chain.execute(alice, contract)
+    chain.block([tx])
+    assert chain.receipt(tx).ok  # the stranger's balance read as 0
+    assert chain.state.get_record(0x01, stranger) is None
+    assert chain.balance(escrow) == 10
