@@ -103,8 +103,10 @@ def test_host_call_spam_against_plain_wasm_of_the_same_gas(chain):
     burn = chain.deploy(bob, BURN)
     results = {}
     for tens in (10, 30):  # 100 and 300 host calls per transaction
-        used = chain.state.with_tip_state(lambda view, height, when: query.estimate(
-            view, height, when, "execute", alice.account, spam, bytes([tens]), 0)).gas_used
+        message = bytes([tens])
+        used = chain.state.with_tip_state(
+            lambda view, height, when, message=message: query.estimate(
+                view, height, when, "execute", alice.account, spam, message, 0)).gas_used
         a0, b0 = chain.nonces[alice.account], chain.nonces[bob.account]
         spam_txs = [chain.execute(alice, spam, bytes([tens]), gas=used) for _ in range(SPAM_TXS)]
         burn_txs = [chain.execute(bob, burn, gas=used) for _ in range(SPAM_TXS)]

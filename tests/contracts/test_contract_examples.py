@@ -192,10 +192,11 @@ def test_reading_a_balance_creates_no_account_record(chain):
     alice = chain.keys[0]
     escrow = chain.deploy(alice, example("escrow"), alice.account + bytes(range(20)), coins=10)
     stranger = bytes(range(40, 60))
-    spy = wat("""(module
+    escaped = "".join(f"\\{b:02x}" for b in stranger)
+    spy = wat(f"""(module
       (import "env" "balance" (func $balance (param i32) (result i64)))
       (memory (export "memory") 1)
-      (data (i32.const 0) "\\28\\29\\2a\\2b\\2c\\2d\\2e\\2f\\30\\31\\32\\33\\34\\35\\36\\37\\38\\39\\3a\\3b")
+      (data (i32.const 0) "{escaped}")
       (func (export "instantiate") (result i32) (i32.const 0))
       (func (export "execute") (result i32) (i32.wrap_i64 (call $balance (i32.const 0)))))""")
     contract = chain.deploy(alice, spy)
