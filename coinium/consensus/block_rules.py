@@ -17,7 +17,8 @@ from coinium.core.transaction import Transaction, signing_hash
 # Returns True for a transaction whose signature is already known good (a signature cache).
 SignatureFilter = Callable[[Transaction], bool]
 
-# The kind numbers whose transactions are a coinbase / carry a signature, from the registry.
+# The kind numbers whose transactions are a coinbase / carry a signature: from the registry as it
+# stands at import (every kind registers there), as sets because these loops see every transaction.
 _COINBASE_KINDS = frozenset(k.number for k in KINDS.values() if k.coinbase)
 _SIGNED_KINDS = frozenset(k.number for k in KINDS.values() if k.signed)
 

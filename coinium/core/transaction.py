@@ -24,8 +24,6 @@ from coinium.core.units import MAX_MONEY
 from coinium.crypto.hashes import blake3_256
 from coinium.crypto.signing import signing_hash as _signing_hash
 
-__all__ = ["TX_VERSION", "Transaction", "TxKind", "read_many", "sign_transfer", "signing_hash"]
-
 TX_VERSION = 1
 # TxKind names each kind registered at import; a kind added later (tests do) stays a plain int.
 _KIND_VALUES: dict[int, TxKind] = {int(k): k for k in TxKind}

@@ -129,11 +129,15 @@ class StateTree:
         present = [value for value in values if value is not None]
         if set(map(type, present)) - {bytes} or set(map(len, present)) - {HASH_SIZE}:
             raise ValueError("a value hash is 32 bytes (or None to delete the record)")
-        items = sorted(changes.items())  # 32-byte big-endian paths: byte order is bit order
+        paths = sorted(paths)  # 32-byte big-endian paths: byte order is bit order
+        values = list(map(changes.__getitem__, paths))
         if _state_fast is not None and kernels.BACKEND == "cython":
-            reshaping = _update_values_compiled(txn, self.db, items)
+            reshaping = _update_values_compiled(txn, self.db, paths, values)
         else:
-            batch = [(int.from_bytes(path, "big"), path, vh) for path, vh in items]
+            batch = [
+                (int.from_bytes(path, "big"), path, vh)
+                for path, vh in zip(paths, values, strict=True)
+            ]
             reshaping = _update_values(txn, self.db, batch)
         if reshaping:
             _update(txn, self.db, reshaping)
@@ -165,27 +169,24 @@ def _key_parts(depth: int) -> tuple[bytes, int, int]:
     return bytes((depth & 0xFF,)), (size << 3) - depth, size
 
 
-def _update_values_compiled(txn: lmdb.Transaction, db, items: list) -> list:
-    """The C fast path (_ext/state_fast.pyx) over sorted (path, value_hash) items: what
+def _update_values_compiled(txn: lmdb.Transaction, db, paths: list, values: list) -> list:
+    """The C fast path (_ext/state_fast.pyx) over sorted paths and their value hashes: what
     _update_values takes, and also a new record alone in an empty subtree or meeting one other
     record's leaf. Returns the rest as _update's sorted (path_int, path, value_hash) batch."""
-    rest = [item for item in items if item[1] is None]
-    if rest:
-        items = [item for item in items if item[1] is not None]
-    if items:
+    rest = []
+    if None in values:  # deletions: all for the general update
+        rest = [(p, v) for p, v in zip(paths, values, strict=True) if v is None]
+        kept = [(p, v) for p, v in zip(paths, values, strict=True) if v is not None]
+        paths, values = [p for p, _ in kept], [v for _, v in kept]
+    if paths:
         puts, skipped = _state_fast.update_values(
-            txn.get,
-            db,
-            b"".join([item[0] for item in items]),
-            b"".join([item[1] for item in items]),
-            STATE_NODE_KEY,
-            STATE_LEAF_KEY,
+            txn.get, db, b"".join(paths), b"".join(values), STATE_NODE_KEY, STATE_LEAF_KEY
         )
         if puts:
             puts.sort()
             with txn.cursor(db=db) as cursor:
                 cursor.putmulti(puts)
-        rest.extend(items[i] for i in skipped)
+        rest.extend((paths[i], values[i]) for i in skipped)
     return sorted((int.from_bytes(path, "big"), path, vh) for path, vh in rest)
 
 

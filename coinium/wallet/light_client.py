@@ -130,8 +130,9 @@ def verify_proof_command(network, datadir, header_hex, blockhash, rpc_port, rpc_
 def _fetch_header(obj, blockhash, params, datadir, rpc_port, rpc_host, rpc_user,
                   rpc_password) -> bytes:  # fmt: skip
     from coinium.config import default_datadir
+    from coinium.rpc.errors import RPC_INVALID_PARAMETER  # getblockhash: height out of range
     from coinium.wallet.keystore import network_datadir
-    from coinium.wallet.rpc_client import RpcClient, RpcClientError
+    from coinium.wallet.rpc_client import RpcClient, RpcClientError, RpcError
 
     try:
         client = RpcClient.for_node(
@@ -142,7 +143,14 @@ def _fetch_header(obj, blockhash, params, datadir, rpc_port, rpc_host, rpc_user,
             height = obj.get("height") if isinstance(obj, dict) else None
             if isinstance(height, bool) or not isinstance(height, int):
                 raise ValueError("the proof has no height; give --header or --blockhash")
-            blockhash = client.call("getblockhash", height + 1)
+            try:
+                blockhash = client.call("getblockhash", height + 1)
+            except RpcError as exc:
+                if exc.code != RPC_INVALID_PARAMETER:
+                    raise
+                raise ValueError(f"block {height + 1}, whose header commits to the state after "
+                                 f"block {height}, is not on the node's chain yet: verify again "
+                                 "once it is mined") from None  # fmt: skip
         return bytes.fromhex(client.call("getblockheader", blockhash, False))
     except RpcClientError as exc:
         raise ValueError(f"the node did not give the header: {exc}") from None

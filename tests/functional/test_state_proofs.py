@@ -41,6 +41,10 @@ def test_inclusion_and_absence_proofs_verify_against_the_next_header(start_node)
     assert present["record"] is not None and absent["record"] is None
     assert len(bytes.fromhex(present["record"])) == 16
 
+    # Block 4, which commits to this state, is not mined yet: a clear answer, not a verdict.
+    early = verify(node, present)
+    assert early.returncode == 1 and "block 4, whose header commits" in early.stderr
+
     # The state after block 3 is committed by block 4's header, and is the template's root.
     assert node.rpc("getblocktemplate")["stateroot"] == present["stateroot"]
     block4 = node.rpc("generatetoaddress", 1, address_of(BOB))[0]
