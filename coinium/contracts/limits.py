@@ -16,7 +16,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class GasPrices:
     # Calibrated with bench/test_bench_contracts.py: 1M fuel of plain Wasm ~ 115 us and a host
-    # call ~ 4 us (~36,000 fuel) on the reference machine; each price rounds the measured cost
+    # call ~ 5 us (~42,000 fuel) on the reference machine; each price rounds the measured cost
     # up, and what a host call does beyond the call (an LMDB read, a record that the state tree
     # and the disk must carry) is priced on top.
     host_call: int = 50_000  # every host call, on top of what it does
