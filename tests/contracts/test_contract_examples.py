@@ -7,8 +7,10 @@ import tempfile
 
 import pytest
 from contract_helpers import FEE, Chain, example, u64, wat
+from helpers import DictView
 
 from coinium.chain.builder import build_block, mine
+from coinium.consensus.state_transition import apply_block
 from coinium.contracts import builders, query
 from coinium.contracts.limits import MAX_CODE_SIZE
 from coinium.contracts.records import code_hash, decode_event
@@ -16,6 +18,7 @@ from coinium.core.codec import DecodeError
 from coinium.core.params import REGTEST
 from coinium.core.state import NS_CONTRACT, NS_CONTRACT_CODE, NS_CONTRACT_EVENT
 from coinium.core.transaction import Transaction
+from coinium.crypto.state_proof import record_path, root_of_records, value_hash
 
 
 @pytest.fixture
@@ -175,6 +178,15 @@ def test_a_reorg_restores_contract_storage_and_events(chain):
     after = dict(chain.state.iter_records())
     changed = {k for k in after.keys() | snapshot.keys() if after.get(k) != snapshot.get(k)}
     assert {ns for ns, _ in changed} <= {0x01}  # only the coinbase payouts of the branch
+    # the tree after the reorg is the tree of exactly these records, contract ones included
+    assert chain.state.state_root() == root_of_records(
+        (record_path(ns, k), value_hash(v)) for (ns, k), v in after.items())
+    # and every record equals a replay of the main chain from genesis (contracts re-executed)
+    replay = DictView()
+    for height in range(chain.state.height + 1):
+        block = chain.state.get_block(chain.state.hash_at_height(height))
+        replay.apply(apply_block(block, replay, REGTEST))
+    assert replay.records == after
 
 
 def test_an_upload_past_the_codec_cap_cannot_be_built_or_decoded(chain):
