@@ -65,7 +65,8 @@ def state_check(chain: ChainState) -> Callable[[Transaction, Sequence[Transactio
         tip = chain.tip
         with chain.store.read() as txn:
             view = _AloneView(chain.store.state_view(txn), account_id(tx.sender), txs)
-            state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params))
+            state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params,
+                                                tip.header.timestamp))
             finality.begin_block(state)
             for each in pending:
                 KINDS[each.kind].apply([each], state)
