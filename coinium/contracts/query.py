@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from coinium.contracts import limits
 from coinium.contracts.records import Instance, Receipt
+from coinium.contracts.transactions import CONTRACT_KINDS
 from coinium.contracts.vm import CallResult, Execution, Overlay, StateBase
 from coinium.core.errors import ConsensusError
 from coinium.core.kinds import KINDS
@@ -25,8 +26,6 @@ from coinium.core.state import (
 
 if TYPE_CHECKING:
     from coinium.core.transaction import Transaction
-
-CONTRACT_KINDS = range(64, 80)
 
 ZERO_ID = bytes(20)
 

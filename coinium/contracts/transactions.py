@@ -41,6 +41,8 @@ MAX_DATA_SIZE = GAS.size + 32 + 21 + max(limits.MAX_CODE_SIZE, limits.MAX_MESSAG
 ZERO_ID = bytes(20)
 
 # What a kind does once the fee is paid: (tx, sender id, gas limit, kind data, state) -> receipt.
+# Kind numbers 64-79 are the contracts' (docs/PROTOCOL.md allots them).
+CONTRACT_KINDS = range(64, 80)
 Run = Callable[["Transaction", bytes, int, bytes, BlockState], Receipt]
 
 
@@ -50,7 +52,16 @@ def gas_limit(tx: Transaction) -> int:
 
 def block_gas(tx: Transaction) -> int:
     """The gas a transaction counts against MAX_BLOCK_GAS (0 for kinds other than 64-79)."""
-    return gas_limit(tx) if 64 <= tx.kind < 80 else 0
+    return gas_limit(tx) if tx.kind in CONTRACT_KINDS else 0
+
+
+def pay_fee(tx: Transaction, state: BlockState) -> None:
+    """What a contract transaction does to its sender whatever its call does: the fee paid, the
+    nonce raised (the mempool's replay of a sender's pending transactions, without running the
+    call)."""
+    sender_id = account_id(tx.sender)
+    sender = state.account(sender_id)
+    state.set_account(sender_id, Account(sender.balance - tx.fee, sender.nonce + 1))
 
 
 def kind_data(tx: Transaction) -> bytes:

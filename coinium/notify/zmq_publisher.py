@@ -54,6 +54,7 @@ from typing import Protocol
 import zmq
 
 from coinium.contracts.records import Receipt
+from coinium.contracts.transactions import CONTRACT_KINDS
 from coinium.core.block import Block
 from coinium.core.state import NS_CONTRACT_EVENT, NS_CONTRACT_RECEIPT
 from coinium.notify.nft_events import nft_events
@@ -252,7 +253,7 @@ class ZmqNotifier:
         read = self._read_record
         assert read is not None
         for tx in block.transactions:
-            if not 64 <= tx.kind < 80:
+            if tx.kind not in CONTRACT_KINDS:
                 continue
             raw = read(NS_CONTRACT_RECEIPT, tx.txid)
             for key in Receipt.decode(raw).events if raw is not None else ():
