@@ -119,7 +119,8 @@ def test_vote_processing_per_checkpoint(setup, backend, tmp_path):
             assert all(verdicts)
             with chain.store.read() as txn:
                 state = BlockState(chain.store.state_view(txn),
-                                   BlockContext(tip.height + 1, tip.hash, REGTEST))
+                                   BlockContext(tip.height + 1, tip.hash, REGTEST,
+                                                tip.header.timestamp))
                 finality.begin_block(state)
                 start = time.perf_counter()
                 counted = sum(finality.count_vote(state, v.recipient, v.sender, source, target)

@@ -93,7 +93,8 @@ class Node:
             try:
                 self.notifier = ZmqNotifier(self.options.zmq,
                                             address_prefix=self.params.address_prefix,
-                                            finalized_block=self.chain.finalized_block)
+                                            finalized_block=self.chain.finalized_block,
+                                            read_record=self.chain.get_record)
             except NotifierError as exc:
                 raise StartupError(str(exc)) from None
             self.listeners.append(self.notifier)

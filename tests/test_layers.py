@@ -12,7 +12,7 @@ PACKAGE = Path(coinium.__file__).resolve().parent
 # Lower number = lower layer. A module may import its own layer and the layers below.
 RANK = {
     "kernels": 0,
-    "core": 1, "crypto": 1,
+    "core": 1, "crypto": 1, "contracts": 1,
     "store": 2,
     "consensus": 3,
     "chain": 4, "mempool": 4, "mining": 4,

@@ -9,6 +9,12 @@ validator its registration and bond). A vote that could not count (a non-validat
 unknown, future or past checkpoint, a repeat) is refused too, though a block may carry it: it
 would only waste space, and the P2P layer penalises the peer that relayed it.
 
+Contract transactions (kinds 64-79) are not run here: their only state rules are the fee and the
+nonce, which the mempool checks itself, and a failed call lands in the receipt rather than
+refusing the transaction, so running its Wasm at the door (up to its gas limit, again for every
+later transaction of the sender) would cost much and refuse nothing. In the replay of pending
+transactions a contract one only pays its fee and takes its nonce (`pay_fee`).
+
 It is advice, not consensus: a transaction that depends on *another* sender's pending one (a
 transfer of a token minted to the sender in the same mempool) is refused until that one confirms,
 as a wallet waits for incoming coins. Past `MAX_REPLAY` pending transactions of the sender the
@@ -21,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 from coinium.chain.chainstate import ChainState
 from coinium.consensus.errors import TransactionError
+from coinium.contracts.transactions import CONTRACT_KINDS, pay_fee
 from coinium.core.account import Account
 from coinium.core.kinds import KINDS
 from coinium.core.kinds import vote as vote_kind
@@ -59,16 +66,21 @@ def state_check(chain: ChainState) -> Callable[[Transaction, Sequence[Transactio
     order."""
 
     def check(tx: Transaction, pending: Sequence[Transaction] = ()) -> None:
-        if tx.kind == TxKind.TRANSFER or not tx.is_signed or len(pending) > MAX_REPLAY:
+        if (tx.kind == TxKind.TRANSFER or tx.kind in CONTRACT_KINDS or not tx.is_signed
+                or len(pending) > MAX_REPLAY):
             return
         txs = [*pending, tx]
         tip = chain.tip
         with chain.store.read() as txn:
             view = _AloneView(chain.store.state_view(txn), account_id(tx.sender), txs)
-            state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params))
+            state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params,
+                                                tip.header.timestamp))
             finality.begin_block(state)
             for each in pending:
-                KINDS[each.kind].apply([each], state)
+                if each.kind in CONTRACT_KINDS:
+                    pay_fee(each, state)
+                else:
+                    KINDS[each.kind].apply([each], state)
             if tx.kind == vote_kind.NUMBER:
                 source, target = vote_kind.checkpoints(tx.payload)
                 problem = finality.vote_problem(state, tx.recipient, tx.sender, source, target)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from operator import itemgetter
 from pathlib import Path
+from typing import TypeVar
 
 import lmdb
 from blake3 import blake3 as _blake3
@@ -63,6 +64,7 @@ from coinium.store.records import (
     height_key,
 )
 
+T = TypeVar("T")
 log = logging.getLogger("coinium.chain")
 _by_record = itemgetter(0)
 
@@ -273,23 +275,33 @@ class ChainState(FinalityChoice):
             root = self.store.state_tree.root(txn)
         return proof, None if record is None else bytes(record), root, height
 
+    def with_tip_state(self, fn: Callable[..., T]) -> T:
+        """``fn(view, height, time)`` over the state after the tip, in one read transaction
+        (contract queries and gas estimates run on it and write nothing)."""
+        with self.store.read() as txn:
+            tip = self.tip
+            return fn(self.store.state_view(txn), tip.height, tip.header.timestamp)
+
     def iter_records(self) -> Iterable[tuple[RecordKey, bytes]]:
         """Every state record of every namespace, in key order."""
         with self.store.read() as txn:
             for key, value in self.store.cursor(txn, "state"):
                 yield split_record_key(bytes(key)), bytes(value)
 
-    def records_with_prefix(self, namespace: int, prefix: bytes = b""
-                            ) -> list[tuple[bytes, bytes]]:  # fmt: skip
-        """(key, value) of the records of one namespace whose key starts with ``prefix``."""
-        start = record_key(namespace, prefix)
+    def records_with_prefix(self, namespace: int, prefix: bytes = b"", limit: int | None = None,
+                            after: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """(key, value) of the records of one namespace whose key starts with ``prefix``, in key
+        order; at most ``limit`` of them (None: all), from the first key above ``after``
+        (paging)."""
+        head = record_key(namespace, prefix)
+        start = record_key(namespace, max(prefix, after + b"\x00")) if after else head
         found: list[tuple[bytes, bytes]] = []
         with self.store.read() as txn:
             cursor = self.store.cursor(txn, "state")
             more = cursor.set_range(start)
-            while more:
+            while more and (limit is None or len(found) < limit):
                 key = bytes(cursor.key())
-                if not key.startswith(start):
+                if not key.startswith(head):
                     break
                 found.append((key[1:], bytes(cursor.value())))
                 more = cursor.next()

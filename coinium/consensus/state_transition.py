@@ -35,7 +35,8 @@ def apply_block(block: Block, view: StateView, params: NetworkParams) -> StateDe
     """Apply a block whose body already passed `check_block`; raise BlockError if it breaks a
     stateful rule (nonce, balance, overflow, coinbase amount)."""
     header = block.header
-    state = BlockState(view, BlockContext(header.height, header.prev_hash, params))
+    state = BlockState(view, BlockContext(header.height, header.prev_hash, params,
+                                           header.timestamp))
     subsidy = block_subsidy(header.height, params)
     # Before the block's transactions: a new epoch's checkpoint, then the staking share of the
     # subsidy to the stake bonded before the block (coinium.core.staking).

@@ -29,10 +29,18 @@ NS_UNBONDING = 0x12
 NS_STAKING = 0x13  # the staking totals and the finality (Casper FFG) record
 # NFTs (coinium/core/kinds/nft/) take 0x20-0x2F: classes, tokens, operators for all, used offers.
 NS_NFT_CLASS, NS_NFT_TOKEN, NS_NFT_OPERATOR, NS_NFT_OFFER = 0x20, 0x21, 0x22, 0x23
+# Contracts (kinds 64-79, coinium/contracts/) take 0x40-0x4F: code by BLAKE3 hash, instances by
+# contract id, each contract's storage (contract id | key), its events and each contract
+# transaction's receipt.
+NS_CONTRACT_CODE, NS_CONTRACT, NS_CONTRACT_STORAGE, NS_CONTRACT_EVENT, NS_CONTRACT_RECEIPT = \
+    0x40, 0x41, 0x42, 0x43, 0x44
 NAMESPACES = {NS_ACCOUNT: "account", NS_VALIDATOR: "validator", NS_DELEGATION: "delegation",
               NS_UNBONDING: "unbonding", NS_STAKING: "staking",
               NS_NFT_CLASS: "nft_class", NS_NFT_TOKEN: "nft_token",
-              NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer"}  # fmt: skip
+              NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer",
+              NS_CONTRACT_CODE: "contract code", NS_CONTRACT: "contract",
+              NS_CONTRACT_STORAGE: "contract storage", NS_CONTRACT_EVENT: "contract event",
+              NS_CONTRACT_RECEIPT: "contract receipt"}  # fmt: skip
 MAX_KEY_SIZE = 255  # keys are written with a u8 length in undo records
 
 RecordKey = tuple[int, bytes]  # (namespace, key)
@@ -48,13 +56,15 @@ class StateView(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BlockContext:
-    """What a kind may know of the block it applies in: its height, its parent's hash and the
+    """What a kind may know of the block it applies in: its height, its parent's hash, the
     network's parameters (``params`` is a `coinium.core.params.NetworkParams`; its ``chain_id``
-    for signatures over other messages than the transaction's own, as NFT sale offers)."""
+    for signatures over other messages than the transaction's own, as NFT sale offers) and its
+    time (the header's timestamp; contracts read height and time)."""
 
     height: int
     prev_hash: bytes
     params: object
+    time: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +90,15 @@ class BlockState:
     new values and the undo values. Kinds use `account`/`set_account` and `get`/`put`; the
     transfer fast path uses `accounts` and `load_account` directly."""
 
-    __slots__ = ("_view", "accounts", "context", "old_accounts", "records", "old_records",
-                 "senders")
+    __slots__ = ("_view", "accounts", "context", "counters", "old_accounts", "records",
+                 "old_records", "senders")
 
     def __init__(self, view: StateView, context: BlockContext | None = None):
         self._view = view
         self.context = context
+        # Per-block running totals a kind keeps across its transactions (contract gas used,
+        # the next contract event's sequence number); never stored.
+        self.counters: dict[str, int] = {}
         self.accounts: dict[bytes, Account] = {}  # new value of every touched account
         self.old_accounts: dict[bytes, bytes | None] = {}  # its bytes before the block
         self.records: dict[RecordKey, bytes | None] = {}  # other namespaces

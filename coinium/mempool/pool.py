@@ -81,6 +81,8 @@ from coinium.chain.events import MempoolListener
 from coinium.chain.sigcache import SignatureCache
 from coinium.consensus.block_rules import check_transaction_sanity
 from coinium.consensus.errors import ConsensusError, TransactionError
+from coinium.contracts.limits import MAX_BLOCK_GAS
+from coinium.contracts.transactions import block_gas
 from coinium.core.account import Account
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError
@@ -909,18 +911,21 @@ class Mempool:
         self, max_bytes: int = DEFAULT_BLOCK_MAX_BYTES, max_count: int = DEFAULT_BLOCK_MAX_TXS
     ) -> list[Transaction]:
         """The best transactions for the next block: highest fee rate first among the senders'
-        next transactions, each sender's in nonce order, within ``max_bytes`` and ``max_count``."""
+        next transactions, each sender's in nonce order, within ``max_bytes`` and ``max_count``
+        and the contract gas limit of a block."""
         heap = [_Head(chain, 0) for chain in self._chains.values()]
         heapq.heapify(heap)
         selected: list[Transaction] = []
-        used = 0
+        used = gas = 0
         while heap and len(selected) < max_count:
             head = heapq.heappop(heap)
             entry = head.entry
-            if used + entry.size > max_bytes:
+            tx_gas = block_gas(entry.tx)
+            if used + entry.size > max_bytes or gas + tx_gas > MAX_BLOCK_GAS:
                 continue  # the sender's later transactions need this one: the sender is done
             selected.append(entry.tx)
             used += entry.size
+            gas += tx_gas
             if head.index + 1 < len(head.chain.entries):
                 heapq.heappush(heap, _Head(head.chain, head.index + 1))
         return selected

@@ -25,6 +25,7 @@ from typing import Any
 import click
 import zmq
 
+from coinium.contracts.records import decode_event
 from coinium.core.block import Block
 from coinium.core.kinds import KINDS
 from coinium.core.transaction import Transaction
@@ -87,6 +88,13 @@ def describe(topic: str, body: bytes) -> dict[str, Any]:
                 "amount": format_amount(tx.amount), "fee": format_amount(tx.fee)}  # fmt: skip
     if topic == "sequence":
         return _describe_sequence(body)
+    if topic == "contract":
+        event = decode_event(body[:32], body[32:]) if len(body) >= 65 else None
+        if event is None:
+            raise ValueError(f"not a contract event ({len(body)} bytes)")
+        return {"contract": event["contract"].hex(), "height": event["height"],
+                "txid": event["txid"].hex(), "event": event["topic"].decode("utf-8", "replace"),
+                "data": event["data"].hex()}  # fmt: skip
     raise ValueError(f"unexpected topic ({len(body)} bytes)")
 
 
@@ -149,6 +157,9 @@ def render(event: dict[str, Any], show_address: bool) -> str:
     elif topic == "rawtx":
         text = (f"{head} tx {event['txid']} {event['kind']} amount {event['amount']} "
                 f"fee {event['fee']}")  # fmt: skip
+    elif topic == "contract":
+        text = (f"{head} {event['event']} from {event['contract']} at height {event['height']} "
+                f"(tx {event['txid']}) {event['data']}")  # fmt: skip
     elif "mempool_sequence" in event:
         text = f"{head} {event['event']} {event['txid']} (mempool seq {event['mempool_sequence']})"
     else:

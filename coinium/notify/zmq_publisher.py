@@ -16,6 +16,11 @@ One notifier per configured (topic, address). Every message is three frames::
   as JSON (`coinium.notify.nft_events`).
 - ``finalized`` (ours): the finalized checkpoint moved (Casper FFG), seen at a tip update: the
   checkpoint's 32-byte hash then its height, u32 little-endian (36 bytes).
+- ``contract`` (ours): every event a connected block's contract transactions emitted, in
+  block order: the event record's key (contract id 20 | height u64 BE | sequence u32 BE) then
+  its value (txid 32 | topic length u8 | topic | data), as `coinium.contracts.records` decodes
+  them. A reorg re-sends the events of the blocks it connects; those of the blocks it
+  disconnects are gone with them (watch ``sequence`` for ``D``).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -48,12 +53,15 @@ from typing import Protocol
 
 import zmq
 
+from coinium.contracts.records import Receipt
+from coinium.contracts.transactions import CONTRACT_KINDS
 from coinium.core.block import Block
+from coinium.core.state import NS_CONTRACT_EVENT, NS_CONTRACT_RECEIPT
 from coinium.notify.nft_events import nft_events
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized", "contract")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -120,19 +128,23 @@ class ZmqNotifier:
     Binds every address at construction and raises `NotifierError` if one cannot be bound.
     ``context``: a ZeroMQ context to use (kept open by `close`); without one the notifier makes
     its own and terminates it in `close`. Coinium's own topics read what they need through
-    the constructor: ``address_prefix`` (``nft`` shows addresses) and ``finalized_block`` (the
-    chain's ``(height, hash)`` of its finalized checkpoint, read at each tip update).
+    the constructor: ``address_prefix`` (``nft`` shows addresses), ``finalized_block`` (the
+    chain's ``(height, hash)`` of its finalized checkpoint, read at each tip update) and
+    ``read_record`` (one state record after the tip, ``ChainState.get_record``: ``contract``
+    reads each connected block's receipts and events).
     """
 
     def __init__(
         self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None,
         address_prefix: str = "cn",
         finalized_block: Callable[[], tuple[int, bytes]] | None = None,
+        read_record: Callable[[int, bytes], bytes | None] | None = None,
     ) -> None:
         self._address_prefix = address_prefix
         self._finalized_block = finalized_block
         # Announce changes from here on.
         self._last_finalized = finalized_block() if finalized_block is not None else None
+        self._read_record = read_record
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
         self._sockets: dict[str, zmq.Socket] = {}
@@ -206,6 +218,8 @@ class ZmqNotifier:
         self._publish("sequence", block.hash + b"C")
         self._nft(block, True)
         self._connected_since_tip = True
+        if self._by_topic["contract"] and self._read_record is not None:
+            self._contract_events(block)
 
     def block_disconnected(self, block: Block) -> None:
         # bitcoind re-announces the transactions of a disconnected block on hashtx/rawtx too.
@@ -234,6 +248,18 @@ class ZmqNotifier:
         if reason.lower() == "block":  # the block's "C" covers it, as in bitcoind
             return
         self._publish("sequence", txid + b"R" + _MEMPOOL_SEQUENCE.pack(mempool_sequence))
+
+    def _contract_events(self, block: Block) -> None:
+        read = self._read_record
+        assert read is not None
+        for tx in block.transactions:
+            if tx.kind not in CONTRACT_KINDS:
+                continue
+            raw = read(NS_CONTRACT_RECEIPT, tx.txid)
+            for key in Receipt.decode(raw).events if raw is not None else ():
+                value = read(NS_CONTRACT_EVENT, key)
+                if value is not None:
+                    self._publish("contract", key + value)
 
     # --- sending ------------------------------------------------------------------------------
     def _transaction(self, txid: bytes, raw: bytes) -> None:

@@ -28,11 +28,15 @@ from coinium.p2p import messages
 
 def test_registry_numbers_names_and_enum_agree():
     assert KINDS[0].name == "coinbase" and KINDS[1].name == "transfer"
-    # Staking and finality take kind numbers 16-31, NFTs 32-47 (issues 12 and 14).
+    # Staking and finality take kind numbers 16-31, NFTs 32-47, contracts 64-79 (issues 12, 14
+    # and 15).
     staking = {k.name for n, k in KINDS.items() if 16 <= n <= 31}
     assert staking == {"validator_register", "bond", "delegate", "unbond", "withdraw", "vote",
                        "slash"}
     assert all(k.name.startswith("nft_") for n, k in KINDS.items() if 32 <= n <= 47)
+    assert {k.name for n, k in KINDS.items() if 64 <= n <= 79} == {
+        "contract_upload", "contract_instantiate", "contract_execute", "contract_migrate"}
+    assert sorted(n for n in KINDS if 64 <= n <= 79) == [64, 65, 66, 67]
     for number, kind in KINDS.items():
         assert kind.number == number and TxKind[kind.name.upper()] == number
     assert [k.name for k in KINDS.values() if k.coinbase] == ["coinbase"]
@@ -45,8 +49,10 @@ def test_max_size_is_the_longest_encoding_and_the_p2p_cap():
     assert KINDS[1].max_size == len(longest_transfer.raw) == 400
     assert KINDS[0].max_size == len(longest_coinbase.raw) == 136
     assert MAX_TX_SIZE == max(k.max_size for k in KINDS.values())
-    # The largest of all: slash evidence (two signed votes), above an NFT class (551 bytes).
-    assert MAX_TX_SIZE == KINDS[22].max_size == 576 > KINDS[32].max_size == 551
+    # The largest of all: a contract upload of the largest code, far above slash evidence (two
+    # signed votes, 576 bytes) and an NFT class (551 bytes); tests/contracts cover its size.
+    assert MAX_TX_SIZE == KINDS[64].max_size > KINDS[22].max_size == 576 > KINDS[32].max_size
+    assert KINDS[32].max_size == 551
     assert MAX_TX_SIZE == messages.MAX_TX_SIZE == messages.MAX_PAYLOAD[messages.MsgType.TX]
 
 

@@ -27,6 +27,7 @@ from coinium.core.transaction import Transaction
 from coinium.core.units import COIN
 from coinium.crypto.state_proof import record_path, root_of_records, value_hash
 from coinium.p2p.messages import (
+    MAX_TX_SIZE,
     BlockMsg,
     GetData,
     GetHeaders,
@@ -167,7 +168,7 @@ def test_misbehaving_peers_are_banned_and_the_node_carries_on(network):
     # Oversized: a "transaction" past its type's cap.
     peer = RawPeer(address)
     peer.handshake()
-    peer.send_raw(bytes((MsgType.TX,)) + bytes(5000))
+    peer.send_raw(bytes((MsgType.TX,)) + bytes(MAX_TX_SIZE + 1))  # one byte over the tx cap
     expect_ban(node, peer, "oversized-message")
     peer.close()
 

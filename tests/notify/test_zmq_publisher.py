@@ -386,3 +386,38 @@ def test_close_is_idempotent_and_later_events_are_ignored(chain, alice, zctx):
     shared = ZmqNotifier(all_topics_on(address), context=zctx)
     shared.close()
     assert not zctx.closed  # a context passed in is the caller's to terminate
+
+
+def test_contract_topic_sends_each_event_of_a_connected_block(chain, make_notifier, subscribe,
+                                                              zctx):  # fmt: skip
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contracts"))
+    from contract_helpers import Chain, example, u64
+
+    from coinium.contracts.records import decode_event
+    from coinium.notify.watch import describe
+
+    token_chain = Chain(str(chain.store.path.parent / "contracts"))
+    try:
+        alice, bob = token_chain.keys[:2]
+        token = token_chain.deploy(alice, example("token"), u64(100))
+        txs = [token_chain.execute(alice, token, b"\x01" + bob.account + u64(n)) for n in (1, 2)]
+        block = token_chain.block(txs)
+        address = free_endpoint()
+        notifier = ZmqNotifier([ZmqPublisher("contract", address)], context=zctx,
+                               read_record=token_chain.state.get_record)  # fmt: skip
+        try:
+            sub = subscribe(notifier, address)
+            notifier.block_connected(block)
+            frames = sub.recv_many(2)
+        finally:
+            notifier.close()
+        events = [decode_event(f[1][:32], f[1][32:]) for f in frames]
+        assert [(f[0], f[2]) for f in frames] == [(b"contract", seq(0)), (b"contract", seq(1))]
+        assert [(e["txid"], e["topic"], e["data"][-8:]) for e in events] == \
+            [(txs[0].txid, b"transfer", u64(1)), (txs[1].txid, b"transfer", u64(2))]
+        assert describe("contract", frames[0][1])["event"] == "transfer"
+    finally:
+        token_chain.close()

@@ -91,6 +91,9 @@ class Harness:
     def address(self, key: PrivateKey) -> str:
         return encode_address(self.params.address_prefix, key.account)
 
+    def address_of(self, account: bytes) -> str:
+        return encode_address(self.params.address_prefix, account)
+
     async def generate(self, n: int, key: PrivateKey | None = None) -> list[str]:
         return await self.call("generatetoaddress", n, self.address(key or keypair(99)))
 

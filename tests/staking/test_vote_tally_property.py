@@ -44,7 +44,7 @@ def _state(stakes: list[int], target: Checkpoint) -> BlockState:
         def get(self, namespace, key):
             return records.get((namespace, key))
 
-    return BlockState(View(), BlockContext(EPOCH * N + 2, bytes(32), REGTEST))
+    return BlockState(View(), BlockContext(EPOCH * N + 2, bytes(32), REGTEST, 0))
 
 
 def _tally(stakes, voters, target) -> Finality:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import stat
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -257,12 +258,10 @@ def test_missing_cookie_says_what_to_do(base):
 
 
 def test_every_subcommand_takes_datadir_and_network():
-    import click
-
     commands = list(wallet_group.commands.items())
     while commands:
         name, command = commands.pop()
-        if isinstance(command, click.Group):  # `wallet validator register`: its leaves
+        if isinstance(command, click.Group):  # `validator register`, `contract ...`: leaves
             commands += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
             continue
         options = {opt for param in command.params for opt in getattr(param, "opts", [])}

@@ -49,6 +49,10 @@ def _registry() -> dict[int, Kind]:
     from coinium.core.kinds import (
         bond,
         coinbase,
+        contract_execute,
+        contract_instantiate,
+        contract_migrate,
+        contract_upload,
         delegate,
         nft,
         slash,
@@ -64,7 +68,10 @@ def _registry() -> dict[int, Kind]:
              validator_register.KIND, bond.KIND, delegate.KIND, unbond.KIND, withdraw.KIND,
              vote.KIND, slash.KIND,
              # NFTs (issue 14): kind numbers 32-40
-             *nft.KINDS)  # fmt: skip
+             *nft.KINDS,
+             # contracts (issue 15): kind numbers 64-67
+             contract_upload.KIND, contract_instantiate.KIND, contract_execute.KIND,
+             contract_migrate.KIND)  # fmt: skip
     registry = {k.number: k for k in kinds}
     assert len(registry) == len(kinds), "two kinds share a number"
     return registry

@@ -1,0 +1,91 @@
+"""The one wasmtime engine every contract runs on, configured for determinism, and the cache of
+compiled modules.
+
+The configuration is consensus: fuel metering on (gas), every proposal that is not the integer
+MVP off (but reference types, see `_config`), NaN canonicalization on (belt and braces: the
+static check refuses floats anyway), a fixed Wasm stack (deep recursion traps), traps by explicit
+checks. The wasmtime version is pinned in pyproject.toml; a new
+version may charge different fuel for the same code, so upgrading it is a consensus change, made
+at a flag height like any fork (docs/CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from importlib import metadata
+
+import wasmtime
+
+from coinium.contracts import limits
+from coinium.contracts.bridge import entry_points
+from coinium.contracts.host_api import ENTRY_POINTS
+
+WASMTIME_VERSION = "50.0.1"  # the consensus version, as pinned in pyproject.toml
+_CACHE_SIZE = 256
+
+
+def _config() -> wasmtime.Config:
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    # (These are write-only properties: set them directly, never behind hasattr.) Reference
+    # types stay on: this wasmtime build's component-model-async support requires them, and
+    # the static check refuses every reference-types instruction and type anyway.
+    for proposal in ("wasm_simd", "wasm_relaxed_simd", "wasm_threads", "wasm_bulk_memory",
+                     "wasm_multi_memory", "wasm_memory64", "wasm_tail_call",
+                     "wasm_function_references", "wasm_gc", "wasm_exceptions",
+                     "wasm_multi_value", "wasm_wide_arithmetic", "wasm_custom_page_sizes",
+                     "wasm_stack_switching", "wasm_component_model"):  # fmt: skip
+        setattr(config, proposal, False)
+    config.cranelift_nan_canonicalization = True
+    # Traps by explicit checks, not by signal handlers: a process that installs its own SIGILL
+    # or SIGSEGV handler after wasmtime (Python's faulthandler does) would otherwise die on
+    # the first out-of-bounds access or stack overflow instead of getting a trap.
+    config.signals_based_traps = False
+    config.max_wasm_stack = limits.MAX_WASM_STACK
+    config.parallel_compilation = False
+    return config
+
+
+def installed_version() -> str:
+    return metadata.version("wasmtime")
+
+
+if installed_version() != WASMTIME_VERSION:  # another version may meter gas differently: a fork
+    raise RuntimeError(f"wasmtime {installed_version()} is installed; contracts need exactly "
+                       f"{WASMTIME_VERSION} (pip install wasmtime=={WASMTIME_VERSION})")
+
+ENGINE = wasmtime.Engine(_config())
+
+
+class ModuleCache:
+    """Compiled modules by code hash (compiling is milliseconds; instantiating microseconds),
+    each with the entry points it exports with the right type."""
+
+    def __init__(self, size: int = _CACHE_SIZE):
+        self._modules: OrderedDict[bytes, tuple[wasmtime.Module, frozenset[str]]] = \
+            OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, code_hash: bytes, code: bytes) -> tuple[wasmtime.Module, frozenset[str]]:
+        with self._lock:
+            found = self._modules.get(code_hash)
+            if found is not None:
+                self._modules.move_to_end(code_hash)
+                return found
+        module = wasmtime.Module(ENGINE, code)
+        found = module, entry_points(module, ENTRY_POINTS)
+        with self._lock:
+            self._modules[code_hash] = found
+            while len(self._modules) > self._size:
+                self._modules.popitem(last=False)
+        return found
+
+
+MODULES = ModuleCache()
+
+
+def compile_check(code: bytes) -> None:
+    """wasmtime's own validation under the consensus configuration (WasmtimeError if refused)."""
+    wasmtime.Module.validate(ENGINE, code)

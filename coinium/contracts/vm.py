@@ -1,0 +1,397 @@
+"""Running contract calls: one wasmtime store and instance per call, the host API, gas, and the
+call's pending state, which lands only if the call succeeds.
+
+Gas is the store's fuel. A call starts with the gas it was given; Wasm instructions burn fuel,
+and each host call takes its price (`limits.PRICES`) from the same fuel before doing anything,
+so a call runs out of gas at exactly the same instruction or host call on every node. A call
+that fails (out of gas, a trap, a revert, a non-zero status) is charged all the gas it was given
+and its writes, coin movements and events are dropped with its `Overlay`. A nested call gets the
+gas its caller passes down (at most what is left), and returns what it did not use.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+
+from coinium.contracts import bridge, host_api, limits
+from coinium.contracts.engine import ENGINE, MODULES
+from coinium.contracts.records import Instance, encode_event, event_key
+from coinium.core.account import Account
+from coinium.core.state import (
+    NS_ACCOUNT,
+    NS_CONTRACT,
+    NS_CONTRACT_CODE,
+    NS_CONTRACT_EVENT,
+    NS_CONTRACT_STORAGE,  # fmt: skip
+    BlockState,
+)
+from coinium.core.units import MAX_MONEY
+
+PRICES = limits.PRICES
+_U64 = struct.Struct("<Q")
+_MASK32 = 0xFFFFFFFF
+
+
+class Overlay:
+    """A call's pending writes over its parent's (another overlay, or the block's state)."""
+
+    __slots__ = ("parent", "records", "balances", "events")
+
+    def __init__(self, parent: Overlay | StateBase):
+        self.parent = parent
+        self.records: dict[tuple[int, bytes], bytes | None] = {}
+        self.balances: dict[bytes, int] = {}
+        self.events: list[tuple[bytes, bytes, bytes]] = []  # (contract, topic, data)
+
+    def get(self, namespace: int, key: bytes) -> bytes | None:
+        record = (namespace, key)
+        if record in self.records:
+            return self.records[record]
+        return self.parent.get(namespace, key)
+
+    def put(self, namespace: int, key: bytes, value: bytes | None) -> None:
+        self.records[(namespace, key)] = value
+
+    def balance(self, account: bytes) -> int:
+        value = self.balances.get(account)
+        return self.parent.balance(account) if value is None else value
+
+    def move(self, source: bytes, target: bytes, amount: int) -> bool:
+        """Move coins; False (nothing moved) if the source has too few or the target too many."""
+        have = self.balance(source)
+        if have < amount:
+            return False
+        if source != target:
+            after = self.balance(target) + amount
+            if after > MAX_MONEY:
+                return False
+            self.balances[source] = have - amount
+            self.balances[target] = after
+        return True
+
+    def commit(self) -> None:
+        parent = self.parent
+        if isinstance(parent, Overlay):
+            parent.records.update(self.records)
+            parent.balances.update(self.balances)
+            parent.events.extend(self.events)
+        else:
+            parent.commit(self)
+
+
+class StateBase:
+    """The bottom of the overlays: the block's working state (or a throwaway one for queries)."""
+
+    __slots__ = ("state", "txid", "event_keys")
+
+    def __init__(self, state: BlockState, txid: bytes = bytes(32)):
+        self.state, self.txid = state, txid
+        self.event_keys: list[bytes] = []  # the events its overlays committed, for the receipt
+
+    def get(self, namespace: int, key: bytes) -> bytes | None:
+        return self.state.peek(namespace, key)
+
+    def balance(self, account: bytes) -> int:
+        # Read without touching: an account only read must not become a record (an empty one).
+        value = self.state.accounts.get(account)
+        if value is not None:
+            return value.balance
+        raw = self.state.peek(NS_ACCOUNT, account)
+        return 0 if raw is None else Account.decode(raw).balance
+
+    def commit(self, overlay: Overlay) -> None:
+        state = self.state
+        for (namespace, key), value in overlay.records.items():
+            state.put(namespace, key, value)
+        for account, balance in overlay.balances.items():
+            state.set_account(account, Account(balance, state.account(account).nonce))
+        sequence = state.counters.get("contract_events", 0)
+        for contract, topic, data in overlay.events:
+            key = event_key(contract, state.context.height, sequence)
+            state.put(NS_CONTRACT_EVENT, key, encode_event(self.txid, topic, data))
+            self.event_keys.append(key)
+            sequence += 1
+        state.counters["contract_events"] = sequence
+
+
+@dataclass(slots=True)
+class CallResult:
+    ok: bool
+    gas_used: int
+    reason: str = ""  # a reason code when not ok
+    result: bytes = b""  # return data (set_return), or the revert message
+
+
+_Abort = bridge.Stop  # raised by a host function to stop the call; the frame holds the reason
+
+
+@dataclass(slots=True, eq=False)
+class _Frame:
+    execution: Execution
+    overlay: Overlay
+    contract: bytes
+    caller: bytes
+    coins: int
+    message: bytes
+    depth: int
+    memory: Any = None
+    failure: str = ""
+    return_data: bytes = b""
+    last_return: bytes = b""
+    events: int = 0
+    revert_message: bytes = field(default=b"")
+
+
+class Execution:
+    """One transaction's (or one query's) contract work: the block context and the call stack."""
+
+    def __init__(self, height: int, time: int, readonly: bool = False):
+        self.height, self.time, self.readonly = height, time, readonly
+
+    def call(self, parent: Overlay | StateBase, contract: bytes, entry: str, caller: bytes,
+             coins: int, message: bytes, gas: int, depth: int = 1) -> CallResult:
+        """Run ``entry`` of ``contract``; its writes land in ``parent`` only if it succeeds."""
+        if gas < PRICES.instantiate:
+            return CallResult(False, gas, "out-of-gas")
+        overlay = Overlay(parent)
+        raw = overlay.get(NS_CONTRACT, contract)
+        if raw is None:
+            return CallResult(False, gas, "no-contract")
+        instance = Instance.decode(raw)
+        code = overlay.get(NS_CONTRACT_CODE, instance.code_hash)
+        if code is None:  # never: instantiate and migrate check the code exists
+            return CallResult(False, gas, "no-code")
+        if coins and not overlay.move(caller, contract, coins):
+            return CallResult(False, gas, "insufficient-coins")
+        module, entries = MODULES.get(instance.code_hash, code)
+        store = wasmtime.Store(ENGINE)
+        store.set_fuel(gas - PRICES.instantiate)
+        store.set_limits(memory_size=limits.MAX_MEMORY_PAGES * 65536,
+                         table_elements=limits.MAX_TABLE_ELEMENTS, instances=1, tables=1,
+                         memories=1)  # fmt: skip
+        frame = _Frame(self, overlay, contract, caller, coins, message, depth)
+        stack = _thread.stack
+        stack.append(frame)
+        try:
+            status = self._run(store, module, entries, frame, entry)
+        finally:
+            stack.pop()
+        if frame.failure:
+            return CallResult(False, gas, frame.failure, frame.revert_message)
+        if status != 0:
+            return CallResult(False, gas, "contract-error", str(status).encode())
+        overlay.commit()
+        return CallResult(True, gas - store.get_fuel(), "", frame.return_data)
+
+    def _run(self, store: wasmtime.Store, module: wasmtime.Module, entries: frozenset[str],
+             frame: _Frame, entry: str) -> int:
+        if entry not in entries:
+            frame.failure = "no-entry-point"
+            return -1
+        try:
+            instance = _linker().instantiate(store, module)
+        except wasmtime.WasmtimeError:  # a limit (memory, table) refused the instance
+            frame.failure = frame.failure or "trap"
+            return -1
+        exports = instance.exports(store)
+        frame.memory = bridge.memory_handle(exports["memory"])
+        status, out_of_fuel = bridge.call_entry(store, exports[entry])
+        if status is None:
+            if not frame.failure:
+                frame.failure = "out-of-gas" if out_of_fuel else "trap"
+            return -1
+        return status
+
+
+# --- host functions -----------------------------------------------------------------------------
+# Each takes the store's raw context (`bridge`) and the running frame; a failure raises `_fail`,
+# which the bridge turns into a trap, and the frame keeps the reason.
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[_Frame] = []
+        self.linker: wasmtime.Linker | None = None
+
+
+_thread = _ThreadState()
+
+
+def _fail(frame: _Frame, reason: str) -> _Abort:
+    if not frame.failure:
+        frame.failure = reason
+    return _Abort(reason)
+
+
+def _charge(context, frame: _Frame, amount: int) -> None:
+    fuel = bridge.get_fuel(context)
+    if fuel < amount:
+        bridge.set_fuel(context, 0)
+        raise _fail(frame, "out-of-gas")
+    bridge.set_fuel(context, fuel - amount)
+
+
+def _read(context, frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
+    length &= _MASK32
+    if length > cap:
+        raise _fail(frame, "host-argument-too-large")
+    data = bridge.memory_read(context, frame.memory, pointer & _MASK32, length)
+    if data is None:
+        raise _fail(frame, "memory-out-of-bounds")
+    return data
+
+
+def _write(context, frame: _Frame, pointer: int, data: bytes) -> None:
+    if data and not bridge.memory_write(context, frame.memory, pointer & _MASK32, data):
+        raise _fail(frame, "memory-out-of-bounds")
+
+
+def _writable(frame: _Frame) -> None:
+    if frame.execution.readonly:
+        raise _fail(frame, "read-only")
+
+
+def _input(context, frame, pointer, cap):
+    e = frame.execution
+    data = frame.caller + frame.contract + _U64.pack(e.height) + _U64.pack(e.time) \
+        + _U64.pack(frame.coins) + frame.message
+    cap &= _MASK32
+    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * min(len(data), cap))
+    _write(context, frame, pointer, data[:cap])
+    return len(data)
+
+
+def _storage_key(context, frame, pointer, length) -> bytes:
+    key = _read(context, frame, pointer, length, limits.MAX_STORAGE_KEY)
+    if not key:
+        raise _fail(frame, "bad-storage-key")
+    return frame.contract + key
+
+
+def _storage_get(context, frame, key_ptr, key_len, value_ptr, cap):
+    _charge(context, frame, PRICES.host_call + PRICES.storage_read)
+    key = _storage_key(context, frame, key_ptr, key_len)
+    value = frame.overlay.get(NS_CONTRACT_STORAGE, key)
+    if value is None:
+        return -1
+    part = value[:cap & _MASK32]
+    _charge(context, frame, PRICES.per_byte_read * (len(key) + len(part)))
+    _write(context, frame, value_ptr, part)
+    return len(value)
+
+
+def _storage_set(context, frame, key_ptr, key_len, value_ptr, value_len):
+    _writable(frame)
+    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
+    key = _storage_key(context, frame, key_ptr, key_len)
+    value = _read(context, frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
+    _charge(context, frame, PRICES.per_byte_written * (len(key) + len(value)))
+    frame.overlay.put(NS_CONTRACT_STORAGE, key, value)
+
+
+def _storage_remove(context, frame, key_ptr, key_len):
+    _writable(frame)
+    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
+    frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(context, frame, key_ptr, key_len), None)
+
+
+def _balance(context, frame, pointer):
+    _charge(context, frame, PRICES.host_call)
+    return frame.overlay.balance(_read(context, frame, pointer, 20, 20))
+
+
+def _send(context, frame, pointer, amount):
+    _writable(frame)
+    _charge(context, frame, PRICES.host_call + PRICES.send)
+    target = _read(context, frame, pointer, 20, 20)
+    if amount < 0:
+        raise _fail(frame, "bad-amount")
+    return 0 if frame.overlay.move(frame.contract, target, amount) else 1
+
+
+def _emit(context, frame, topic_ptr, topic_len, data_ptr, data_len):
+    _writable(frame)
+    _charge(context, frame, PRICES.host_call + PRICES.event)
+    topic = _read(context, frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
+    data = _read(context, frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
+    _charge(context, frame, PRICES.per_byte_written * (len(topic) + len(data)))
+    frame.events += 1
+    if frame.events > limits.MAX_EVENTS_PER_CALL:
+        raise _fail(frame, "too-many-events")
+    frame.overlay.events.append((frame.contract, topic, data))
+
+
+def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
+    _charge(context, frame, PRICES.host_call + PRICES.call)
+    target = _read(context, frame, contract_ptr, 20, 20)
+    message = _read(context, frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
+    _charge(context, frame, PRICES.per_byte_read * len(message))
+    execution = frame.execution
+    frame.last_return = b""
+    if coins < 0 or (coins and execution.readonly):
+        raise _fail(frame, "bad-amount")
+    if frame.depth >= limits.MAX_CALL_DEPTH:
+        return host_api.CALL_TOO_DEEP
+    fuel = bridge.get_fuel(context)
+    passed = min(max(gas, 0), fuel)
+    bridge.set_fuel(context, fuel - passed)
+    entry = "query" if execution.readonly else "execute"
+    result = execution.call(frame.overlay, target, entry, frame.contract, coins, message, passed,
+                            frame.depth + 1)  # fmt: skip
+    bridge.set_fuel(context, bridge.get_fuel(context) + passed - result.gas_used)
+    frame.last_return = result.result
+    if result.ok:
+        return host_api.CALL_OK
+    return {"no-contract": host_api.CALL_NO_CONTRACT,
+            "insufficient-coins": host_api.CALL_INSUFFICIENT_COINS}.get(result.reason,
+                                                                        host_api.CALL_FAILED)
+
+
+def _return_data(context, frame, pointer, cap):
+    data = frame.last_return
+    part = data[:cap & _MASK32]
+    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * len(part))
+    _write(context, frame, pointer, part)
+    return len(data)
+
+
+def _set_return(context, frame, pointer, length):
+    _charge(context, frame, PRICES.host_call)
+    data = _read(context, frame, pointer, length, limits.MAX_RETURN_SIZE)
+    _charge(context, frame, PRICES.per_byte_read * len(data))
+    frame.return_data = data
+
+
+def _revert(context, frame, pointer, length):
+    _charge(context, frame, PRICES.host_call)
+    frame.revert_message = _read(context, frame, pointer, min(length & _MASK32, 255), 255)
+    raise _fail(frame, "reverted")
+
+
+_IMPLEMENTATIONS = {
+    "input": _input, "storage_get": _storage_get, "storage_set": _storage_set,
+    "storage_remove": _storage_remove, "balance": _balance, "send": _send, "emit": _emit,
+    "call": _call, "return_data": _return_data, "set_return": _set_return, "revert": _revert,
+}  # fmt: skip
+assert _IMPLEMENTATIONS.keys() == host_api.HOST_FUNCTIONS.keys()
+
+
+def _bind(function):
+    def host(context, *args):
+        return function(context, _thread.stack[-1], *args)
+
+    return host
+
+
+def _linker() -> wasmtime.Linker:
+    linker = _thread.linker
+    if linker is None:
+        linker = wasmtime.Linker(ENGINE)
+        for name, function in _IMPLEMENTATIONS.items():
+            spec = host_api.HOST_FUNCTIONS[name]
+            bridge.define(linker, "env", name, spec.params, spec.results, _bind(function))
+        _thread.linker = linker
+    return linker
