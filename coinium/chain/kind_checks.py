@@ -19,6 +19,7 @@ from coinium.chain.chainstate import ChainState
 from coinium.consensus.errors import ConsensusError, TransactionError
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.account import Account
+from coinium.core.governance import proposals
 from coinium.core.kinds import KINDS
 from coinium.core.kinds import transfer as transfer_kind
 from coinium.core.kinds import vote as vote_kind
@@ -53,6 +54,7 @@ def check_against_tip(chain: ChainState, tx: Transaction) -> None:
     with chain.store.read() as txn:
         view = _SenderReady(chain.store.state_view(txn), account_id(tx.sender), tx.nonce)
         state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params))
+        proposals.begin_block(state)
         finality.begin_block(state)
         if tx.kind == vote_kind.NUMBER:
             source, target = vote_kind.checkpoints(tx.payload)
@@ -75,6 +77,7 @@ def applicable(chain: ChainState, parent: bytes, txs: Sequence[Transaction]
     with chain.store.read() as txn:
         state = BlockState(chain.store.state_view(txn),
                            BlockContext(height, parent, chain.params))  # fmt: skip
+        proposals.begin_block(state)
         finality.begin_block(state)
         ledger.issue_rewards(state, block_subsidy(height, chain.params))
         for tx in txs:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from coinium.core.governance import table
 from coinium.core.staking import ledger
 from coinium.core.staking.records import ACTIVE, FINALITY_KEY, NO_VOTE, Checkpoint, Finality
 from coinium.core.state import NS_STAKING, BlockState
@@ -104,8 +105,8 @@ def count_vote(state: BlockState, validator_id: bytes, voting_key: bytes,
     ledger.put_validator(state, validator_id, replace(v, last_vote_epoch=epoch))
     tally = f.tally + weight
     justified, finalized = f.justified, f.finalized
-    params = state.context.params.staking
-    base = threshold_base(f, ledger.totals(state).weight(epoch), params.inactivity_epochs)
+    base = threshold_base(f, ledger.totals(state).weight(epoch),
+                          table.value(state, "inactivity_epochs"))
     if justified != target and base and 3 * tally >= 2 * base:
         justified = target
         if source.epoch + 1 == target.epoch:
