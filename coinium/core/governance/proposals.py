@@ -235,6 +235,23 @@ def vote(state: BlockState, voter: bytes, validator_id: bytes, proposal_id: int,
     return weight
 
 
+def value_at(get, height: int, name: str) -> int | None:
+    """A governed value as the block at ``height`` will read it, from the records its parent
+    left (``get(namespace, key)``): the table's value, or a passed proposal's that takes effect
+    at ``height``. None when the state has no table. For block templates."""
+    raw = get(table.NS_PARAM, name.encode())
+    if raw is None:
+        return None
+    result = table.ParamRecord.decode(raw).value
+    meta = get(NS_GOVERNANCE, GOVERNANCE_KEY)
+    number = table.BY_NAME[name].number
+    for pid in () if meta is None else Governance.decode(meta).open:
+        p = Proposal.decode(get(NS_PROPOSAL, proposal_key(pid)))
+        if p.status == PASSED and p.activation == height:
+            result = dict(p.changes).get(number, result)
+    return result
+
+
 # --- the lifecycle, at the start of each block ------------------------------------------------
 def begin_block(state: BlockState) -> list[tuple[int, int]]:
     """Seed the table at genesis; move open proposals along. Returns (id, new status) of each

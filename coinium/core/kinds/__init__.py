@@ -50,6 +50,9 @@ def _registry() -> dict[int, Kind]:
         bond,
         coinbase,
         delegate,
+        proposal_deposit,
+        proposal_submit,
+        proposal_vote,
         slash,
         transfer,
         unbond,
@@ -61,7 +64,9 @@ def _registry() -> dict[int, Kind]:
     kinds = (coinbase.KIND, transfer.KIND,
              # staking and finality (issue 12): kind numbers 16-31
              validator_register.KIND, bond.KIND, delegate.KIND, unbond.KIND, withdraw.KIND,
-             vote.KIND, slash.KIND)
+             vote.KIND, slash.KIND,
+             # governance (issue 13): kind numbers 48-63
+             proposal_submit.KIND, proposal_deposit.KIND, proposal_vote.KIND)
     registry = {k.number: k for k in kinds}
     assert len(registry) == len(kinds), "two kinds share a number"
     return registry
