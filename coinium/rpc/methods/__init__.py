@@ -11,6 +11,7 @@ def default_table() -> MethodTable:
         accounts,
         blockchain,
         control,
+        governance,
         mempool,
         mining,
         network,
@@ -19,6 +20,6 @@ def default_table() -> MethodTable:
         zmq,
     )
 
-    modules = (accounts, blockchain, control, mempool, mining, network, rawtransactions, staking,
+    modules = (accounts, blockchain, control, governance, mempool, mining, network, rawtransactions, staking,
                zmq)
     return MethodTable(method for module in modules for method in module.METHODS)
