@@ -14,9 +14,9 @@ from coinium.consensus.header_rules import required_bits
 from coinium.consensus.pow import decode_compact
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.block import Block
+from coinium.core.governance import proposals
 from coinium.core.header import Header
 from coinium.core.params import BLOCK_VERSION
-from coinium.core.governance import proposals
 from coinium.core.staking.ledger import staking_share
 from coinium.core.staking.records import TOTALS_KEY, Totals
 from coinium.core.state import NS_STAKING

@@ -29,6 +29,7 @@ from coinium.core.account import Account
 from coinium.core.errors import BlockError
 from coinium.core.governance import table
 from coinium.core.governance.records import (
+    ABSTAIN,
     DEPOSIT,
     EMPTY_GOVERNANCE,
     EXECUTED,
@@ -44,7 +45,6 @@ from coinium.core.governance.records import (
     VOTE,
     VOTING,
     YES,
-    ABSTAIN,
     Governance,
     Proposal,
     ValidatorSnapshot,

@@ -20,6 +20,6 @@ def default_table() -> MethodTable:
         zmq,
     )
 
-    modules = (accounts, blockchain, control, governance, mempool, mining, network, rawtransactions, staking,
-               zmq)
+    modules = (accounts, blockchain, control, governance, mempool, mining, network,
+               rawtransactions, staking, zmq)
     return MethodTable(method for module in modules for method in module.METHODS)
