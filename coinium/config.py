@@ -27,7 +27,8 @@ from coinium.core.params import NETWORKS, NetworkParams, get_network
 from coinium.mempool import policy as mempool_policy
 
 CONFIG_FILE = "coinium.toml"
-ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "finalized")
+ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "finalized",
+              "proposal")
 DEFAULT_ZMQ_HWM = 1000
 
 

@@ -56,7 +56,7 @@ class Node:
         from coinium.chain.sigcache import SignatureCache
         from coinium.mempool.persist import load_mempool
         from coinium.mempool.pool import Mempool
-        from coinium.notify.zmq_publisher import FinalityAnnouncer, ZmqNotifier
+        from coinium.notify.zmq_publisher import FinalityAnnouncer, ProposalAnnouncer, ZmqNotifier
         from coinium.rpc.server import RpcServer
 
         self.options.datadir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +76,7 @@ class Node:
             self.notifier = ZmqNotifier(self.options.zmq)
             self.listeners.append(self.notifier)
             self.listeners.append(FinalityAnnouncer(self.chain, self.notifier))
+            self.listeners.append(ProposalAnnouncer(self.chain, self.notifier))
             self.mempool.listeners.append(self.notifier)
         if self.options.persist_mempool:
             load_mempool(self.mempool, self.options.datadir)

@@ -14,6 +14,9 @@ One notifier per configured (topic, address). Every message is three frames::
 - ``sequence``: every block connected or disconnected and every mempool add or remove.
 - ``finalized``: the finalized checkpoint moved (Casper FFG, Coinium's own topic): the
   checkpoint's 32-byte hash then its height, u32 little-endian (36 bytes).
+- ``proposal``: a governance proposal appeared or changed status (after the tip update that did
+  it, a reorg included): proposal id u32 LE, status u8 (0 deposit, 1 voting, 2 passed,
+  3 executed, 4 rejected, 5 vetoed, 6 expired), tip height u32 LE (9 bytes).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -50,7 +53,7 @@ from coinium.core.block import Block
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "finalized")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "finalized", "proposal")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -213,6 +216,10 @@ class ZmqNotifier:
         """A new finalized checkpoint (the node calls this after the tip update that moved it)."""
         self._publish("finalized", block_hash + struct.pack("<I", height))
 
+    def proposal(self, proposal_id: int, status: int, height: int) -> None:
+        """A proposal's new status (the node calls this after the tip update that set it)."""
+        self._publish("proposal", struct.pack("<IBI", proposal_id, status, height))
+
     # --- MempoolListener ----------------------------------------------------------------------
     def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
         self._transaction(txid, tx_raw)
@@ -275,3 +282,47 @@ class FinalityAnnouncer:
         if finalized != self.last:
             self.last = finalized
             self.notifier.finalized(finalized[1], finalized[0])
+
+
+class ProposalAnnouncer:
+    """A chain listener that publishes ``proposal`` for each proposal whose status a tip update
+    changed: it compares the open proposals (and those open at the last update) with what it
+    saw then."""
+
+    def __init__(self, chain, notifier: ZmqNotifier):
+        self.chain = chain
+        self.notifier = notifier
+        self.seen = self._statuses(())  # announce changes from here on
+
+    def _statuses(self, also: Sequence[int]) -> dict[int, int]:
+        from coinium.core.governance.records import (
+            GOVERNANCE_KEY,
+            Governance,
+            Proposal,
+            proposal_key,
+        )
+        from coinium.core.state import NS_GOVERNANCE, NS_PROPOSAL
+
+        raw = self.chain.get_record(NS_GOVERNANCE, GOVERNANCE_KEY)
+        ids = set(also) | set(() if raw is None else Governance.decode(raw).open)
+        statuses = {}
+        for pid in sorted(ids):
+            record = self.chain.get_record(NS_PROPOSAL, proposal_key(pid))
+            if record is not None:
+                statuses[pid] = Proposal.decode(record).status
+        return statuses
+
+    def block_connected(self, block: Block) -> None:
+        pass
+
+    def block_disconnected(self, block: Block) -> None:
+        pass
+
+    def tip_updated(self, tip: Block) -> None:
+        from coinium.core.governance.records import DEPOSIT, PASSED, VOTING
+
+        now = self._statuses(tuple(self.seen))
+        for pid, status in now.items():
+            if self.seen.get(pid) != status:
+                self.notifier.proposal(pid, status, self.chain.height)
+        self.seen = {pid: s for pid, s in now.items() if s in (DEPOSIT, VOTING, PASSED)}
