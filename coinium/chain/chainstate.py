@@ -30,6 +30,7 @@ from pathlib import Path
 import lmdb
 from blake3 import blake3 as _blake3
 
+from coinium.chain.finality_choice import FinalityChoice, LessJustified
 from coinium.chain.orphans import OrphanPool
 from coinium.chain.pipeline import DEFAULT_LOOKAHEAD, SignatureChecker
 from coinium.consensus.block_rules import SignatureFilter, check_block
@@ -46,10 +47,8 @@ from coinium.consensus.pow import decode_compact, target_to_work
 from coinium.consensus.state_transition import apply_block, decode_undo, encode_undo
 from coinium.core.account import Account
 from coinium.core.block import Block
-from coinium.core.kinds.vote import NUMBER as VOTE_KIND
 from coinium.core.params import NetworkParams
-from coinium.core.staking.records import FINALITY_KEY, Finality
-from coinium.core.state import NS_ACCOUNT, NS_STAKING, RecordKey, StateDelta
+from coinium.core.state import NS_ACCOUNT, RecordKey, StateDelta
 from coinium.crypto.address import account_id
 from coinium.crypto.state_proof import StateProof, record_path
 from coinium.store.chainstore import BatchLostError, ChainStore, record_key, split_record_key
@@ -109,7 +108,7 @@ class _Changes:
         self.connected.extend(connected)
 
 
-class ChainState:
+class ChainState(FinalityChoice):
     def __init__(
         self,
         datadir: str | Path,
@@ -255,52 +254,11 @@ class ChainState:
             return found.root
         raise AssertionError("unreachable")
 
-    def finality(self) -> Finality | None:
-        """The Casper FFG record after the tip (None until stake is first bonded: genesis is
-        then the only justified and finalized checkpoint)."""
-        raw = self.get_record(NS_STAKING, FINALITY_KEY)
-        return None if raw is None else Finality.decode(raw)
-
-    def finalized_block(self) -> tuple[int, bytes]:
-        """(height, hash) of the last finalized checkpoint of the main chain."""
-        f = self.finality()
-        if f is None:
-            return 0, self.main_chain[0]
-        return f.finalized.epoch * self.params.staking.checkpoint_interval, f.finalized.hash
-
-    def is_final(self, block_hash: bytes) -> bool:
-        """A main-chain block at or below the finalized checkpoint: no reorg can remove it."""
-        entry = self.index.get(block_hash)
-        if entry is None or not self.is_on_main_chain(block_hash):
-            return False
-        return entry.height <= self.finalized_block()[0]
-
     def get_record(self, namespace: int, key: bytes) -> bytes | None:
         """One state record after the tip (any namespace), or None."""
         with self.store.read() as txn:
             raw = self.store.state_view(txn).get(namespace, key)
         return None if raw is None else bytes(raw)
-
-    def record_after(self, block_hash: bytes, namespace: int, key: bytes) -> bytes | None:
-        """One state record after a stored block: read directly when the block is the tip,
-        otherwise from its branch applied in a write transaction that is thrown away."""
-        if block_hash == self.tip.hash:
-            return self.get_record(namespace, key)
-        to_disconnect, to_connect = self._path_to(self.index[block_hash])
-
-        def trial(txn: lmdb.Transaction) -> None:
-            for entry in to_disconnect:
-                self._disconnect(txn, entry)
-            for entry in to_connect:
-                self._apply_state(txn, self._load_block(txn, entry.hash))
-            raw = self.store.state_view(txn).get(namespace, key)
-            raise _RecordFound(None if raw is None else bytes(raw))  # aborts the transaction
-
-        try:
-            self.store.write(trial)
-        except _RecordFound as found:
-            return found.record
-        raise AssertionError("unreachable")
 
     def prove_record(self, namespace: int, key: bytes
                      ) -> tuple[StateProof, bytes | None, bytes, int]:  # fmt: skip
@@ -602,44 +560,6 @@ class ChainState:
             and e.chainwork >= tip_work
         }  # fmt: skip
 
-    def _keeps_finalized(self, entry: IndexEntry, finalized: tuple[int, bytes]) -> bool:
-        """Whether ``entry``'s chain holds the finalized checkpoint (no reorg goes below it,
-        whatever the work on the other branch)."""
-        height, block_hash = finalized
-        cursor = entry
-        while cursor.height > height:
-            if self.is_on_main_chain(cursor.hash):
-                return True  # above the checkpoint on the main chain, which holds it
-            cursor = self.index[cursor.prev_hash]
-        return cursor.hash == block_hash
-
-    def _note_branch_justification(self, block: Block, entry: IndexEntry) -> None:
-        """A block on a branch with less work: when it carries votes, learn the justified
-        checkpoint after it (its branch applied in a thrown-away transaction); without votes
-        it inherits its parent's. A branch that justified a later checkpoint than the current
-        chain becomes a candidate."""
-        if self.finality() is None:
-            return
-        value = self._branch_justified.get(entry.prev_hash)
-        if any(tx.kind == VOTE_KIND for tx in block.transactions[1:]):
-            try:
-                raw = self.record_after(entry.hash, NS_STAKING, FINALITY_KEY)
-            except (ConsensusError, RuntimeError):
-                return  # an invalid branch: the reorg attempt, if any, marks it
-            value = 0 if raw is None else Finality.decode(raw).justified.epoch
-        if value is None:
-            return
-        self._branch_justified[entry.hash] = value
-        if value > self._justified_epoch(None):
-            self._candidates.add(entry.hash)
-
-    def _rank(self, entry: IndexEntry, justified: int) -> tuple[int, int, int]:
-        """Fork choice order: justified epoch (the tip's, a less-work branch's when evaluated,
-        else taken as the tip's: the reorg itself refuses to lower it), work, first seen."""
-        if entry.hash != self.tip.hash:
-            justified = self._branch_justified.get(entry.hash, justified)
-        return justified, entry.chainwork, -entry.sequence
-
     def _best_candidate(self) -> IndexEntry:
         # Finality first: a branch without the finalized checkpoint is never chosen. Then the
         # highest justified checkpoint, then most work; between equal work, the first seen
@@ -675,7 +595,7 @@ class ChainState:
                 errors[failure.block_hash] = failure.error
                 self._mark_invalid(failure.block_hash, discard_data=True)
                 continue
-            except _LessJustified:
+            except LessJustified:
                 # More work but an older justified checkpoint: the current chain stays (it
                 # becomes a candidate again when a block extends it).
                 self._candidates.discard(best.hash)
@@ -723,7 +643,7 @@ class ChainState:
                     raise _BranchInvalid(entry.hash, exc) from None
                 connected.append(block)
             if to_disconnect and self._justified_epoch(txn) < justified_before:
-                raise _LessJustified  # aborts the transaction: nothing changed
+                raise LessJustified  # aborts the transaction: nothing changed
             self.store.put(txn, "meta", b"tip", target.hash)  # the tip record last
 
         self.store.write(write)
@@ -732,15 +652,6 @@ class ChainState:
         del self.main_chain[fork_height + 1 :]
         self.main_chain.extend(e.hash for e in to_connect)
         return disconnected, connected
-
-    def _justified_epoch(self, txn: lmdb.Transaction | None) -> int:
-        """The last justified checkpoint's epoch in the state (after the tip when no ``txn``)."""
-        if txn is None:
-            f = self.finality()
-        else:
-            raw = self.store.state_view(txn).get(NS_STAKING, FINALITY_KEY)
-            f = None if raw is None else Finality.decode(bytes(raw))
-        return 0 if f is None else f.justified.epoch
 
     def _load_block(self, txn: lmdb.Transaction, block_hash: bytes) -> Block:
         raw = self.store.get(txn, "blocks", block_hash)
@@ -950,13 +861,6 @@ class _BranchInvalid(Exception):
         self.error = error
 
 
-class _LessJustified(Exception):
-    """A reorg would lower the justified checkpoint (EIP-1011: justification before work)."""
-
-
-class _RecordFound(Exception):
-    def __init__(self, record: bytes | None):
-        self.record = record
 
 
 class _RootFound(Exception):

@@ -20,11 +20,16 @@ back). Safety then rests on the online stake alone, as with Ethereum's inactivit
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from coinium.core.governance import table
 from coinium.core.staking import ledger
-from coinium.core.staking.records import ACTIVE, FINALITY_KEY, NO_VOTE, Checkpoint, Finality
+from coinium.core.staking.records import (
+    ACTIVE,
+    FINALITY_KEY,
+    NO_VOTE,
+    Checkpoint,
+    Finality,
+    Validator,
+)  # fmt: skip
 from coinium.core.state import NS_STAKING, BlockState
 
 
@@ -102,7 +107,10 @@ def count_vote(state: BlockState, validator_id: bytes, voting_key: bytes,
     weight = v.weight(epoch)
     if weight == 0:
         return False
-    ledger.put_validator(state, validator_id, replace(v, last_vote_epoch=epoch))
+    ledger.put_validator(state, validator_id, Validator(
+        v.voting_key, v.commission_bp, v.status, v.tokens, v.shares, v.reward_entry,
+        v.reward_per_share, v.commission, v.unbonding_tokens, v.unbonding_shares,
+        v.snapshot_epoch, v.snapshot_tokens, epoch, v.registered_height))  # fmt: skip
     tally = f.tally + weight
     justified, finalized = f.justified, f.finalized
     base = threshold_base(f, ledger.totals(state).weight(epoch),
@@ -111,6 +119,6 @@ def count_vote(state: BlockState, validator_id: bytes, voting_key: bytes,
         justified = target
         if source.epoch + 1 == target.epoch:
             finalized = source
-    state.put(NS_STAKING, FINALITY_KEY, replace(f, tally=tally, justified=justified,
-                                                finalized=finalized).encode())  # fmt: skip
+    state.put(NS_STAKING, FINALITY_KEY, Finality(f.current, f.source, justified, finalized, tally,
+                                                 f.last_tally, f.idle_epochs).encode())
     return True

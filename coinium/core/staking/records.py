@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 
-from coinium.core.codec import Reader
+from coinium.core.codec import DecodeError, Reader
 
 __all__ = ["ACTIVE", "SLASHED", "INACTIVE", "Checkpoint", "Delegation", "Finality", "Totals",
            "Unbonding", "Validator", "replace"]  # fmt: skip
@@ -52,6 +52,7 @@ class Validator:
 
     _HEAD = struct.Struct("<32sHBQQ")
     _TAIL = struct.Struct("<QQQIQII")
+    _ALL = struct.Struct("<32sHBQQ32s32sQQQIQII")  # the whole record, for decoding in one call
 
     def weight(self, epoch: int) -> int:
         """Its voting weight in ``epoch``: its bonded stake when the epoch began."""
@@ -71,12 +72,12 @@ class Validator:
 
     @classmethod
     def decode(cls, data: bytes) -> Validator:
-        r = Reader(data, "validator")
-        head = cls._HEAD.unpack(r.fixed(cls._HEAD.size, "head"))
-        entry, per_share = _u256(r, "reward_entry"), _u256(r, "reward_per_share")
-        tail = cls._TAIL.unpack(r.fixed(cls._TAIL.size, "tail"))
-        r.finish()
-        return cls(*head, entry, per_share, *tail)
+        if len(data) != cls._ALL.size:
+            raise DecodeError("validator", 0, f"{len(data)} bytes, a validator is "
+                              f"{cls._ALL.size}")  # fmt: skip
+        (key, commission, status, tokens, shares, entry, per_share, *tail) = cls._ALL.unpack(data)
+        return cls(key, commission, status, tokens, shares, int.from_bytes(entry, "big"),
+                   int.from_bytes(per_share, "big"), *tail)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +140,14 @@ class Totals:
         return self._HEAD.pack(self.bonded, self.snapshot_epoch, self.snapshot_bonded) \
             + _b256(self.reward_per_token) + self._TAIL.pack(self.reward_pool, self.burned)
 
+    _ALL = struct.Struct("<QIQ32sQQ")
+
     @classmethod
     def decode(cls, data: bytes) -> Totals:
-        r = Reader(data, "totals")
-        head = cls._HEAD.unpack(r.fixed(cls._HEAD.size, "head"))
-        per_token = _u256(r, "reward_per_token")
-        tail = cls._TAIL.unpack(r.fixed(cls._TAIL.size, "tail"))
-        r.finish()
-        return cls(*head, per_token, *tail)
+        if len(data) != cls._ALL.size:
+            raise DecodeError("totals", 0, f"{len(data)} bytes, the record is {cls._ALL.size}")
+        bonded, epoch, at_start, per_token, pool, burned = cls._ALL.unpack(data)
+        return cls(bonded, epoch, at_start, int.from_bytes(per_token, "big"), pool, burned)
 
 
 EMPTY_TOTALS = Totals(0, 0, 0, 0, 0, 0)
@@ -175,16 +176,19 @@ class Finality:
     last_tally: int  # the previous epoch's final tally (the inactivity rule's denominator)
     idle_epochs: int  # consecutive epochs whose votes fell short of 2/3 of all bonded stake
 
+    _LAYOUT = struct.Struct("<I32sI32sI32sI32sQQI")
+
     def encode(self) -> bytes:
-        return b"".join(c.encode() for c in (self.current, self.source, self.justified,
-                                              self.finalized)) \
-            + struct.pack("<QQI", self.tally, self.last_tally, self.idle_epochs)
+        c, s, j, f = self.current, self.source, self.justified, self.finalized
+        return self._LAYOUT.pack(c.epoch, c.hash, s.epoch, s.hash, j.epoch, j.hash, f.epoch,
+                                 f.hash, self.tally, self.last_tally, self.idle_epochs)
 
     @classmethod
     def decode(cls, data: bytes) -> Finality:
-        r = Reader(data, "finality")
-        points = [Checkpoint(r.u32("epoch"), r.fixed(32, "hash")) for _ in range(4)]
-        tally, last_tally, idle = r.u64("tally"), r.u64("last_tally"), r.u32("idle_epochs")
-        r.finish()
-        return cls(*points, tally, last_tally, idle)
+        if len(data) != cls._LAYOUT.size:
+            raise DecodeError("finality", 0, f"{len(data)} bytes, the record is "
+                              f"{cls._LAYOUT.size}")  # fmt: skip
+        v = cls._LAYOUT.unpack(data)
+        return cls(Checkpoint(v[0], v[1]), Checkpoint(v[2], v[3]), Checkpoint(v[4], v[5]),
+                   Checkpoint(v[6], v[7]), v[8], v[9], v[10])
 
