@@ -38,6 +38,7 @@ def passed_proposal(chain, nonces):
     connect(chain)  # 8: the deposit reached the minimum, the vote begins
     p = proposal_of(chain, 1)
     assert p.status == VOTING and p.voting_start == 8 and p.bonded_at_start == 60 * COIN
+    assert governance_of(chain).voting == (1,)
     connect(chain, [vote(OPERATORS[i], nonces, OPERATORS[i].account, 1, YES) for i in (1, 2)])
     assert proposal_of(chain, 1).tally == (50 * COIN, 0, 0, 0)
     advance_to(chain, p.voting_end)
@@ -55,6 +56,7 @@ def test_submission_to_effect(chain):
     assert p.activation == 25  # the checkpoint after 20
     assert chain.get_account(OPERATORS[0].account).balance == before
     assert governance_of(chain).escrow == 0 and governance_of(chain).open == (1,)
+    assert governance_of(chain).voting == ()
     # The block before activation still uses the old values...
     advance_to(chain, 23)
     t = totals_of(chain)

@@ -95,8 +95,7 @@ def _voting(state: BlockState) -> list[int]:
     raw = state.peek(NS_GOVERNANCE, GOVERNANCE_KEY)
     if raw is None:
         return []
-    return [pid for pid in Governance.decode(raw).open
-            if (p := proposal(state, pid)) is not None and p.status == VOTING]  # fmt: skip
+    return list(Governance.decode(raw).voting)
 
 
 # --- snapshots (the staking ledger calls these before it changes a record) ---------------------
@@ -280,10 +279,14 @@ def _step(state: BlockState, pid: int, p: Proposal, height: int) -> int:
             bonded = 0 if raw is None else Totals.decode(raw).bonded
             p = replace(p, status=VOTING, voting_start=height, bonded_at_start=bonded,
                         voting_end=height + table.value(state, "gov_voting_period"))  # fmt: skip
+            g = governance(state)
+            put_governance(state, replace(g, voting=(*g.voting, pid)))
         elif height >= p.deposit_end:
             p = _close(state, pid, replace(p, status=EXPIRED), refund=False)
     elif p.status == VOTING:
         if height >= p.voting_end:
+            g = governance(state)
+            put_governance(state, replace(g, voting=tuple(i for i in g.voting if i != pid)))
             status = outcome(state, p)
             if status == PASSED:
                 interval = state.context.params.staking.checkpoint_interval

@@ -6,7 +6,8 @@ little-endian; proposal ids big-endian in keys so they sort in order).
     validator snapshot 0x33 | id u32 BE | validator 20 -> active u8 | tokens u64 | shares u64 |
                                                          overridden u64
     delegation snapshot 0x34 | id u32 BE | delegator 20 | validator 20 -> shares u64
-    governance         0x35 | b"governance" -> Governance
+    governance         0x35 | b"governance" -> next id u32 | held u64 | burned u64 |
+                              count u8 | open ids u32 x count | count u8 | voting ids u32 x count
 """
 
 from __future__ import annotations
@@ -84,23 +85,28 @@ class Governance:
     escrow: int  # deposits held for open proposals
     burned: int  # deposits burned, in total
     open: tuple[int, ...]  # ids of proposals not yet executed, rejected, vetoed or expired
+    # ids of those in their vote: what the staking ledger checks on every stake change, so it
+    # reads this one record, not each proposal
+    voting: tuple[int, ...] = ()
 
     _HEAD = struct.Struct("<IQQ")
 
     def encode(self) -> bytes:
-        return self._HEAD.pack(self.next_id, self.escrow, self.burned) + bytes((len(self.open),)) \
-            + b"".join(struct.pack("<I", i) for i in self.open)
+        return b"".join((self._HEAD.pack(self.next_id, self.escrow, self.burned),
+                         *(bytes((len(ids),)) + b"".join(struct.pack("<I", i) for i in ids)
+                           for ids in (self.open, self.voting))))  # fmt: skip
 
     @classmethod
     def decode(cls, data: bytes) -> Governance:
         r = Reader(bytes(data), "governance")
         head = cls._HEAD.unpack(r.fixed(cls._HEAD.size, "head"))
         ids = tuple(r.u32("id") for _ in range(r.u8("open")))
+        voting = tuple(r.u32("id") for _ in range(r.u8("voting")))
         r.finish()
-        return cls(*head, ids)
+        return cls(*head, ids, voting)
 
 
-EMPTY_GOVERNANCE = Governance(1, 0, 0, ())
+EMPTY_GOVERNANCE = Governance(1, 0, 0, (), ())
 
 
 @dataclass(frozen=True, slots=True)
