@@ -12,6 +12,7 @@ Two properties on real regtest chains (LMDB in temporary directories):
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -35,6 +36,8 @@ from coinium.core.staking import transactions as stx
 from coinium.core.units import COIN
 from coinium.crypto.address import account_id
 
+# The suite's run; a long run: COINIUM_GOVERNANCE_EXAMPLES=1000 (the table test takes half).
+EXAMPLES = int(os.environ.get("COINIUM_GOVERNANCE_EXAMPLES", "60"))
 DELEGATOR = key(70)
 NEWCOMER = key(71)
 
@@ -125,7 +128,7 @@ def in_step(spec: table.ParamSpec, current: int):
     return st.integers(max(spec.min, current - step), min(spec.max, current + step))
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(data=st.data())
 def test_random_in_bound_proposals_pass_activate_and_the_chain_goes_on(base_datadir, data):
@@ -177,7 +180,7 @@ def network_with(values: dict[str, int]):
                                governance=dataclasses.replace(REGTEST.governance, **governance))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=max(EXAMPLES * 2 // 3, 1), deadline=None)
 @given(values=TABLE)
 def test_any_table_inside_the_bounds_keeps_the_chain_going(values):
     params = network_with(values)
