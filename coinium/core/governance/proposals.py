@@ -158,7 +158,7 @@ def submit(state: BlockState, proposer: bytes, deposit: int, title: bytes,
         raise GovError("bad-gov-deposit-low", f"deposit {deposit} below {least}")
     for number, new in changes:
         spec = table.BY_NUMBER[number]
-        problem = table.record(state.peek, spec.name).allows(new)
+        problem = table.record(state, spec.name).allows(new)
         if problem is not None:
             reason = "bad-gov-param-bounds" if "bounds" in problem else "bad-gov-param-step"
             raise GovError(reason, f"{spec.name} = {new}: {problem}")
@@ -300,7 +300,7 @@ def _step(state: BlockState, pid: int, p: Proposal, height: int) -> int:
         for number, new in p.changes:
             name = table.BY_NUMBER[number].name
             state.put(table.NS_PARAM, name.encode(),
-                      table.record(state.peek, name).set(height, new).encode())  # fmt: skip
+                      table.record(state, name).set(height, new).encode())  # fmt: skip
         p = _close(state, pid, replace(p, status=EXECUTED), refund=True)
     put_proposal(state, pid, p)
     return p.status

@@ -146,10 +146,12 @@ def seed(state) -> None:
         state.put(NS_PARAM, spec.name.encode(), genesis_record(spec, state.context.params).encode())
 
 
-def record(get: Callable[[int, bytes], bytes | None], name: str) -> ParamRecord:
-    raw = get(NS_PARAM, name.encode())
+def record(state, name: str) -> ParamRecord:
+    """A parameter's record in the state the block applies to (the genesis record when the
+    state has no table, as `value`)."""
+    raw = state.peek(NS_PARAM, name.encode())
     if raw is None:
-        raise KeyError(f"parameter {name} is not in the table (a chain from before governance?)")
+        return genesis_record(BY_NAME[name], state.context.params)
     return ParamRecord.decode(raw)
 
 
