@@ -29,7 +29,8 @@ from coinium.crypto.address import AddressError, decode_address
 from coinium.mempool import policy as mempool_policy
 
 CONFIG_FILE = "coinium.toml"
-ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized")
+ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized",
+              "proposal")
 DEFAULT_ZMQ_HWM = 1000
 
 

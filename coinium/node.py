@@ -13,7 +13,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -93,7 +93,8 @@ class Node:
             try:
                 self.notifier = ZmqNotifier(self.options.zmq,
                                             address_prefix=self.params.address_prefix,
-                                            finalized_block=self.chain.finalized_block)
+                                            finalized_block=self.chain.finalized_block,
+                                            proposal_statuses=self._proposal_statuses)
             except NotifierError as exc:
                 raise StartupError(str(exc)) from None
             self.listeners.append(self.notifier)
@@ -271,6 +272,12 @@ class Node:
                 self.mempool.expire(int(time.time()))
 
     # --- a full disk (`coinium.store.diskspace`) ----------------------------------------------
+    def _proposal_statuses(self, also: Sequence[int]) -> tuple[int, dict[int, int]]:
+        """The tip's height and its proposals' statuses, for the ``proposal`` ZMQ topic."""
+        from coinium.core.governance.proposals import statuses
+
+        return self.chain.height, statuses(self.chain.get_record, also)
+
     def _check_free_space(self) -> None:
         try:
             free = free_bytes(self.options.datadir)

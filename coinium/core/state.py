@@ -29,10 +29,21 @@ NS_UNBONDING = 0x12
 NS_STAKING = 0x13  # the staking totals and the finality (Casper FFG) record
 # NFTs (coinium/core/kinds/nft/) take 0x20-0x2F: classes, tokens, operators for all, used offers.
 NS_NFT_CLASS, NS_NFT_TOKEN, NS_NFT_OPERATOR, NS_NFT_OFFER = 0x20, 0x21, 0x22, 0x23
+# Governance (issue 13) takes 0x30-0x3F; see coinium/core/governance/records.py.
+NS_PARAM = 0x30  # the parameter table: one record per governed consensus value
+NS_PROPOSAL = 0x31
+NS_GOV_VOTE = 0x32
+NS_GOV_VALIDATOR_SNAPSHOT = 0x33  # a validator's stake when a proposal's vote began
+NS_GOV_DELEGATION_SNAPSHOT = 0x34  # a delegation's shares when a proposal's vote began
+NS_GOVERNANCE = 0x35  # next proposal id, open proposals, deposits held and burned
 NAMESPACES = {NS_ACCOUNT: "account", NS_VALIDATOR: "validator", NS_DELEGATION: "delegation",
               NS_UNBONDING: "unbonding", NS_STAKING: "staking",
               NS_NFT_CLASS: "nft_class", NS_NFT_TOKEN: "nft_token",
-              NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer"}  # fmt: skip
+              NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer", NS_PARAM: "param",
+              NS_PROPOSAL: "proposal", NS_GOV_VOTE: "proposal_vote",
+              NS_GOV_VALIDATOR_SNAPSHOT: "proposal_validator_snapshot",
+              NS_GOV_DELEGATION_SNAPSHOT: "proposal_delegation_snapshot",
+              NS_GOVERNANCE: "governance"}  # fmt: skip
 MAX_KEY_SIZE = 255  # keys are written with a u8 length in undo records
 
 RecordKey = tuple[int, bytes]  # (namespace, key)

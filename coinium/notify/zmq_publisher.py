@@ -16,6 +16,9 @@ One notifier per configured (topic, address). Every message is three frames::
   as JSON (`coinium.notify.nft_events`).
 - ``finalized`` (ours): the finalized checkpoint moved (Casper FFG), seen at a tip update: the
   checkpoint's 32-byte hash then its height, u32 little-endian (36 bytes).
+- ``proposal`` (ours): a governance proposal appeared or changed status, seen at a tip update (a
+  reorg's included): proposal id u32 LE, status u8 (0 deposit, 1 voting, 2 passed, 3 executed,
+  4 rejected, 5 vetoed, 6 expired), tip height u32 LE (9 bytes).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -49,11 +52,13 @@ from typing import Protocol
 import zmq
 
 from coinium.core.block import Block
+from coinium.core.governance.records import DEPOSIT, PASSED, VOTING
 from coinium.notify.nft_events import nft_events
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized",
+          "proposal")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -62,6 +67,9 @@ DROP_WARNING_INTERVAL_S = 10.0
 _SEQUENCE = struct.Struct("<I")
 _MEMPOOL_SEQUENCE = struct.Struct("<Q")
 _U32_MASK = 0xFFFFFFFF
+_PROPOSAL = struct.Struct("<IBI")  # proposal id, status, tip height
+# Given proposal ids to look at besides the open ones: the tip's (height, {id: status}).
+ProposalStatuses = Callable[[Sequence[int]], tuple[int, dict[int, int]]]
 
 
 class NotifierError(Exception):
@@ -120,19 +128,24 @@ class ZmqNotifier:
     Binds every address at construction and raises `NotifierError` if one cannot be bound.
     ``context``: a ZeroMQ context to use (kept open by `close`); without one the notifier makes
     its own and terminates it in `close`. Coinium's own topics read what they need through
-    the constructor: ``address_prefix`` (``nft`` shows addresses) and ``finalized_block`` (the
-    chain's ``(height, hash)`` of its finalized checkpoint, read at each tip update).
+    the constructor: ``address_prefix`` (``nft`` shows addresses), ``finalized_block`` (the
+    chain's ``(height, hash)`` of its finalized checkpoint, read at each tip update) and
+    ``proposal_statuses`` (given proposal ids to look at besides the open ones, the tip's
+    ``(height, {id: status})``, read at each tip update).
     """
 
     def __init__(
         self, publishers: Sequence[PublisherSpec], context: zmq.Context | None = None,
         address_prefix: str = "cn",
         finalized_block: Callable[[], tuple[int, bytes]] | None = None,
+        proposal_statuses: ProposalStatuses | None = None,
     ) -> None:
         self._address_prefix = address_prefix
         self._finalized_block = finalized_block
+        self._proposal_statuses = proposal_statuses
         # Announce changes from here on.
         self._last_finalized = finalized_block() if finalized_block is not None else None
+        self._proposals_seen = proposal_statuses(())[1] if proposal_statuses is not None else {}
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
         self._sockets: dict[str, zmq.Socket] = {}
@@ -216,6 +229,7 @@ class ZmqNotifier:
 
     def tip_updated(self, tip: Block) -> None:
         self._finalized()
+        self._proposals()
         if not self._connected_since_tip:
             return
         self._connected_since_tip = False
@@ -253,6 +267,17 @@ class ZmqNotifier:
             self._last_finalized = finalized
             self._publish("finalized", block_hash + struct.pack("<I", height))
 
+    def _proposals(self) -> None:
+        # The open proposals and those open at the last update (one that closed, or that a reorg
+        # took back): each whose status differs from the last update's is announced.
+        if self._proposal_statuses is None or not self._by_topic["proposal"]:
+            return
+        height, now = self._proposal_statuses(tuple(self._proposals_seen))
+        for pid, status in now.items():
+            if self._proposals_seen.get(pid) != status:
+                self._publish("proposal", _PROPOSAL.pack(pid, status, height))
+        self._proposals_seen = {pid: s for pid, s in now.items() if s in (DEPOSIT, VOTING, PASSED)}
+
     def _publish(self, topic: str, body: bytes) -> None:
         if self._closed:
             return
@@ -276,4 +301,3 @@ def _unique(publishers: Sequence[PublisherSpec]) -> list[PublisherSpec]:
 def _is_ipv6(address: str) -> bool:
     # bitcoind turns ZMQ_IPV6 on only for IPv6 endpoints: tcp://[::1]:28332
     return address.startswith("tcp://[")
-

@@ -537,6 +537,7 @@ def _utc(timestamp: int) -> str:
 
 __all__ = ["DEFAULT_FEE", "PASSPHRASE_ENV", "wallet_group"]
 
-# The staking commands (stake, delegate, unbond, withdraw, validator register) live in their own
-# module and join the group here, once every name they import from this one exists.
-from coinium.wallet import staking_cli  # noqa: E402, F401
+# The staking commands (stake, delegate, unbond, withdraw, validator register) and the governance
+# ones (propose, deposit, vote) live in their own modules and join the group here, once every
+# name they import from this one exists.
+from coinium.wallet import governance_cli, staking_cli  # noqa: E402, F401

@@ -51,6 +51,9 @@ def _registry() -> dict[int, Kind]:
         coinbase,
         delegate,
         nft,
+        proposal_deposit,
+        proposal_submit,
+        proposal_vote,
         slash,
         transfer,
         unbond,
@@ -64,7 +67,9 @@ def _registry() -> dict[int, Kind]:
              validator_register.KIND, bond.KIND, delegate.KIND, unbond.KIND, withdraw.KIND,
              vote.KIND, slash.KIND,
              # NFTs (issue 14): kind numbers 32-40
-             *nft.KINDS)  # fmt: skip
+             *nft.KINDS,
+             # governance (issue 13): kind numbers 48-63
+             proposal_submit.KIND, proposal_deposit.KIND, proposal_vote.KIND)  # fmt: skip
     registry = {k.number: k for k in kinds}
     assert len(registry) == len(kinds), "two kinds share a number"
     return registry
