@@ -20,10 +20,12 @@ from gov_helpers import (
 from helpers import replay_records
 from staking.staking_helpers import totals_of
 
-from coinium.chain.builder import build_block, mine
+from coinium.chain.builder import build_block, drop_inapplicable, mine, miner_subsidy
 from coinium.chain.chainstate import AcceptStatus
+from coinium.consensus.subsidy import block_subsidy
 from coinium.core.governance.records import EXECUTED, PASSED, REJECTED, VOTING, YES
 from coinium.core.staking import transactions as stx
+from coinium.core.staking.ledger import staking_share
 from coinium.core.staking.records import Unbonding
 from coinium.core.state import NS_PARAM, NS_UNBONDING
 from coinium.core.units import COIN
@@ -112,3 +114,23 @@ def test_reorg_to_a_branch_without_the_vote_keeps_the_old_values(chain):
     assert table_now == genesis_table
     assert replay_records(chain) == dict(chain.iter_records())
     assert_supply_kept(chain)
+
+
+def test_a_template_at_the_activation_height_pays_the_new_reward_share(chain):
+    # The node's template path (drop_inapplicable, then build_block with miner_subsidy) must
+    # read the share the activation block's own rules will use, or the block is invalid.
+    nonces = Nonces()
+    staked_chain(chain, nonces)
+    passed_proposal(chain, nonces)
+    advance_to(chain, 24)
+    unbond = stx.unbond(OPERATORS[0], CHAIN_ID, OPERATORS[0].account, COIN, 0,
+                        nonces(OPERATORS[0]))  # fmt: skip
+    assert drop_inapplicable(chain, [unbond]) == [unbond]
+    subsidy = block_subsidy(25, chain.params)
+    expected = subsidy - staking_share(totals_of(chain).bonded, subsidy, 3_000)
+    assert chain.params.staking.reward_share_bp == 2_000
+    assert miner_subsidy(chain, chain.tip.hash, 25) == expected
+    block = mine(build_block(chain, [unbond], bytes(20)))
+    assert block.transactions[0].amount == expected
+    assert chain.accept_block(block).status is AcceptStatus.NEW_TIP
+    assert param(chain, "reward_share_bp").history == ((0, 2_000), (25, 3_000))
