@@ -25,6 +25,7 @@ from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
 from coinium.config import NodeOptions
 from coinium.core.block import Block
+from coinium.core.governance.proposals import statuses as proposal_statuses
 from coinium.core.transaction import Transaction
 from coinium.crypto.address import decode_address
 from coinium.preflight import StartupError, check_listen_ports
@@ -271,13 +272,11 @@ class Node:
                 waited = 0.0
                 self.mempool.expire(int(time.time()))
 
-    # --- a full disk (`coinium.store.diskspace`) ----------------------------------------------
     def _proposal_statuses(self, also: Sequence[int]) -> tuple[int, dict[int, int]]:
         """The tip's height and its proposals' statuses, for the ``proposal`` ZMQ topic."""
-        from coinium.core.governance.proposals import statuses
+        return self.chain.height, proposal_statuses(self.chain.get_record, also)
 
-        return self.chain.height, statuses(self.chain.get_record, also)
-
+    # --- a full disk (`coinium.store.diskspace`) ----------------------------------------------
     def _check_free_space(self) -> None:
         try:
             free = free_bytes(self.options.datadir)
