@@ -5,11 +5,13 @@ ends the command with the node's reason."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 
-from nodeproc import REPO_ROOT
+from nodeproc import REPO_ROOT, free_port
 from test_wallet_round_trip import FAST_KDF, PASSPHRASE, coinium, ok
+from test_zmq_notifications import Subscriber
 
 
 def wallet(node, *args):
@@ -21,7 +23,21 @@ def wallet(node, *args):
 
 
 def test_propose_deposit_vote_and_activate(start_node):
-    node = start_node()
+    zmq_address = f"tcp://127.0.0.1:{free_port()}"
+    node = start_node(extra_args=[f"--zmqpubproposal={zmq_address}"])
+    sub = Subscriber(zmq_address)
+    try:
+        run_proposal(node)
+        # The node's ZmqNotifier announced each status change: deposit, voting, passed, executed.
+        bodies = [body for topic, body, _ in sub.drain() if topic == "proposal"]
+        assert [struct.unpack("<IBI", b)[:2] for b in bodies] == [(1, 0), (1, 1), (1, 2), (1, 3)]
+        activation = node.rpc("getproposal", 1)["activationheight"]
+        assert struct.unpack("<IBI", bodies[-1])[2] == activation
+    finally:
+        sub.close()
+
+
+def run_proposal(node):
     ok(coinium(node, "wallet", "create", "val", *FAST_KDF))
     address = ok(coinium(node, "wallet", "address", "val")).stdout.strip()
     node.rpc("generatetoaddress", 2, address)
