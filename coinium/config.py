@@ -30,7 +30,7 @@ from coinium.mempool import policy as mempool_policy
 
 CONFIG_FILE = "coinium.toml"
 ZMQ_TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized",
-              "contract")
+              "contract", "proposal")
 DEFAULT_ZMQ_HWM = 1000
 
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
 from coinium.config import NodeOptions
 from coinium.core.block import Block
+from coinium.core.governance.proposals import statuses as proposal_statuses
 from coinium.core.transaction import Transaction
 from coinium.crypto.address import decode_address
 from coinium.preflight import StartupError, check_listen_ports
@@ -94,7 +95,8 @@ class Node:
                 self.notifier = ZmqNotifier(self.options.zmq,
                                             address_prefix=self.params.address_prefix,
                                             finalized_block=self.chain.finalized_block,
-                                            read_record=self.chain.get_record)
+                                            read_record=self.chain.get_record,
+                                            proposal_statuses=self._proposal_statuses)
             except NotifierError as exc:
                 raise StartupError(str(exc)) from None
             self.listeners.append(self.notifier)
@@ -270,6 +272,10 @@ class Node:
             if waited >= MEMPOOL_EXPIRY_INTERVAL_S:
                 waited = 0.0
                 self.mempool.expire(int(time.time()))
+
+    def _proposal_statuses(self, also: Sequence[int]) -> tuple[int, dict[int, int]]:
+        """The tip's height and its proposals' statuses, for the ``proposal`` ZMQ topic."""
+        return self.chain.height, proposal_statuses(self.chain.get_record, also)
 
     # --- a full disk (`coinium.store.diskspace`) ----------------------------------------------
     def _check_free_space(self) -> None:

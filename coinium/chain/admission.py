@@ -1,6 +1,7 @@
 """The mempool's check of a kind's own stateful rules: a transaction of any kind but a plain
-transfer is applied on the state a block on the tip would start from (the epoch's checkpoint
-opened, `coinium.core.staking.finality.begin_block`), after its sender's own pending transactions
+transfer is applied on the state a block on the tip would start from (proposals moved along,
+`coinium.core.governance.proposals.begin_block`, and the epoch's checkpoint opened,
+`coinium.core.staking.finality.begin_block`), after its sender's own pending transactions
 (the sender's nonce taken as theirs, and its balance as enough: the mempool checks nonces and
 balances itself). So an NFT transfer of a token the sender does not own, a delegation to no
 validator or an unbond beyond the stake is refused at the door with its reason code (-26), not
@@ -29,6 +30,7 @@ from coinium.chain.chainstate import ChainState
 from coinium.consensus.errors import TransactionError
 from coinium.contracts.transactions import CONTRACT_KINDS, pay_fee
 from coinium.core.account import Account
+from coinium.core.governance import proposals
 from coinium.core.kinds import KINDS
 from coinium.core.kinds import vote as vote_kind
 from coinium.core.staking import finality
@@ -75,6 +77,7 @@ def state_check(chain: ChainState) -> Callable[[Transaction, Sequence[Transactio
             view = _AloneView(chain.store.state_view(txn), account_id(tx.sender), txs)
             state = BlockState(view, BlockContext(tip.height + 1, tip.hash, chain.params,
                                                 tip.header.timestamp))
+            proposals.begin_block(state)  # as a block does: a passed proposal's values apply
             finality.begin_block(state)
             for each in pending:
                 if each.kind in CONTRACT_KINDS:

@@ -15,6 +15,7 @@ from coinium.consensus.pow import decode_compact
 from coinium.consensus.state_transition import apply_block
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.block import Block
+from coinium.core.governance import proposals
 from coinium.core.header import Header
 from coinium.core.params import BLOCK_VERSION
 from coinium.core.staking.ledger import staking_share
@@ -106,7 +107,11 @@ def miner_subsidy(chain: ChainState, parent: bytes, height: int) -> int:
     if raw is None:
         return subsidy
     bonded = Totals.decode(raw).bonded
-    return subsidy - staking_share(bonded, subsidy, chain.params.staking.reward_share_bp)
+    share_bp = proposals.value_at(lambda ns, key: chain.record_after(parent, ns, key), height,
+                                  "reward_share_bp")  # fmt: skip
+    if share_bp is None:
+        share_bp = chain.params.staking.reward_share_bp
+    return subsidy - staking_share(bonded, subsidy, share_bp)
 
 
 def mine(block: Block, start_nonce: int = 0, chunk: int = 1 << 20) -> Block:

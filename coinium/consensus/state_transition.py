@@ -16,6 +16,7 @@ from coinium.consensus.errors import BlockError, TransactionError
 from coinium.consensus.subsidy import block_subsidy
 from coinium.core.block import Block
 from coinium.core.codec import DecodeError, Reader
+from coinium.core.governance import proposals
 from coinium.core.kinds import KINDS, coinbase
 from coinium.core.params import NetworkParams
 from coinium.core.staking import finality, ledger
@@ -38,8 +39,10 @@ def apply_block(block: Block, view: StateView, params: NetworkParams) -> StateDe
     state = BlockState(view, BlockContext(header.height, header.prev_hash, params,
                                            header.timestamp))
     subsidy = block_subsidy(header.height, params)
-    # Before the block's transactions: a new epoch's checkpoint, then the staking share of the
-    # subsidy to the stake bonded before the block (coinium.core.staking).
+    # Before the block's transactions: proposals move on (a passed one's parameters take effect
+    # here, so every rule of this block reads them), a new epoch's checkpoint, then the staking
+    # share of the subsidy to the stake bonded before the block (coinium.core.staking).
+    proposals.begin_block(state)
     finality.begin_block(state)
     staking_share = ledger.issue_rewards(state, subsidy) if header.height else 0
     txs = block.transactions

@@ -25,8 +25,9 @@ GENESIS_MESSAGE = b"coinium genesis 2026-11-22: blocks of BLAKE3 work, accounts 
 
 @dataclass(frozen=True, slots=True)
 class StakingParams:
-    """Every parameter of proof of stake and finality, in one place per network (a later
-    governance issue moves them into the state). Fractions are basis points (1/10,000)."""
+    """Every parameter of proof of stake and finality, per network: the values at genesis (the
+    governed ones then live in the parameter table, coinium/core/governance/table.py).
+    Fractions are basis points (1/10,000)."""
 
     checkpoint_interval: int  # blocks per epoch; the block at height e * interval is checkpoint e
     unbonding_period: int  # blocks an unbonded stake stays slashable before it can be withdrawn
@@ -52,6 +53,30 @@ REGTEST_STAKING = StakingParams(
 
 
 @dataclass(frozen=True, slots=True)
+class GovernanceParams:
+    """The governance parameters' starting values (seeded into the parameter table at genesis;
+    see coinium/core/governance/table.py). Fractions in basis points, periods in blocks."""
+
+    min_deposit: int  # base units a proposal's deposits must reach to go to a vote
+    deposit_period: int  # blocks a proposal has to reach min_deposit
+    voting_period: int  # blocks its vote lasts
+    quorum_bp: int  # votes cast / bonded stake at the vote's start must reach this
+    threshold_bp: int  # yes / (yes + no + veto) must exceed this
+    veto_bp: int  # veto / votes cast above this rejects it and burns the deposits
+    timelock_checkpoints: int  # checkpoints a passed proposal waits before it takes effect
+
+
+MAIN_GOVERNANCE = GovernanceParams(
+    min_deposit=100 * COIN, deposit_period=20_160, voting_period=20_160, quorum_bp=3_340,
+    threshold_bp=5_000, veto_bp=3_340, timelock_checkpoints=2,
+)  # fmt: skip
+REGTEST_GOVERNANCE = GovernanceParams(
+    min_deposit=1 * COIN, deposit_period=10, voting_period=10, quorum_bp=3_340,
+    threshold_bp=5_000, veto_bp=3_340, timelock_checkpoints=1,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkParams:
     name: str
     chain_id: int
@@ -73,6 +98,7 @@ class NetworkParams:
     max_future_block_time: int = 2 * 60 * 60
     median_time_span: int = 11
     staking: StakingParams = MAIN_STAKING
+    governance: GovernanceParams = MAIN_GOVERNANCE
 
     @property
     def genesis(self) -> Block:
@@ -151,6 +177,7 @@ REGTEST = NetworkParams(
         "5814eb128243929101cf62df94922c28ea474bd28dcb0a93822cbe76a4000a88"
     ),
     staking=REGTEST_STAKING,
+    governance=REGTEST_GOVERNANCE,
 )
 
 NETWORKS = {p.name: p for p in (MAIN, TEST, REGTEST)}

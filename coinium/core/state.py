@@ -29,6 +29,13 @@ NS_UNBONDING = 0x12
 NS_STAKING = 0x13  # the staking totals and the finality (Casper FFG) record
 # NFTs (coinium/core/kinds/nft/) take 0x20-0x2F: classes, tokens, operators for all, used offers.
 NS_NFT_CLASS, NS_NFT_TOKEN, NS_NFT_OPERATOR, NS_NFT_OFFER = 0x20, 0x21, 0x22, 0x23
+# Governance (issue 13) takes 0x30-0x3F; see coinium/core/governance/records.py.
+NS_PARAM = 0x30  # the parameter table: one record per governed consensus value
+NS_PROPOSAL = 0x31
+NS_GOV_VOTE = 0x32
+NS_GOV_VALIDATOR_SNAPSHOT = 0x33  # a validator's stake when a proposal's vote began
+NS_GOV_DELEGATION_SNAPSHOT = 0x34  # a delegation's shares when a proposal's vote began
+NS_GOVERNANCE = 0x35  # next proposal id, open proposals, deposits held and burned
 # Contracts (kinds 64-79, coinium/contracts/) take 0x40-0x4F: code by BLAKE3 hash, instances by
 # contract id, each contract's storage (contract id | key), its events and each contract
 # transaction's receipt.
@@ -37,7 +44,11 @@ NS_CONTRACT_CODE, NS_CONTRACT, NS_CONTRACT_STORAGE, NS_CONTRACT_EVENT, NS_CONTRA
 NAMESPACES = {NS_ACCOUNT: "account", NS_VALIDATOR: "validator", NS_DELEGATION: "delegation",
               NS_UNBONDING: "unbonding", NS_STAKING: "staking",
               NS_NFT_CLASS: "nft_class", NS_NFT_TOKEN: "nft_token",
-              NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer",
+              NS_NFT_OPERATOR: "nft_operator", NS_NFT_OFFER: "nft_offer", NS_PARAM: "param",
+              NS_PROPOSAL: "proposal", NS_GOV_VOTE: "proposal_vote",
+              NS_GOV_VALIDATOR_SNAPSHOT: "proposal_validator_snapshot",
+              NS_GOV_DELEGATION_SNAPSHOT: "proposal_delegation_snapshot",
+              NS_GOVERNANCE: "governance",
               NS_CONTRACT_CODE: "contract code", NS_CONTRACT: "contract",
               NS_CONTRACT_STORAGE: "contract storage", NS_CONTRACT_EVENT: "contract event",
               NS_CONTRACT_RECEIPT: "contract receipt"}  # fmt: skip

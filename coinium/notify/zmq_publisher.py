@@ -21,6 +21,9 @@ One notifier per configured (topic, address). Every message is three frames::
   its value (txid 32 | topic length u8 | topic | data), as `coinium.contracts.records` decodes
   them. A reorg re-sends the events of the blocks it connects; those of the blocks it
   disconnects are gone with them (watch ``sequence`` for ``D``).
+- ``proposal`` (ours): a governance proposal appeared or changed status, seen at a tip update (a
+  reorg's included): proposal id u32 LE, status u8 (0 deposit, 1 voting, 2 passed, 3 executed,
+  4 rejected, 5 vetoed, 6 expired), tip height u32 LE (9 bytes).
 
 ``sequence`` bodies: ``<hash>C`` (block connected), ``<hash>D`` (block disconnected),
 ``<txid>A<mempool seq u64 LE>`` (added to the mempool), ``<txid>R<mempool seq u64 LE>`` (removed
@@ -56,12 +59,14 @@ import zmq
 from coinium.contracts.records import Receipt
 from coinium.contracts.transactions import CONTRACT_KINDS
 from coinium.core.block import Block
+from coinium.core.governance.records import DEPOSIT, PASSED, VOTING
 from coinium.core.state import NS_CONTRACT_EVENT, NS_CONTRACT_RECEIPT
 from coinium.notify.nft_events import nft_events
 
 log = logging.getLogger("coinium.zmq")
 
-TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized", "contract")
+TOPICS = ("hashblock", "hashtx", "rawblock", "rawtx", "sequence", "nft", "finalized",
+          "contract", "proposal")
 # Long enough to flush the last notifications at shutdown, short enough never to hold it up.
 LINGER_MS = 100
 # A full queue during a burst would otherwise log one line per dropped message.
@@ -70,6 +75,9 @@ DROP_WARNING_INTERVAL_S = 10.0
 _SEQUENCE = struct.Struct("<I")
 _MEMPOOL_SEQUENCE = struct.Struct("<Q")
 _U32_MASK = 0xFFFFFFFF
+_PROPOSAL = struct.Struct("<IBI")  # proposal id, status, tip height
+# Given proposal ids to look at besides the open ones: the tip's (height, {id: status}).
+ProposalStatuses = Callable[[Sequence[int]], tuple[int, dict[int, int]]]
 
 
 class NotifierError(Exception):
@@ -131,7 +139,9 @@ class ZmqNotifier:
     the constructor: ``address_prefix`` (``nft`` shows addresses), ``finalized_block`` (the
     chain's ``(height, hash)`` of its finalized checkpoint, read at each tip update) and
     ``read_record`` (one state record after the tip, ``ChainState.get_record``: ``contract``
-    reads each connected block's receipts and events).
+    reads each connected block's receipts and events);
+    ``proposal_statuses`` (given proposal ids to look at besides the open ones, the tip's
+    ``(height, {id: status})``, read at each tip update).
     """
 
     def __init__(
@@ -139,12 +149,15 @@ class ZmqNotifier:
         address_prefix: str = "cn",
         finalized_block: Callable[[], tuple[int, bytes]] | None = None,
         read_record: Callable[[int, bytes], bytes | None] | None = None,
+        proposal_statuses: ProposalStatuses | None = None,
     ) -> None:
         self._address_prefix = address_prefix
         self._finalized_block = finalized_block
+        self._proposal_statuses = proposal_statuses
         # Announce changes from here on.
         self._last_finalized = finalized_block() if finalized_block is not None else None
         self._read_record = read_record
+        self._proposals_seen = proposal_statuses(())[1] if proposal_statuses is not None else {}
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
         self._sockets: dict[str, zmq.Socket] = {}
@@ -230,6 +243,7 @@ class ZmqNotifier:
 
     def tip_updated(self, tip: Block) -> None:
         self._finalized()
+        self._proposals()
         if not self._connected_since_tip:
             return
         self._connected_since_tip = False
@@ -279,6 +293,17 @@ class ZmqNotifier:
             self._last_finalized = finalized
             self._publish("finalized", block_hash + struct.pack("<I", height))
 
+    def _proposals(self) -> None:
+        # The open proposals and those open at the last update (one that closed, or that a reorg
+        # took back): each whose status differs from the last update's is announced.
+        if self._proposal_statuses is None or not self._by_topic["proposal"]:
+            return
+        height, now = self._proposal_statuses(tuple(self._proposals_seen))
+        for pid, status in now.items():
+            if self._proposals_seen.get(pid) != status:
+                self._publish("proposal", _PROPOSAL.pack(pid, status, height))
+        self._proposals_seen = {pid: s for pid, s in now.items() if s in (DEPOSIT, VOTING, PASSED)}
+
     def _publish(self, topic: str, body: bytes) -> None:
         if self._closed:
             return
@@ -302,4 +327,3 @@ def _unique(publishers: Sequence[PublisherSpec]) -> list[PublisherSpec]:
 def _is_ipv6(address: str) -> bool:
     # bitcoind turns ZMQ_IPV6 on only for IPv6 endpoints: tcp://[::1]:28332
     return address.startswith("tcp://[")
-

@@ -87,6 +87,10 @@ _BAD_TX_REASONS = frozenset({
     # or a block passed while it travelled), so those cost nothing.
     "bad-vote-validator", "bad-vote-future", "bad-vote-epochs", "bad-slash-evidence",
     "bad-slash-signature",
+    # Governance (issue 13): a malformed proposal or vote is nobody's race; the stateful reasons
+    # (a step from a value that just changed, a vote that just closed) can be, and cost nothing.
+    "bad-gov-field", "bad-gov-payload", "bad-gov-title", "bad-gov-changes",
+    "bad-gov-param-unknown", "bad-gov-param-bounds", "bad-gov-option",
 })  # fmt: skip
 
 

@@ -537,7 +537,7 @@ def _utc(timestamp: int) -> str:
 
 __all__ = ["DEFAULT_FEE", "PASSPHRASE_ENV", "wallet_group"]
 
-# The staking commands (stake, delegate, unbond, withdraw, validator register) and the contract
-# commands live in their own modules and join the group here, once every name they import from
-# this one exists.
-from coinium.wallet import contract_cli, staking_cli  # noqa: E402, F401
+# The staking commands (stake, delegate, unbond, withdraw, validator register), the governance
+# ones (propose, deposit, vote) and the contract commands live in their own modules and join the
+# group here, once every name they import from this one exists.
+from coinium.wallet import contract_cli, governance_cli, staking_cli  # noqa: E402, F401

@@ -12,7 +12,7 @@ from note_kind import NS_NOTE, note, note_kind_registered
 from coinium.chain.builder import build_block, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.core.params import REGTEST
-from coinium.core.state import NS_ACCOUNT
+from coinium.core.state import NS_ACCOUNT, NS_PARAM
 from coinium.crypto.state_proof import record_path, root_of_records, value_hash
 from coinium.rpc.methods.chainstats import state_info
 
@@ -25,7 +25,8 @@ def test_getstateinfo_covers_every_namespace(tmp_path):
         assert chain.accept_block(block).status == AcceptStatus.NEW_TIP
         info = state_info(chain)
         records = sorted(replay_records(chain).items())  # independent of the store
-    assert {ns for (ns, _), _ in records} == {NS_ACCOUNT, NS_NOTE}
+    # The governance parameter table is seeded at genesis (coinium.core.governance.table).
+    assert {ns for (ns, _), _ in records} == {NS_ACCOUNT, NS_PARAM, NS_NOTE}
     assert info["records"] == len(records) == before["records"] + 2  # the note, the miner
     assert info["accounts"] == sum(ns == NS_ACCOUNT for (ns, _), _ in records)
     serialized = b"".join(struct.pack("<BB", ns, len(k)) + k + struct.pack("<I", len(v)) + v

@@ -55,6 +55,9 @@ def _registry() -> dict[int, Kind]:
         contract_upload,
         delegate,
         nft,
+        proposal_deposit,
+        proposal_submit,
+        proposal_vote,
         slash,
         transfer,
         unbond,
@@ -69,6 +72,8 @@ def _registry() -> dict[int, Kind]:
              vote.KIND, slash.KIND,
              # NFTs (issue 14): kind numbers 32-40
              *nft.KINDS,
+             # governance (issue 13): kind numbers 48-63
+             proposal_submit.KIND, proposal_deposit.KIND, proposal_vote.KIND,
              # contracts (issue 15): kind numbers 64-67
              contract_upload.KIND, contract_instantiate.KIND, contract_execute.KIND,
              contract_migrate.KIND)  # fmt: skip

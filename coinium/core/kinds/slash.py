@@ -17,6 +17,7 @@ import struct
 
 from coinium.core.codec import DecodeError, Reader
 from coinium.core.errors import TransactionError
+from coinium.core.governance import table
 from coinium.core.kinds import vote
 from coinium.core.kinds.staked import make_kind
 from coinium.core.staking import ledger
@@ -89,8 +90,7 @@ def _effect(tx, sender_id: bytes, state) -> None:
                                     [first.signature, second.signature])  # fmt: skip
     if not all(verdicts):
         raise TransactionError("bad-slash-signature", "a vote's signature does not verify")
-    params = state.context.params.staking
-    fraction = params.slash_double_bp if kind == DOUBLE else params.slash_surround_bp
+    fraction = table.value(state, "slash_double_bp" if kind == DOUBLE else "slash_surround_bp")
     ledger.slash(state, tx.recipient, fraction, sender_id)
 
 

@@ -20,6 +20,7 @@ back). Safety then rests on the online stake alone, as with Ethereum's inactivit
 
 from __future__ import annotations
 
+from coinium.core.governance import table
 from coinium.core.staking import ledger
 from coinium.core.staking.records import (
     ACTIVE,
@@ -112,8 +113,8 @@ def count_vote(state: BlockState, validator_id: bytes, voting_key: bytes,
         v.snapshot_epoch, v.snapshot_tokens, epoch, v.registered_height))  # fmt: skip
     tally = f.tally + weight
     justified, finalized = f.justified, f.finalized
-    params = state.context.params.staking
-    base = threshold_base(f, ledger.totals(state).weight(epoch), params.inactivity_epochs)
+    base = threshold_base(f, ledger.totals(state).weight(epoch),
+                          table.value(state, "inactivity_epochs"))
     if justified != target and base and 3 * tally >= 2 * base:
         justified = target
         if source.epoch + 1 == target.epoch:

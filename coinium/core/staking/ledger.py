@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from coinium.core.account import Account
 from coinium.core.errors import BlockError
+from coinium.core.governance import proposals, table
 from coinium.core.staking.records import (
     ACTIVE,
     EMPTY_TOTALS,
@@ -59,6 +60,7 @@ def validator(state: BlockState, validator_id: bytes) -> Validator | None:
 
 
 def put_validator(state: BlockState, validator_id: bytes, value: Validator) -> None:
+    proposals.before_validator_change(state, validator_id)  # a vote's snapshot of its stake
     state.put(NS_VALIDATOR, validator_id, value.encode())
 
 
@@ -69,6 +71,12 @@ def totals(state: BlockState) -> Totals:
 
 def put_totals(state: BlockState, value: Totals) -> None:
     state.put(NS_STAKING, TOTALS_KEY, value.encode())
+
+
+def put_delegation(state: BlockState, delegator: bytes, validator_id: bytes,
+                   value: Delegation | None) -> None:
+    proposals.before_delegation_change(state, delegator, validator_id)
+    state.put(NS_DELEGATION, delegator + validator_id, None if value is None else value.encode())
 
 
 def delegation(state: BlockState, delegator: bytes, validator_id: bytes) -> Delegation | None:
@@ -136,7 +144,7 @@ def issue_rewards(state: BlockState, subsidy: int) -> int:
     t = totals(state)
     if t.bonded == 0:
         return 0
-    share = subsidy * state.context.params.staking.reward_share_bp // BASIS_POINTS
+    share = subsidy * table.value(state, "reward_share_bp") // BASIS_POINTS
     if share == 0:
         return 0
     put_totals(state, replace(t, reward_per_token=t.reward_per_token
@@ -153,12 +161,11 @@ def staking_share(bonded: int, subsidy: int, reward_share_bp: int) -> int:
 # --- the staking operations -------------------------------------------------------------------
 def register(state: BlockState, operator: bytes, voting_key: bytes, commission_bp: int,
              amount: int) -> None:
-    params = state.context.params.staking
+    least = table.value(state, "min_validator_bond")
     if validator(state, operator) is not None:
         raise StakeError("bad-stake-registered", "this account is a validator already")
-    if amount < params.min_validator_bond:
-        raise StakeError("bad-stake-bond-low",
-                         f"bond {amount} below the minimum {params.min_validator_bond}")
+    if amount < least:
+        raise StakeError("bad-stake-bond-low", f"bond {amount} below the minimum {least}")
     t = totals(state)
     epoch = current_epoch(state)
     # A new validator votes from the next epoch on: its weight in this one is 0.
@@ -192,14 +199,13 @@ def bond(state: BlockState, delegator: bytes, validator_id: bytes, amount: int) 
     t = _snapshot_totals(t, epoch)
     put_totals(state, replace(t, bonded=t.bonded + amount))
     held = 0 if d is None else d.shares
-    state.put(NS_DELEGATION, delegator + validator_id,
-              Delegation(held + new_shares, v.reward_per_share).encode())
+    put_delegation(state, delegator, validator_id,
+                   Delegation(held + new_shares, v.reward_per_share))
 
 
 def unbond(state: BlockState, delegator: bytes, validator_id: bytes, amount: int) -> None:
     """Move ``amount`` of the delegator's stake to the validator's unbonding pool, withdrawable
     after the unbonding period (and slashable until then)."""
-    params = state.context.params.staking
     v = validator(state, validator_id)
     d = delegation(state, delegator, validator_id)
     if v is None or d is None:
@@ -214,12 +220,12 @@ def unbond(state: BlockState, delegator: bytes, validator_id: bytes, amount: int
         raise StakeError("bad-stake-amount", f"unbond {amount}, the stake is {owned}")
     shares = -(-amount * v.shares // v.tokens)  # rounded up: the remaining shares lose nothing
     pending = unbonding(state, delegator, validator_id)
-    if len(pending.entries) >= params.max_unbonding_entries:
-        raise StakeError("bad-stake-unbond-entries",
-                         f"{params.max_unbonding_entries} unbondings pending already")
+    most = table.value(state, "max_unbonding_entries")
+    if len(pending.entries) >= most:
+        raise StakeError("bad-stake-unbond-entries", f"{most} unbondings pending already")
     pool_shares = amount if v.unbonding_shares == 0 or v.unbonding_tokens == 0 \
         else amount * v.unbonding_shares // v.unbonding_tokens
-    release = state.context.height + params.unbonding_period
+    release = state.context.height + table.value(state, "unbonding_period")
     v = replace(v, tokens=v.tokens - amount, shares=v.shares - shares,
                 unbonding_tokens=v.unbonding_tokens + amount,
                 unbonding_shares=v.unbonding_shares + pool_shares)  # fmt: skip
@@ -229,8 +235,7 @@ def unbond(state: BlockState, delegator: bytes, validator_id: bytes, amount: int
         t = replace(t, bonded=t.bonded - amount)
     put_totals(state, t)
     left = d.shares - shares
-    state.put(NS_DELEGATION, delegator + validator_id,
-              replace(d, shares=left).encode() if left else None)
+    put_delegation(state, delegator, validator_id, replace(d, shares=left) if left else None)
     state.put(NS_UNBONDING, delegator + validator_id,
               Unbonding((*pending.entries, (release, pool_shares))).encode())
 
@@ -247,7 +252,7 @@ def withdraw(state: BlockState, delegator: bytes, validator_id: bytes) -> int:
                                                                    validator_id), t)
     found = d is not None
     if d is not None:
-        state.put(NS_DELEGATION, delegator + validator_id, d.encode())
+        put_delegation(state, delegator, validator_id, d)
     if delegator == validator_id and v.commission:
         credit(state, delegator, v.commission)
         t = replace(t, reward_pool=t.reward_pool - v.commission)
@@ -279,7 +284,6 @@ def slash(state: BlockState, validator_id: bytes, fraction_bp: int, reporter: by
     """Burn ``fraction_bp`` of a validator's bonded and unbonding stake (its delegators' with
     it: they hold shares of both), pay the reporter its share of the burn, eject the validator.
     Returns the amount taken from the stake."""
-    params = state.context.params.staking
     v = validator(state, validator_id)
     if v is None:
         raise StakeError("bad-slash-novalidator", f"no validator {validator_id.hex()}")
@@ -291,7 +295,7 @@ def slash(state: BlockState, validator_id: bytes, fraction_bp: int, reporter: by
     from_bonded = v.tokens * fraction_bp // BASIS_POINTS
     from_unbonding = v.unbonding_tokens * fraction_bp // BASIS_POINTS
     taken = from_bonded + from_unbonding
-    reward = taken * params.reporter_reward_bp // BASIS_POINTS
+    reward = taken * table.value(state, "reporter_reward_bp") // BASIS_POINTS
     if v.status == ACTIVE:  # ejected: its stake leaves the bonded total
         t = _snapshot_totals(t, epoch)
         t = replace(t, bonded=t.bonded - v.tokens)

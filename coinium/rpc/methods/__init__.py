@@ -14,6 +14,7 @@ def default_table() -> MethodTable:
         chainstats,
         contracts,
         control,
+        governance,
         mempool,
         mining,
         network,
@@ -26,8 +27,8 @@ def default_table() -> MethodTable:
         zmq,
     )
 
-    modules = (accounts, blockchain, chainstats, contracts, control, mempool, mining, network,
-               nft, nodeinfo, rawtransactions, staking, util, wallet, zmq)  # fmt: skip
+    modules = (accounts, blockchain, chainstats, contracts, control, governance, mempool, mining,
+               network, nft, nodeinfo, rawtransactions, staking, util, wallet, zmq)  # fmt: skip
     active = ActiveCommands()
     table = MethodTable(active.tracked(method) for module in modules for method in module.METHODS)
     table.active = active  # getrpcinfo lists what is running
