@@ -186,7 +186,9 @@ def test_every_peer_holding_block_requests_is_watched_for_stalls(start_node):
             except TimeoutError:
                 pass  # the node asked the other one
         for peer in stallers:
-            peer.wait_for(GetData, 10)  # both hold requests, neither delivers
+            # Both hold requests, neither delivers. The second may get its requests only once the
+            # first is dropped for stalling the window's head (2 s, longer on a loaded machine).
+            peer.wait_for(GetData, 30)
         started = time.monotonic()
         wait_until(lambda: not {p.key_hex for p in stallers} & {p["key"] for p in
                                                                 node.rpc("getpeerinfo")},

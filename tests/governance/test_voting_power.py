@@ -136,7 +136,7 @@ def test_deposits_from_others_take_it_to_a_vote(chain):
 
 
 def _state():
-    return BlockState(DictView(), BlockContext(1, bytes(32), REGTEST))
+    return BlockState(DictView(), BlockContext(1, bytes(32), REGTEST, 0))
 
 
 def _proposal(tally, bonded=10_000):

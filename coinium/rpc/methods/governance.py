@@ -52,7 +52,8 @@ def _proposal_json(chain: ChainState, proposal_id: int, p: Proposal) -> dict[str
     }  # fmt: skip
     if p.status == VOTING:  # what the tally would say if the vote ended now
         state = BlockState(_TipView(chain), BlockContext(chain.height + 1, chain.tip.hash,
-                                                         chain.params))  # fmt: skip
+                                                         chain.params,
+                                                         chain.tip.header.timestamp))  # fmt: skip
         out["tally"]["outcome_now"] = STATUS_NAMES[outcome(state, p)]
     return out
 
