@@ -1,6 +1,9 @@
 """A scriptable raw peer (Bitcoin Core's P2PInterface, "mininode"): real CurveZMQ, our wire codec,
 and no manners unless asked. It dials a node's ROUTER like a node would, and can then send
-anything: well-formed messages, malformed or oversized frames, unrequested data, floods."""
+anything: well-formed messages, malformed or oversized frames, unrequested data, floods.
+
+Default timeouts are generous (15 s): they bound what should happen, and CI runs on a loaded
+2-core machine. A test that expects *nothing* passes its own short timeout."""
 
 from __future__ import annotations
 
@@ -68,7 +71,7 @@ class RawPeer:
         self.sock.send(frame)
 
     # --- receiving ----------------------------------------------------------------------------
-    def recv(self, timeout: float = 5.0) -> Message | None:
+    def recv(self, timeout: float = 15.0) -> Message | None:
         if not self.sock.poll(int(timeout * 1000)):
             return None
         message = decode(self.sock.recv())
@@ -77,7 +80,7 @@ class RawPeer:
         self.received.append(message)
         return message
 
-    def wait_for(self, kind: type, timeout: float = 5.0, where=None) -> Message:
+    def wait_for(self, kind: type, timeout: float = 15.0, where=None) -> Message:
         """The next message of ``kind`` (others are kept in ``received``)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -98,20 +101,20 @@ class RawPeer:
         self.node_version = version  # type: ignore[assignment]
         return version  # type: ignore[return-value]
 
-    def sync_with_ping(self, timeout: float = 5.0) -> None:
+    def sync_with_ping(self, timeout: float = 15.0) -> None:
         """A processing barrier: the node answered everything sent before this ping."""
         nonce = random.getrandbits(64)
         self.send(Ping(nonce, Tip(0, REGTEST.genesis_hash, 0)))
         self.wait_for(Pong, timeout, where=lambda m: m.nonce == nonce)
 
-    def alive(self, timeout: float = 2.0) -> bool:
+    def alive(self, timeout: float = 10.0) -> bool:
         try:
             self.sync_with_ping(timeout)
         except TimeoutError:
             return False
         return True
 
-    def disconnected(self, timeout: float = 5.0) -> bool:
+    def disconnected(self, timeout: float = 15.0) -> bool:
         """Whether the node dropped our link (a DISCONNECTED event on our socket)."""
         from zmq.utils.monitor import recv_monitor_message
 
