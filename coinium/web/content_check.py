@@ -30,7 +30,7 @@ class Verdict:
 
 def data_uri_content(uri: str) -> bytes | None:
     """The bytes a ``data:`` URI holds; None for any other URI or a malformed one."""
-    if not uri.startswith("data:") or "," not in uri:
+    if uri[:5].lower() != "data:" or "," not in uri:  # a scheme is case-insensitive
         return None
     header, _, payload = uri[5:].partition(",")
     if header.endswith(";base64"):

@@ -1,5 +1,6 @@
 """Prometheus metrics for ``/metrics``: ``coinium_`` names, base units, no per-address or per-peer
-labels (the only label is the RPC method name, from the fixed method table).
+labels (the only labels are the RPC method name, from the fixed method table, and a governance
+proposal's status, from the fixed list of statuses).
 
 Counters and histograms are fed as things happen: the node's connect timers (blocks connected,
 connect time), the chain listener interface (disconnects and reorgs), the RPC server's call timers
