@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,24 @@ def test_metrics_export_finality_and_proposal_gauges(chain):
     assert by_status["passed"] == 1 and by_status["deposit"] == 1 and by_status["voting"] == 0
     assert set(by_status) == {"deposit", "voting", "passed", "executed", "rejected", "vetoed",
                               "expired"}  # fmt: skip
+
+
+def test_the_check_form_hashes_an_upload_larger_than_any_other_form(chain):
+    """Forms are capped at 64 KiB; the file check streams its upload instead, so a metadata file
+    of 300 KB is hashed (and found not to match), not refused or buffered whole."""
+    node, _ = chain
+    client = WebClient(node.dashboard_url)
+    token = client.csrf_token("/nft/art/2")
+    content = FILE_CONTENT * 8_500
+    boundary = "coinium-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}"
+            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"big.json\"\r\nContent-Type: application/json\r\n\r\n").encode() \
+        + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(node.dashboard_url + "/nft/art/2/check", data=body,
+                                      headers={"Content-Type": "multipart/form-data; "
+                                               f"boundary={boundary}"})  # fmt: skip
+    with client.opener.open(request, timeout=60) as response:
+        status, page = response.status, response.read().decode()
+    assert status == 200 and "Does not match" in page
+    assert f"({len(content)} bytes)" in page and blake3_256(content).hex() in page
