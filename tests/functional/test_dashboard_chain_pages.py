@@ -333,3 +333,29 @@ def test_the_check_form_hashes_an_upload_larger_than_any_other_form(chain):
         status, page = response.status, response.read().decode()
     assert status == 200 and "Does not match" in page
     assert f"({len(content)} bytes)" in page and blake3_256(content).hex() in page
+
+
+def test_finality_moves_on_the_page_without_reload(chain, browser):
+    """Runs last: it mines on. A newly finalized checkpoint shows on the overview and the
+    staking page from the block frames alone."""
+    node, _ = chain
+    s = Sender(node)
+    # A fresh sender: its first vote may repeat the epoch's (valid, it pays its fee, not counted).
+    s.nonces[VOTING_A.account] = node.rpc("getaccount", address_of(VOTING_A))["pending_nonce"]
+    for path in ("/", "/staking"):
+        browser.get(node.dashboard_url + path)
+        wait_until(lambda: "live" in text_of(browser, "#live-status"), 15, message="live socket")
+        browser.execute_script("window.notReloaded = true")
+        before = node.rpc("getfinality")["finalizedheight"]
+        assert text_of(browser, "#finalized-height") == str(before)
+        for _ in range(4 * N):  # a few epochs; the bound only stops a broken chain
+            s.mine()
+            if node.rpc("getfinality")["finalizedheight"] > before:
+                break
+        now = node.rpc("getfinality")
+        assert now["finalizedheight"] > before
+        wait_until(lambda now=now: text_of(browser, "#finalized-height")
+                   == str(now["finalizedheight"]), 15, message="the new finalized height")
+        assert text_of(browser, "#justified-height") == str(now["justifiedheight"])
+        assert browser.execute_script("return window.notReloaded") is True
+        screenshot(browser, f"live-finality{path.replace('/', '-')}")
