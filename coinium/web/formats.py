@@ -50,5 +50,18 @@ def rate(value: int | float, unit: str = "H/s") -> str:
     return f"{si(float(value))} {unit}"
 
 
+def basis_points(value: int) -> str:
+    """Basis points as a percentage: 525 -> '5.25 %'."""
+    return f"{value // 100}.{value % 100:02d} %"
+
+
+def share(part: int, whole: int) -> str:
+    """``part`` of ``whole`` as a percentage with one decimal (integers only: no float drift)."""
+    if not whole:
+        return "0.0 %"
+    tenths = part * 1000 // whole
+    return f"{tenths // 10}.{tenths % 10} %"
+
+
 FILTERS = {"coins": coins, "short_hash": short_hash, "age": age, "utc": utc, "size": size,
-           "rate": rate, "si": si}  # fmt: skip
+           "rate": rate, "si": si, "bp": basis_points, "share": share}  # fmt: skip

@@ -10,8 +10,8 @@ reconnects and reloads what it shows) instead of being buffered without bound. M
 coalesced to at most one frame per `MEMPOOL_COALESCE_S` (a burst of a thousand transactions is one
 update), and block events to one per `BLOCK_COALESCE_S` (a sync connecting a hundred blocks a
 second sends twenty frames, each with the newest tip and how many tips it covers; a block a minute
-goes out at once). Peer changes are noticed by a light poll of the peer table (the P2P layer has
-no listener for them).
+goes out at once; each carries the finalized and justified checkpoints). Peer changes are
+noticed by a light poll of the peer table (the P2P layer has no listener for them).
 
 Clients only listen. Anything they send besides a small ``{"type": "ping"}`` is garbage and closes
 that socket (1003); a frame larger than `MAX_CLIENT_FRAME` is refused by aiohttp (1009); either
@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from coinium.core.block import Block
+from coinium.rpc.methods.staking import finality_fields
 
 log = logging.getLogger("coinium.web")
 
@@ -36,6 +37,7 @@ CLIENT_BUFFER_BYTES = 1 << 20  # unsent bytes one client may hold before it coun
 MAX_CLIENTS = 500
 MAX_CLIENT_FRAME = 1024  # bytes a client may send in one frame
 MEMPOOL_COALESCE_S = 0.5
+FINALITY_FIELDS = ("finalizedheight", "finalizedhash", "justifiedheight", "justifiedhash")
 BLOCK_COALESCE_S = 0.05  # tips closer together than this (a sync) share one frame
 PEER_POLL_S = 1.0
 HEARTBEAT_S = 30.0
@@ -146,6 +148,10 @@ class LiveHub:
         event, self._block_pending = self._block_pending, None
         self._last_block_frame = asyncio.get_running_loop().time()
         if event is not None:
+            # Read once per frame, not per tip (the ZMQ publisher's `finalized` reads the same
+            # record at each tip): the overview's and staking page's checkpoints follow live.
+            fields = finality_fields(self.node.chain)
+            event["finality"] = {name: fields[name] for name in FINALITY_FIELDS}
             self.broadcast(event)
 
     # --- MempoolListener ----------------------------------------------------------------------

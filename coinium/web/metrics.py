@@ -1,14 +1,15 @@
 """Prometheus metrics for ``/metrics``: ``coinium_`` names, base units, no per-address or per-peer
-labels (the only label is the RPC method name, from the fixed method table).
+labels (the only labels are the RPC method name, from the fixed method table, and a governance
+proposal's status, from the fixed list of statuses).
 
 Counters and histograms are fed as things happen: the node's connect timers (blocks connected,
 connect time), the chain listener interface (disconnects and reorgs), the RPC server's call timers
 (requests and durations per method). Gauges are read when scraped, from one chain-thread call, so
 they describe one chain.
 
-Later parts add their gauges through `Metrics.add_gauge` rather than by editing this file: the
-staking issue registers ``coinium_finalized_height`` and ``coinium_justified_height`` there. Until
-it lands they are not exported at all (a made-up zero would read as "nothing finalized").
+Later parts add their gauges through `Metrics.add_gauge` (or `add_labeled_gauge`, for a label
+with a fixed set of values) rather than by editing the scrape: the finalized and justified heights
+(read as getblockchaininfo reads them) and the proposal counts by status are registered so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from prometheus_client.core import GaugeMetricFamily
 from coinium.core.block import Block
 from coinium.rpc.methods.blockchain import best_header
 from coinium.rpc.methods.mining import DEFAULT_HASHPS_BLOCKS, network_hashps
+from coinium.rpc.methods.staking import finality_fields
+from coinium.web.chain_view import proposal_counts
 
 CONNECT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30)
@@ -75,6 +78,13 @@ class Metrics:
         self._extra = _ReadGauges()
         self.registry.register(self._extra)
         self._disconnected_since_tip = 0
+        self.add_gauge("coinium_finalized_height", "Height of the last finalized checkpoint "
+                       "(0: genesis, until stake finalizes one)",
+                       lambda chain: finality_fields(chain)["finalizedheight"])  # fmt: skip
+        self.add_gauge("coinium_justified_height", "Height of the last justified checkpoint",
+                       lambda chain: finality_fields(chain)["justifiedheight"])  # fmt: skip
+        self.add_labeled_gauge("coinium_governance_proposals", "Governance proposals, by status",
+                               "status", proposal_counts)  # fmt: skip
 
     # --- extension hook -----------------------------------------------------------------------
     def add_gauge(self, name: str, documentation: str,
@@ -83,6 +93,13 @@ class Metrics:
         out of that scrape (a plain Gauge would say 0). How later parts add theirs (staking:
         finalized and justified heights)."""
         self._extra.gauges.append((name, documentation, read))
+
+    def add_labeled_gauge(self, name: str, documentation: str, label: str,
+                          read: Callable[[Any], dict[str, float] | None]) -> None:  # fmt: skip
+        """As `add_gauge`, one sample per ``{label: value}`` that ``read(chain)`` returns; the
+        label's values must come from a fixed set (never an address or a peer)."""
+        self._extra.gauges.append((name, documentation, read))
+        self._extra.labels[name] = label
 
     # --- fed as things happen -----------------------------------------------------------------
     def block_timed(self, blocks: int, seconds: float) -> None:
@@ -140,10 +157,19 @@ class _ReadGauges:
     """The `Metrics.add_gauge` gauges: yields those whose last read gave a value."""
 
     def __init__(self) -> None:
-        self.gauges: list[tuple[str, str, Callable[[Any], float | None]]] = []
-        self.values: list[float | None] = []
+        self.gauges: list[tuple[str, str, Callable[[Any], Any]]] = []
+        self.labels: dict[str, str] = {}  # gauge name -> its label, for the labeled ones
+        self.values: list[Any] = []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         for (name, documentation, _), value in zip(self.gauges, self.values, strict=False):
-            if value is not None:
+            if value is None:
+                continue
+            label = self.labels.get(name)
+            if label is None:
                 yield GaugeMetricFamily(name, documentation, value=value)
+                continue
+            family = GaugeMetricFamily(name, documentation, labels=[label])
+            for label_value, sample in value.items():
+                family.add_metric([label_value], sample)
+            yield family

@@ -28,6 +28,7 @@ from coinium.web.assets import asset_folders
 from coinium.web.formats import FILTERS
 from coinium.web.live import LiveHub
 from coinium.web.metrics import CONTENT_TYPE, Metrics
+from coinium.web.page_args import PageError
 
 log = logging.getLogger("coinium.web")
 
@@ -184,6 +185,8 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPMethodNotAllowed:
         return error_page(request, 405, "Method not allowed",
                           f"{request.method} is not allowed here.")  # fmt: skip
+    except PageError as exc:  # a bad parameter (400) or nothing at it (404)
+        return error_page(request, exc.status, exc.title, exc.message)
     except RpcError as exc:
         return error_page(request, 400, "Cannot show that", exc.message)
     except web.HTTPException:

@@ -121,7 +121,8 @@ def test_metrics_parse_and_match_rpc(node):
     for family in text_string_to_metric_families(text):
         assert family.name.startswith("coinium_"), family.name
         for sample in family.samples:
-            assert set(sample.labels) <= {"method", "le"}, sample  # no per-peer/address labels
+            # No per-peer or per-address labels: only the RPC method and a proposal status.
+            assert set(sample.labels) <= {"method", "le", "status"}, sample
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     assert samples[("coinium_tip_height", ())] == node.rpc("getblockcount")
     assert samples[("coinium_headers", ())] == node.rpc("getblockchaininfo")["headers"]
@@ -131,6 +132,11 @@ def test_metrics_parse_and_match_rpc(node):
     assert samples[("coinium_bans", ())] == len(node.rpc("listbanned"))
     assert samples[("coinium_network_hashrate_hashes_per_second", ())] == pytest.approx(
         node.rpc("getnetworkhashps"))  # fmt: skip
+    finality = node.rpc("getfinality")
+    assert samples[("coinium_finalized_height", ())] == finality["finalizedheight"]
+    assert samples[("coinium_justified_height", ())] == finality["justifiedheight"]
+    assert samples[("coinium_governance_proposals", (("status", "voting"),))] == len(
+        node.rpc("listproposals", "voting"))  # fmt: skip
     assert samples[("coinium_blocks_connected_total", ())] >= node.rpc("getblockcount")
     assert samples[("coinium_block_connect_seconds_count", ())] >= node.rpc("getblockcount")
     assert samples[("coinium_rpc_requests_total", (("method", "getblockcount"),))] >= 2
@@ -139,8 +145,6 @@ def test_metrics_parse_and_match_rpc(node):
     # The admin test's invalidateblock disconnected the tip: one block out, one reorg.
     assert samples[("coinium_blocks_disconnected_total", ())] >= 1
     assert samples[("coinium_reorgs_total", ())] >= 1
-    # Finality gauges arrive with staking: not exported with a made-up value before that.
-    assert not any(name.startswith("coinium_finalized") for name, _ in samples)
 
 
 def test_search_finds_each_kind(node):

@@ -2,7 +2,7 @@
 `RouteTableDef`) and ``NAV`` (the navigation entries it adds, possibly none).
 
 A later part adds a page by writing its module (routes, a template extending ``base.html``) and
-naming it in `PAGE_MODULES`: staking and finality, governance, NFTs and contracts each do so.
+naming it in `PAGE_MODULES`, as staking and finality, governance, NFTs and contracts do.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class NavItem:
 
 
 PAGE_MODULES = ("overview", "blocks", "transactions", "accounts", "mempool", "network", "mining",
-                "search", "admin")  # fmt: skip
+                "staking", "governance", "nfts", "contracts", "search", "admin")  # fmt: skip
 NAV: list[NavItem] = []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from coinium.rpc.errors import RpcError
 from coinium.web.rpc_bridge import call
 from coinium.web.server import NODE_KEY, render
 
@@ -18,4 +19,10 @@ async def account(request: web.Request) -> web.Response:
     address = request.match_info["address"]
     info = await call(node, "getaccount", address)
     history = await call(node, "listtransactions", address, HISTORY_ROWS)
-    return render(request, "account.html", {"account": info, "history": history})
+    try:
+        await call(node, "getcontract", address)
+        is_contract = True
+    except RpcError:
+        is_contract = False
+    return render(request, "account.html", {"account": info, "history": history,
+                                            "is_contract": is_contract})  # fmt: skip

@@ -1,4 +1,5 @@
-"""The search box: a height, a block hash, a txid or an address, sent to its page.
+"""The search box: a height, a block hash, a txid, an address (a contract's goes to its contract
+page), an NFT class or CLASS/TOKEN, sent to its page.
 
 A 64-hex-digit string may be a block hash or a txid: blocks are looked up first. Anything that is
 none of these gets a page that says what the box takes (HTTP 400), never an error trace.
@@ -52,9 +53,27 @@ async def search(request: web.Request) -> web.StreamResponse:
     try:
         decode_address(query, node.params.address_prefix)
     except ValueError as exc:
-        return _not_understood(request, query, f"That is not a height, a 64-digit hash or an "
-                               f"address of this network ({exc}).")  # fmt: skip
-    raise web.HTTPFound(f"/address/{query}")
+        nft_page = await _nft_page(node, query)
+        if nft_page is not None:
+            raise web.HTTPFound(nft_page) from None
+        return _not_understood(request, query, f"That is not a height, a 64-digit hash, an "
+                               f"address of this network ({exc}) or an NFT class or "
+                               f"CLASS/TOKEN that exists.")  # fmt: skip
+    try:
+        await call(node, "getcontract", query)
+    except RpcError:
+        raise web.HTTPFound(f"/address/{query}") from None
+    raise web.HTTPFound(f"/contract/{query}")
+
+
+async def _nft_page(node, query: str) -> str | None:
+    """The page of an NFT class (``art``) or token (``art/7``) that exists, else None."""
+    method, shown = ("getnft", query) if "/" in query else ("getnftclass", query)
+    try:
+        await call(node, method, shown)
+    except RpcError:
+        return None
+    return f"/nft/{query}"
 
 
 def _not_understood(request: web.Request, query: str, message: str,

@@ -45,6 +45,12 @@
     const tipHash = document.getElementById("tip-hash");
     if (tipHash) { tipHash.textContent = ev.hash; tipHash.href = "/block/" + ev.hash; }
     if (ev.mempool) onMempool(ev.mempool);
+    if (ev.finality) {  // the overview's finality card and the staking page's checkpoints
+      for (const kind of ["finalized", "justified"]) {
+        const a = document.getElementById(kind + "-height");
+        if (a) { a.textContent = String(ev.finality[kind + "height"]); a.href = "/block/" + ev.finality[kind + "hash"]; }
+      }
+    }
     if (page === "overview") {
       fetch("/fragments/overview-charts").then(r => r.ok ? r.text() : null).then(html => {
         if (html === null) return;
