@@ -12,7 +12,7 @@ static void keyed64_portable(const uint8_t *in, size_t np, uint8_t *out,
     for (size_t j = 0; j < np; j++) {
         uint32_t m[16], h[16];
         for (int i = 0; i < 16; i++) m[i] = load32_le(in + 64 * j + 4 * i);
-        b3_compress(key, m, 0, 64, KEYED64_FLAGS, h);
+        coinium_b3_compress(key, m, 0, 64, KEYED64_FLAGS, h);
         for (int i = 0; i < 8; i++) store32_le(out + 32 * j + 4 * i, h[i]);
     }
 }

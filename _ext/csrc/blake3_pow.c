@@ -44,7 +44,7 @@ static int pow_hash_meets(const pow_ctx *c, uint64_t nonce) {
     memcpy(m, c->m, sizeof m);
     m[13] = (uint32_t)nonce;
     m[14] = (uint32_t)(nonce >> 32);
-    b3_compress(c->cv, m, 0, LAST_BLOCK_LEN, POW_FLAGS, out);
+    coinium_b3_compress(c->cv, m, 0, LAST_BLOCK_LEN, POW_FLAGS, out);
     for (int i = 0; i < 8; i++) {
         uint32_t h = bswap32(out[i]);
         if (h != c->tw[i]) return h < c->tw[i];
@@ -225,7 +225,7 @@ int coinium_pow_search(const uint8_t header[124], const uint8_t target_be[32], u
     pow_ctx c;
     uint32_t block0[16], out[16];
     for (int i = 0; i < 16; i++) block0[i] = load32_le(header + 4 * i);
-    b3_compress(IV, block0, 0, 64, CHUNK_START, out);
+    coinium_b3_compress(IV, block0, 0, 64, CHUNK_START, out);
     memcpy(c.cv, out, sizeof c.cv);
     memset(c.m, 0, sizeof c.m);
     for (int i = 0; i < 15; i++) c.m[i] = load32_le(header + 64 + 4 * i);
