@@ -58,6 +58,10 @@ def _remove(path):
         print(f"removed the stale {path}", file=sys.stderr)
 
 
+# BLAKE3: compression and SIMD dispatch, nonce search, keyed hashes of 64-byte blocks, Merkle root
+# (blake3_internal.h holds what they share; blake3_kernels.h is their API).
+BLAKE3_SOURCES = [f"_ext/csrc/blake3_{part}.c" for part in ("core", "pow", "keyed", "merkle")]
+BLAKE3_HEADERS = ["_ext/csrc/blake3_kernels.h", "_ext/csrc/blake3_internal.h"]
 # Coinium's Ed25519 rule: field, group, multi-scalar multiplication, single and batch checks.
 ED25519_SOURCES = [f"_ext/csrc/ed25519_{part}.c" for part in ("field", "group", "msm", "batch")]
 ED25519_HEADERS = [f"_ext/csrc/ed25519_{part}.h" for part in ("field", "group", "msm", "batch")]
@@ -75,19 +79,19 @@ def extensions():
     ext = Extension(
         "coinium.kernels._ckernels",
         # hand-written C lives in _ext/csrc/ (the .gitignore drops the generated _ext/*.c)
-        sources=["_ext/ckernels.pyx", "_ext/csrc/blake3_kernels.c", "_ext/csrc/verify_threads.c",
+        sources=["_ext/ckernels.pyx", *BLAKE3_SOURCES, "_ext/csrc/verify_threads.c",
                  *ED25519_SOURCES],
         include_dirs=["_ext/csrc"],
-        depends=["_ext/csrc/blake3_kernels.h", *ED25519_HEADERS],
+        depends=[*BLAKE3_HEADERS, *ED25519_HEADERS],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
     # The state tree's fast path (store/state_tree.py) hashes with the same BLAKE3 lanes.
     state = Extension(
         "coinium.store._state_fast",
-        sources=["_ext/state_fast.pyx", "_ext/csrc/blake3_kernels.c"],
+        sources=["_ext/state_fast.pyx", *BLAKE3_SOURCES],
         include_dirs=["_ext/csrc"],
-        depends=["_ext/csrc/blake3_kernels.h"],
+        depends=BLAKE3_HEADERS,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )

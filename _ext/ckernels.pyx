@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Thin Cython layer over the C kernels in blake3_kernels.c and verify_threads.c.
+"""Thin Cython layer over the C kernels in _ext/csrc/ (blake3_*.c, verify_threads.c, ed25519_*.c).
 
 Argument checking and Python-level policy live in coinium/kernels/cython_backend.py; this module
 only moves bytes in and out and releases the GIL around every kernel.

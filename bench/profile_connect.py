@@ -41,7 +41,7 @@ from connect_setup import (  # noqa: E402
 )
 
 from coinium import kernels  # noqa: E402
-from coinium.chain import chainstate, pipeline  # noqa: E402
+from coinium.chain import chainstate, connect, pipeline, reorg  # noqa: E402
 from coinium.chain.chainstate import AcceptStatus, ChainState  # noqa: E402
 from coinium.chain.sigcache import SignatureCache  # noqa: E402
 from coinium.consensus import block_rules, state_transition  # noqa: E402
@@ -59,9 +59,9 @@ PHASES = [
     ("index records", records, "block_index_records"),
     ("LMDB put_many", chainstore.ChainStore, "put_many"),
     ("undo record", state_transition, "encode_undo"),
-    ("state root: paths and value hashes", chainstate, "tree_changes"),
+    ("state root: paths and value hashes", connect, "tree_changes"),
     ("state root: tree update (StateTree.apply)", state_tree.StateTree, "apply"),
-    ("ChainState._connect", ChainState, "_connect"),
+    ("connect_block", connect, "connect_block"),
     ("store.write", chainstore.ChainStore, "write"),
     ("batch commit (flush)", chainstore.ChainStore, "flush"),
     ("worker: known_good_signatures", pipeline, "known_good_signatures"),
@@ -69,13 +69,13 @@ PHASES = [
 ]
 # Phases that run inside another: the report shows what the outer one spends on its own.
 PARENTS = {
-    "ChainState._connect": ("apply_block", "index records", "LMDB put_many", "undo record",
-                            "state root: paths and value hashes",
-                            "state root: tree update (StateTree.apply)"),
-    "store.write": ("ChainState._connect",),
+    "connect_block": ("apply_block", "index records", "LMDB put_many", "undo record",
+                      "state root: paths and value hashes",
+                      "state root: tree update (StateTree.apply)"),
+    "store.write": ("connect_block",),
 }
 SHOWN_AS = {
-    "ChainState._connect": "_connect: the rest (records)",
+    "connect_block": "connect_block: the rest (records)",
     "store.write": "store.write: the rest (block, commit)",
 }
 
@@ -99,14 +99,16 @@ def phase_timers() -> dict[str, float]:
         saved.append((owner, name, original))
         setattr(owner, name, wrapper)
     # Modules that imported the functions by name see the wrappers too.
-    patched_names = [(chainstate, "apply_block"), (chainstate, "block_index_records"),
+    patched_names = [(connect, "apply_block"), (connect, "block_index_records"),
                      (block_rules, "check_block_body"), (block_rules, "check_signatures"),
-                     (chainstate, "encode_undo")]  # fmt: skip
+                     (connect, "encode_undo"), (chainstate, "connect_block"),
+                     (reorg, "connect_block")]  # fmt: skip
     for module, name in patched_names:
         saved.append((module, name, module.__dict__[name]))
-    chainstate.apply_block = state_transition.apply_block
-    chainstate.block_index_records = records.block_index_records
-    chainstate.encode_undo = state_transition.encode_undo
+    connect.apply_block = state_transition.apply_block
+    connect.block_index_records = records.block_index_records
+    connect.encode_undo = state_transition.encode_undo
+    chainstate.connect_block = reorg.connect_block = connect.connect_block
     try:
         yield totals
     finally:

@@ -36,7 +36,7 @@ import pytest
 from connect_setup import N_TRANSFERS, build_datadir, decode, fresh_copy, warm_cache
 
 from coinium import kernels
-from coinium.chain import chainstate as chainstate_module
+from coinium.chain import connect as connect_module
 from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.core.block import Block
 from coinium.core.params import REGTEST
@@ -127,7 +127,7 @@ def root_timer(monkeypatch) -> list[float]:
 
         monkeypatch.setattr(owner, name, wrapper)
 
-    timed(chainstate_module, "tree_changes")
+    timed(connect_module, "tree_changes")
     timed(state_tree.StateTree, "apply")
     timed(state_tree.StateTree, "root")
     return spent

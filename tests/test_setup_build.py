@@ -27,7 +27,7 @@ def test_failed_rebuild_does_not_install_the_stale_extension(tmp_path):
     shutil.copytree(REPO_ROOT / "coinium", tree / "coinium",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     assert list((tree / "coinium" / "kernels").glob(SO_GLOB))
-    with open(tree / "_ext" / "csrc" / "blake3_kernels.c", "a") as source:
+    with open(tree / "_ext" / "csrc" / "blake3_core.c", "a") as source:
         source.write("\n#error a change that does not compile\n")
     env = {k: v for k, v in os.environ.items() if k != "COINIUM_REQUIRE_EXT"}
     done = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tree,

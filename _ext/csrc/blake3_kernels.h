@@ -1,8 +1,10 @@
 /* Coinium's compiled kernels: BLAKE3 nonce search and Merkle root, and the threaded Ed25519 checks.
  *
- * The BLAKE3 compression is written here from the specification (see docs/KERNELS.md); the SIMD
+ * The BLAKE3 compression is written from the specification (see docs/KERNELS.md); the SIMD
  * variants run many independent inputs side by side, one input per 32-bit lane, and are chosen at
- * run time from the CPU's features so that one build runs on any x86-64 CPU.
+ * run time from the CPU's features so that one build runs on any x86-64 CPU. Implemented in
+ * blake3_core.c (compression, SIMD level), blake3_pow.c (nonce search), blake3_keyed.c (keyed
+ * hashes of 64-byte blocks), blake3_merkle.c (Merkle root) and verify_threads.c.
  */
 #ifndef COINIUM_BLAKE3_KERNELS_H
 #define COINIUM_BLAKE3_KERNELS_H

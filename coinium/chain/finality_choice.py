@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import lmdb
 
+from coinium.chain.connect import apply_block_state, disconnect_block, load_block
 from coinium.consensus.errors import ConsensusError
 from coinium.core.block import Block
 from coinium.core.kinds.vote import NUMBER as VOTE_KIND
@@ -63,9 +64,10 @@ class FinalityChoice:
 
         def trial(txn: lmdb.Transaction) -> None:
             for entry in to_disconnect:
-                self._disconnect(txn, entry)
+                disconnect_block(self.store, txn, entry)
             for entry in to_connect:
-                self._apply_state(txn, self._load_block(txn, entry.hash))
+                block = load_block(self.store, txn, entry.hash)
+                apply_block_state(self.store, self.params, txn, block)
             raw = self.store.state_view(txn).get(namespace, key)
             raise _RecordFound(None if raw is None else bytes(raw))  # aborts the transaction
 

@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from coinium import kernels
+from coinium.chain.gc_pause import cyclic_gc_paused
 from coinium.consensus.block_rules import SignatureFilter
 from coinium.core.block import Block
 from coinium.core.kinds import KINDS
 from coinium.core.transaction import signing_hash
+from coinium.store.chainstore import BatchLostError
+
+if TYPE_CHECKING:
+    from coinium.chain.outcome import AcceptResult
 
 log = logging.getLogger("coinium.chain")
 
@@ -40,6 +48,9 @@ log = logging.getLogger("coinium.chain")
 DEFAULT_LOOKAHEAD = 1
 # Blocks whose checks may wait to be taken by an accept (more are refused until some are).
 MAX_PENDING = 64
+# accept_blocks commits once this many transactions' blocks are written (see ChainStore.batch):
+# more saves more disk writes, but the pages a commit holds dirty take memory (~100 MiB here).
+BATCH_TRANSACTIONS = 32_000
 
 
 def known_good_signatures(
@@ -124,3 +135,75 @@ class SignatureChecker:
             self._pending.clear()
         if worker is not None:
             worker.shutdown(wait=True, cancel_futures=True)
+
+
+class SyncPipeline:
+    """Mixed into `ChainState` (``self`` is one): feeds its `SignatureChecker` and accepts
+    streams of blocks with shared commits."""
+
+    def check_signatures_ahead(self, block: Block) -> bool:
+        """Start checking ``block``'s signatures in a worker thread, for an `accept_block` of it
+        that will come soon; may be called from any thread. A sync calls it for the next block
+        or two of its path each time it submits one (so the worker checks block N+1 while the
+        chain thread applies block N), not for every block it has downloaded.
+
+        It only saves time: accept_block takes the verdicts (waiting for them if need be) as a
+        signature filter that skips the signatures found valid, so its result is the same as
+        without (see the module docstring). Returns False when it did not start (the block
+        is known already, or `pipeline.MAX_PENDING` checks wait to be taken: call again later)."""
+        if self._is_known(block):
+            return False
+        return self._checker.submit(block, self.signature_filter)
+
+    def accept_blocks(self, blocks: Iterable[Block], now: int | None = None, *,
+                      lookahead: int = DEFAULT_LOOKAHEAD) -> list[AcceptResult]:  # fmt: skip
+        """Accept a stream of blocks (a sync: usually each the child of the one before), checking
+        the signatures of the next ``lookahead`` blocks in a worker thread while the current one
+        is applied on the calling (chain) thread.
+
+        The results are exactly those of ``[self.accept_block(b, now) for b in blocks]``, invalid
+        marks and orphans included: the worker's verdicts only let `check_signatures` skip
+        signatures already found valid (see the module docstring). ``blocks`` may be a lazy
+        iterable (decoding as it goes); it is read at most ``lookahead`` blocks ahead of the block
+        being applied. Call it on the chain thread, as accept_block.
+
+        Each block is still stored and connected whole or not at all, but the blocks share LMDB
+        commits (`ChainStore.batch`: one commit per ``BATCH_TRANSACTIONS`` transactions and one
+        at the end), which saves most of a sync's disk time. Everything is committed when this
+        returns. Until then, readers in other threads (the mempool's account lookups) see the
+        chain as of the last commit, a few blocks behind. A process killed in the middle keeps
+        the blocks up to the last commit; a storage error propagates, and the chain then holds
+        what was committed (in memory as on disk).
+        """
+        stream = iter(blocks)
+        window: deque[Block] = deque()
+
+        def read_ahead(count: int) -> None:
+            while len(window) < count:
+                with cyclic_gc_paused():  # the stream may decode: thousands of objects
+                    block = next(stream, None)
+                if block is None:
+                    return
+                self.check_signatures_ahead(block)
+                window.append(block)
+
+        results = []
+        pending = 0  # transactions written since the last commit
+        try:
+            with self.store.batch():
+                read_ahead(1)
+                while window:
+                    block = window.popleft()
+                    read_ahead(lookahead)  # the next blocks' checks start before this one applies
+                    results.append(self.accept_block(block, now))
+                    pending += len(block.transactions)
+                    if pending >= BATCH_TRANSACTIONS:
+                        self.store.flush()
+                        pending = 0
+        except BatchLostError:
+            self._reload()  # memory ran ahead of the lost writes: follow the store again
+            raise
+        finally:
+            for block in window:  # an exception left these unaccepted
+                self._checker.discard(block.hash)
+        return results

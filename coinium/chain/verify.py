@@ -32,7 +32,7 @@ from operator import itemgetter
 import lmdb
 
 from coinium import kernels
-from coinium.chain.chainstate import tree_changes
+from coinium.chain.connect import tree_changes
 from coinium.consensus import header_rules
 from coinium.consensus.block_rules import check_block
 from coinium.consensus.errors import ConsensusError

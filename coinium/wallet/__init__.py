@@ -1,6 +1,8 @@
 """Wallets: a user's keys, encrypted at rest with a passphrase, and the command line that uses them.
 
-- `coinium.wallet.keystore`: the wallet file (Argon2id + XChaCha20-Poly1305), create, load, unlock.
+- `coinium.wallet.keystore`: wallets by name: create, load, unlock, add keys; the file's format
+  (`wallet_format`), sealing (`seed_sealing`: Argon2id + XChaCha20-Poly1305) and writes
+  (`wallet_files`) in their own modules.
 - `coinium.wallet.rpc_client`: a small synchronous JSON-RPC client for the node (cookie auth).
 - `coinium.wallet.cli`: the ``coinium wallet`` commands (create, list, address, balance, send,
   history).

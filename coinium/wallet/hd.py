@@ -38,8 +38,17 @@ import nacl.utils
 
 from coinium.core.params import NetworkParams
 from coinium.crypto.keys import PrivateKey
-from coinium.wallet import keystore
-from coinium.wallet.keystore import KdfParams, Wallet, WalletError, WalletKey
+from coinium.wallet import keystore, seed_sealing, wallet_files
+from coinium.wallet.wallet_data import (
+    MAX_KEYS,
+    KdfParams,
+    Wallet,
+    WalletError,
+    WalletKey,
+    check_label,
+    corrupted,
+)
+from coinium.wallet.wallet_format import encode_wallet
 
 SCHEME = "slip10-ed25519"
 HARDENED = 1 << 31
@@ -80,11 +89,11 @@ def key_at(seed: bytes, index: int) -> PrivateKey:
 
 # --- the wallet file's "hd" object --------------------------------------------------------------
 def _hd_associated_data(wallet_network: str, name: str) -> bytes:
-    return keystore._associated_data(wallet_network, name) + b"\x00hd"
+    return seed_sealing.associated_data(wallet_network, name) + b"\x00hd"
 
 
 def _seal_master(kek: bytes, seed: bytes, network: str, name: str, next_index: int) -> dict:
-    nonce = nacl.utils.random(keystore.NONCE_SIZE)
+    nonce = nacl.utils.random(seed_sealing.NONCE_SIZE)
     sealed = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         seed, _hd_associated_data(network, name), nonce, kek)  # fmt: skip
     return {"scheme": SCHEME, "path": PATH_TEXT, "next_index": next_index,
@@ -102,8 +111,8 @@ def _check(wallet: Wallet) -> dict[str, Any]:
                           "each key is random; back it up after every new address)")  # fmt: skip
     index = doc.get("next_index")
     if (doc.get("scheme") != SCHEME or doc.get("path") != PATH_TEXT or not isinstance(index, int)
-            or isinstance(index, bool) or not 0 <= index <= keystore.MAX_KEYS):  # fmt: skip
-        raise keystore._corrupted(wallet.path, "hd: unknown scheme, path or next_index")
+            or isinstance(index, bool) or not 0 <= index <= MAX_KEYS):  # fmt: skip
+        raise corrupted(wallet.path, "hd: unknown scheme, path or next_index")
     return doc
 
 
@@ -115,7 +124,7 @@ def open_master(wallet: Wallet, kek: bytes) -> bytes:
         return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
             sealed, _hd_associated_data(wallet.network, wallet.name), nonce, kek)  # fmt: skip
     except (KeyError, TypeError, ValueError, nacl.exceptions.CryptoError):
-        raise keystore._corrupted(wallet.path, "hd: the seed does not open") from None
+        raise corrupted(wallet.path, "hd: the seed does not open") from None
 
 
 def next_key(wallet: Wallet, kek: bytes) -> tuple[PrivateKey, Wallet]:
@@ -126,38 +135,38 @@ def next_key(wallet: Wallet, kek: bytes) -> tuple[PrivateKey, Wallet]:
 
 
 def create_hd_wallet(datadir: Path, params: NetworkParams, name: str, passphrase: str, *,
-                     label: str = "", opslimit: int = keystore.DEFAULT_OPSLIMIT,
-                     memlimit: int = keystore.DEFAULT_MEMLIMIT, seed: bytes | None = None,
+                     label: str = "", opslimit: int = seed_sealing.DEFAULT_OPSLIMIT,
+                     memlimit: int = seed_sealing.DEFAULT_MEMLIMIT, seed: bytes | None = None,
                      now: int | None = None) -> Wallet:  # fmt: skip
     """`keystore.create_wallet`, with its first key derived from a new master seed (or
     ``seed``: restoring from a written-down seed)."""
     keystore.check_wallet_name(name)
     if not isinstance(passphrase, str) or not passphrase:
         raise WalletError("a wallet needs a passphrase: an empty one is refused")
-    problem = keystore._check_kdf_limits(opslimit, memlimit)
+    problem = seed_sealing.check_kdf_limits(opslimit, memlimit)
     if problem:
         raise WalletError(problem)
-    keystore._check_label(label)
+    check_label(label)
     path = keystore.wallet_path(datadir, name)
     if path.exists():
         raise WalletError(f"a wallet named {name!r} already exists on {params.name}: {path}")
     created = int(time.time()) if now is None else now
     master = seed if seed is not None else nacl.utils.random(MASTER_SEED_SIZE)
-    kdf = KdfParams(nacl.utils.random(keystore.SALT_SIZE), opslimit, memlimit)
-    kek = keystore._derive(passphrase, kdf)
-    first = keystore._seal(kek, key_at(master, 0), params, name, label, created)
+    kdf = KdfParams(nacl.utils.random(seed_sealing.SALT_SIZE), opslimit, memlimit)
+    kek = seed_sealing.derive_key(passphrase, kdf)
+    first = seed_sealing.seal_key(kek, key_at(master, 0), params, name, label, created)
     hd_doc = _seal_master(kek, master, params.name, name, 1)
     del kek, master
     wallet = Wallet(name, params.name, created, kdf, (first,), path, hd=hd_doc)
-    keystore._ensure_private_dir(keystore.wallets_dir(datadir))
-    keystore._write_new(path, keystore._encode(wallet), name, params.name)
+    wallet_files.ensure_private_dir(keystore.wallets_dir(datadir))
+    wallet_files.write_new(path, encode_wallet(wallet), name, params.name)
     return wallet
 
 
 def derive_kek(wallet: Wallet, passphrase: str) -> bytes:
     """The wallet's Argon2id key, checked against every sealed seed (WalletError if wrong)."""
-    kek = keystore._derive(passphrase, wallet.kdf)
-    keystore._open_all(wallet, kek)
+    kek = seed_sealing.derive_key(passphrase, wallet.kdf)
+    keystore.open_all(wallet, kek)
     return kek
 
 
@@ -166,22 +175,22 @@ def append_keys(datadir: Path, params: NetworkParams, name: str, kek: bytes, cou
     """Derive and store the next ``count`` keys (or random ones for a wallet without a seed),
     under the wallets folder's lock; the file is re-read first so concurrent writers all land."""
     added: list[WalletKey] = []
-    with keystore._locked(keystore.wallets_dir(datadir)):
+    with wallet_files.locked(keystore.wallets_dir(datadir)):
         wallet = keystore.load_wallet(datadir, params, name)
-        keystore._open_all(wallet, kek)  # the key must be this wallet's before we seal with it
-        if len(wallet.keys) + count > keystore.MAX_KEYS:
-            raise WalletError(f"wallet {name!r} would hold more than {keystore.MAX_KEYS} keys")
+        keystore.open_all(wallet, kek)  # the key must be this wallet's before we seal with it
+        if len(wallet.keys) + count > MAX_KEYS:
+            raise WalletError(f"wallet {name!r} would hold more than {MAX_KEYS} keys")
         for _ in range(count):
             if wallet.hd is not None:
                 private, wallet = next_key(wallet, kek)
             else:
                 private = PrivateKey.generate()
-            new = keystore._seal(kek, private, params, name, label, int(time.time()))
+            new = seed_sealing.seal_key(kek, private, params, name, label, int(time.time()))
             if any(k.public_key == new.public_key for k in wallet.keys):
                 continue  # derived before (a restored wallet catching up): already stored
             wallet = replace(wallet, keys=wallet.keys + (new,))
             added.append(new)
-        keystore._write_replace(wallet.path, keystore._encode(wallet))
+        wallet_files.write_replace(wallet.path, encode_wallet(wallet))
     return wallet, added
 
 
@@ -195,7 +204,7 @@ def restore_used_keys(datadir: Path, params: NetworkParams, wallet: Wallet, kek:
     start = next_index(wallet)
     last_used = start - 1
     index = start
-    while index - last_used <= GAP_LIMIT and index < keystore.MAX_KEYS:
+    while index - last_used <= GAP_LIMIT and index < MAX_KEYS:
         if is_used(key_at(seed, index).account):
             last_used = index
         index += 1

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from coinium.core.params import NetworkParams
 from coinium.crypto.keys import PrivateKey
-from coinium.wallet import hd, keystore
+from coinium.wallet import hd, keystore, seed_sealing
 from coinium.wallet.keystore import Wallet, WalletError
+from coinium.wallet.wallet_files import ensure_private_dir
 
 log = logging.getLogger("coinium.wallet")
 
@@ -33,9 +34,10 @@ SETTINGS_FILE = "settings.json"  # in the wallets folder: {"wallet": [names load
 MAX_UNLOCK_SECONDS = 100_000_000  # bitcoind's cap on walletpassphrase's timeout
 # Argon2id cost of wallets the node creates: (opslimit, memlimit) by the wallet_kdf setting.
 KDF_PROFILES = {
-    "moderate": (keystore.DEFAULT_OPSLIMIT, keystore.DEFAULT_MEMLIMIT),
+    "moderate": (seed_sealing.DEFAULT_OPSLIMIT, seed_sealing.DEFAULT_MEMLIMIT),
     "interactive": (2, 64 << 20),
-    "minimum": (keystore.MIN_OPSLIMIT, keystore.MIN_MEMLIMIT),  # tests only: refused on main
+    # tests only: refused on main
+    "minimum": (seed_sealing.MIN_OPSLIMIT, seed_sealing.MIN_MEMLIMIT),
 }
 
 
@@ -149,7 +151,7 @@ class WalletManager:
         names = [n for n in self.load_on_startup_names() if n != name]
         if load:
             names.append(name)
-        keystore._ensure_private_dir(self.settings_path.parent)
+        ensure_private_dir(self.settings_path.parent)
         tmp = self.settings_path.with_name(SETTINGS_FILE + ".tmp")
         tmp.write_text(json.dumps({"wallet": names}, indent=2) + "\n")
         os.replace(tmp, self.settings_path)
@@ -184,7 +186,7 @@ class WalletManager:
                 raise WrongPassphrase("Error: The wallet passphrase entered was incorrect.") \
                     from None  # fmt: skip
             raise
-        return kek, keystore._open_all(loaded.wallet, kek)
+        return kek, keystore.open_all(loaded.wallet, kek)
 
     def unlocked(self, loaded: LoadedWallet, kek: bytes, keys: list[PrivateKey],
                  timeout: int) -> None:  # fmt: skip
@@ -200,7 +202,7 @@ class WalletManager:
         """Read the file again after keys were added to it (keys of an unlocked wallet too)."""
         loaded.wallet = keystore.load_wallet(self.datadir, self.params, loaded.name)
         if loaded.kek is not None:
-            loaded.keys = {k.account: k for k in keystore._open_all(loaded.wallet, loaded.kek)}
+            loaded.keys = {k.account: k for k in keystore.open_all(loaded.wallet, loaded.kek)}
 
     def new_address(self, loaded: LoadedWallet, label: str = "") -> str:
         """The next key (derived from the seed), stored sealed; the wallet must be unlocked."""

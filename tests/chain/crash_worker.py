@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import sys
 
-from coinium.chain import chainstate as chainstate_module
+from coinium.chain import pipeline
 from coinium.chain.builder import build_block, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState
 from coinium.consensus.state_transition import decode_undo
@@ -169,7 +169,7 @@ def main(datadir: str, seed: int) -> None:
     rng = random.Random(seed)
     # accept_blocks commits every few blocks here (not every 32,000 transactions), so that kills
     # land between the commits of one call, too.
-    chainstate_module.BATCH_TRANSACTIONS = 6
+    pipeline.BATCH_TRANSACTIONS = 6
     with ChainState(datadir, REGTEST) as chain:
         emit(f"ready {chain.height}")
         while True:

@@ -11,7 +11,6 @@ import pytest
 from helpers import key
 
 from coinium import kernels
-from coinium.chain import chainstate as chainstate_module
 from coinium.chain import pipeline
 from coinium.chain.builder import build_block, generate, mine
 from coinium.chain.chainstate import AcceptStatus, ChainState
@@ -73,7 +72,7 @@ def stream(tmp_path):
 
 
 def test_accept_blocks_equals_accept_block_in_a_loop(tmp_path, stream, monkeypatch):
-    monkeypatch.setattr(chainstate_module, "BATCH_TRANSACTIONS", 4)  # commit every few blocks
+    monkeypatch.setattr(pipeline, "BATCH_TRANSACTIONS", 4)  # commit every few blocks
     with ChainState(tmp_path / "loop", REGTEST) as one, ChainState(tmp_path / "pipe", REGTEST) \
             as many:  # fmt: skip
         looped = [one.accept_block(b, NOW) for b in stream]
@@ -88,7 +87,7 @@ def test_accept_blocks_equals_accept_block_in_a_loop(tmp_path, stream, monkeypat
 
 @pytest.mark.parametrize("batch", [1, 10**9])
 def test_one_commit_per_block_or_one_at_the_end(tmp_path, stream, monkeypatch, batch):
-    monkeypatch.setattr(chainstate_module, "BATCH_TRANSACTIONS", batch)
+    monkeypatch.setattr(pipeline, "BATCH_TRANSACTIONS", batch)
     with ChainState(tmp_path / "loop", REGTEST) as one, ChainState(tmp_path / "pipe", REGTEST) \
             as many:  # fmt: skip
         looped = [one.accept_block(b, NOW) for b in stream]
@@ -170,7 +169,7 @@ def test_the_cache_and_the_worker_never_vouch_for_a_changed_transaction(tmp_path
 
 
 def test_lost_batch_reloads_the_chain_from_the_store(tmp_path, stream, monkeypatch):
-    monkeypatch.setattr(chainstate_module, "BATCH_TRANSACTIONS", 4)
+    monkeypatch.setattr(pipeline, "BATCH_TRANSACTIONS", 4)
     with ChainState(tmp_path / "pipe", REGTEST) as chain:
         store = chain.store
         real_flush = store.flush

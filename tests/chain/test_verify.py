@@ -10,7 +10,8 @@ from helpers import key, snapshot
 from note_kind import NS_NOTE, note, note_kind_registered
 
 from coinium.chain.builder import build_block, mine
-from coinium.chain.chainstate import AcceptStatus, ChainState, tree_changes
+from coinium.chain.chainstate import AcceptStatus, ChainState
+from coinium.chain.connect import tree_changes
 from coinium.chain.verify import (
     ChainCheckError,
     check_linkage,

@@ -14,7 +14,7 @@ import lmdb
 from conftest_keys import ALICE, address_of
 from nodeproc import REPO_ROOT, wait_until
 
-from coinium.chain.chainstate import tree_changes
+from coinium.chain.connect import tree_changes
 from coinium.core.account import Account
 from coinium.core.state import NS_ACCOUNT
 from coinium.store.chainstore import DATABASES, record_key

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from coinium.core.params import REGTEST
-from coinium.wallet import hd, keystore
+from coinium.wallet import hd, keystore, seed_sealing
 from coinium.wallet.keystore import WalletError
 
-FAST = {"opslimit": keystore.MIN_OPSLIMIT, "memlimit": keystore.MIN_MEMLIMIT}
+FAST = {"opslimit": seed_sealing.MIN_OPSLIMIT, "memlimit": seed_sealing.MIN_MEMLIMIT}
 PASSPHRASE = "hd wallet passphrase 1"
 
 # SLIP-0010, "Test vector 1 for ed25519": seed 000102030405060708090a0b0c0d0e0f.

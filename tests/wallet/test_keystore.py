@@ -13,11 +13,11 @@ import pytest
 
 from coinium.core.params import REGTEST, TEST
 from coinium.crypto.address import account_id, encode_address
-from coinium.wallet import keystore
+from coinium.wallet import keystore, seed_sealing
 from coinium.wallet.keystore import WalletError
 
 # libsodium's minimum Argon2id cost keeps these tests fast; the defaults are checked separately.
-FAST = {"opslimit": keystore.MIN_OPSLIMIT, "memlimit": keystore.MIN_MEMLIMIT}
+FAST = {"opslimit": seed_sealing.MIN_OPSLIMIT, "memlimit": seed_sealing.MIN_MEMLIMIT}
 PASS = "Tr0ub4dor & horses"
 
 

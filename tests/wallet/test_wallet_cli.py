@@ -15,12 +15,13 @@ from click.testing import CliRunner
 
 from coinium.core.params import REGTEST
 from coinium.crypto.address import encode_address
-from coinium.wallet import keystore
+from coinium.wallet import keystore, seed_sealing
 from coinium.wallet.cli import PASSPHRASE_ENV, wallet_group
 
 PASS = "Tr0ub4dor & horses"
 # Hidden options that keep Argon2id cheap in tests (refused on main).
-FAST = ["--kdf-opslimit", str(keystore.MIN_OPSLIMIT), "--kdf-memlimit", str(keystore.MIN_MEMLIMIT)]
+FAST = ["--kdf-opslimit", str(seed_sealing.MIN_OPSLIMIT),
+        "--kdf-memlimit", str(seed_sealing.MIN_MEMLIMIT)]
 
 
 @pytest.fixture

@@ -206,7 +206,7 @@ async def walletpassphrase(ctx: RpcContext, passphrase: str, timeout: int) -> No
                 lambda account: _is_used(chain, account)))  # fmt: skip
             if added:
                 await asyncio.to_thread(manager.reload, loaded)
-                keys = keystore._open_all(loaded.wallet, kek)
+                keys = keystore.open_all(loaded.wallet, kek)
     except WalletError as exc:
         raise _wallet_error(exc) from None
     manager.unlocked(loaded, kek, keys, min(timeout, MAX_UNLOCK_SECONDS))
