@@ -14,12 +14,11 @@ from __future__ import annotations
 import struct
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import wasmtime
 
 from coinium.contracts import bridge, host_api, limits
-from coinium.contracts.engine import ENGINE, MODULES
+from coinium.contracts.engine import ENGINE, ENGINE_POINTER, ModuleCache
 from coinium.contracts.records import Instance, encode_event, event_key
 from coinium.core.account import Account
 from coinium.core.state import (
@@ -32,7 +31,6 @@ from coinium.core.state import (
 )
 from coinium.core.units import MAX_MONEY
 
-PRICES = limits.PRICES
 _U64 = struct.Struct("<Q")
 _MASK32 = 0xFFFFFFFF
 
@@ -133,13 +131,16 @@ _Abort = bridge.Stop  # raised by a host function to stop the call; the frame ho
 @dataclass(slots=True, eq=False)
 class _Frame:
     execution: Execution
+    prices: limits.GasPrices
     overlay: Overlay
     contract: bytes
     caller: bytes
     coins: int
     message: bytes
     depth: int
-    memory: Any = None
+    fuel: bridge.FuelBox
+    memory: int = 0  # the guest memory's handle (`bridge.Call.memory`)
+    memory_base: int = 0  # its address (fixed: the engine never moves a memory)
     failure: str = ""
     return_data: bytes = b""
     last_return: bytes = b""
@@ -147,60 +148,67 @@ class _Frame:
     revert_message: bytes = field(default=b"")
 
 
-class Execution:
-    """One transaction's (or one query's) contract work: the block context and the call stack."""
+_STORE_LIMITS = bridge.Limits(memory_size=limits.MAX_MEMORY_PAGES * 65536,
+                              table_elements=limits.MAX_TABLE_ELEMENTS, instances=1, tables=1,
+                              memories=1)  # fmt: skip
 
-    def __init__(self, height: int, time: int, readonly: bool = False):
-        self.height, self.time, self.readonly = height, time, readonly
+
+class Execution:
+    """One transaction's (or one query's) contract work: the block context, the gas prices in
+    force (`limits.prices`) and the call stack."""
+
+    def __init__(self, height: int, time: int, readonly: bool = False,
+                 prices: limits.GasPrices = limits.PRICES):  # fmt: skip
+        self.height, self.time, self.readonly, self.prices = height, time, readonly, prices
 
     def call(self, parent: Overlay | StateBase, contract: bytes, entry: str, caller: bytes,
              coins: int, message: bytes, gas: int, depth: int = 1) -> CallResult:
         """Run ``entry`` of ``contract``; its writes land in ``parent`` only if it succeeds."""
-        if gas < PRICES.instantiate:
+        if gas < self.prices.instantiate:
             return CallResult(False, gas, "out-of-gas")
         overlay = Overlay(parent)
         raw = overlay.get(NS_CONTRACT, contract)
         if raw is None:
             return CallResult(False, gas, "no-contract")
-        instance = Instance.decode(raw)
-        code = overlay.get(NS_CONTRACT_CODE, instance.code_hash)
-        if code is None:  # never: instantiate and migrate check the code exists
-            return CallResult(False, gas, "no-code")
+        code_hash = Instance.decode(raw).code_hash
+        # A contract's code is in the state wherever the contract is (instantiate and migrate
+        # check it), so a module compiled before needs no read of the code.
+        prepared = _MODULES.cached(code_hash)
+        if prepared is None:
+            code = overlay.get(NS_CONTRACT_CODE, code_hash)
+            if code is None:  # never: see above
+                return CallResult(False, gas, "no-code")
+            prepared = _MODULES.get(code_hash, code)
         if coins and not overlay.move(caller, contract, coins):
             return CallResult(False, gas, "insufficient-coins")
-        module, entries = MODULES.get(instance.code_hash, code)
-        store = wasmtime.Store(ENGINE)
-        store.set_fuel(gas - PRICES.instantiate)
-        store.set_limits(memory_size=limits.MAX_MEMORY_PAGES * 65536,
-                         table_elements=limits.MAX_TABLE_ELEMENTS, instances=1, tables=1,
-                         memories=1)  # fmt: skip
-        frame = _Frame(self, overlay, contract, caller, coins, message, depth)
+        run = bridge.Call(ENGINE_POINTER, _STORE_LIMITS, gas - self.prices.instantiate)
+        frame = _Frame(self, self.prices, overlay, contract, caller, coins, message, depth,
+                       run.fuel, run.memory)  # fmt: skip
         stack = _thread.stack
         stack.append(frame)
         try:
-            status = self._run(store, module, entries, frame, entry)
+            status = self._run(run, prepared, frame, entry)
+            left = run.fuel_left()
         finally:
             stack.pop()
+            run.close()
         if frame.failure:
             return CallResult(False, gas, frame.failure, frame.revert_message)
         if status != 0:
             return CallResult(False, gas, "contract-error", str(status).encode())
         overlay.commit()
-        return CallResult(True, gas - store.get_fuel(), "", frame.return_data)
+        return CallResult(True, gas - left, "", frame.return_data)
 
-    def _run(self, store: wasmtime.Store, module: wasmtime.Module, entries: frozenset[str],
-             frame: _Frame, entry: str) -> int:
-        if entry not in entries:
+    @staticmethod
+    def _run(run: bridge.Call, prepared: bridge.Prepared, frame: _Frame, entry: str) -> int:
+        if entry not in prepared.entries:
             frame.failure = "no-entry-point"
             return -1
-        try:
-            instance = _linker().instantiate(store, module)
-        except wasmtime.WasmtimeError:  # a limit (memory, table) refused the instance
+        if not run.start(prepared, entry):  # a limit (memory, table) or a data segment refused
             frame.failure = frame.failure or "trap"
             return -1
-        exports = instance.exports(store)
-        frame.memory = bridge.memory_handle(exports["memory"])
-        status, out_of_fuel = bridge.call_entry(store, exports[entry])
+        frame.memory_base = run.memory_base()
+        status, out_of_fuel = run.run()
         if status is None:
             if not frame.failure:
                 frame.failure = "out-of-gas" if out_of_fuel else "trap"
@@ -214,7 +222,6 @@ class Execution:
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.stack: list[_Frame] = []
-        self.linker: wasmtime.Linker | None = None
 
 
 _thread = _ThreadState()
@@ -226,26 +233,43 @@ def _fail(frame: _Frame, reason: str) -> _Abort:
     return _Abort(reason)
 
 
-def _charge(context, frame: _Frame, amount: int) -> None:
-    fuel = bridge.get_fuel(context)
+# A host call reads the fuel once (`_afford`: its base price, checked before it does anything)
+# and sets it once (`_spend`: with what its arguments cost on top), so it runs out of gas at
+# the same point as charging each part in turn would, with two C calls instead of four.
+def _afford(context, frame: _Frame, amount: int) -> int:
+    """The fuel left after ``amount`` (out-of-gas if the call has less); `_spend` sets it."""
+    fuel = frame.fuel.get(context)
+    if fuel < amount:
+        bridge.set_fuel(context, 0)
+        raise _fail(frame, "out-of-gas")
+    return fuel - amount
+
+
+def _spend(context, frame: _Frame, fuel: int, amount: int = 0) -> None:
     if fuel < amount:
         bridge.set_fuel(context, 0)
         raise _fail(frame, "out-of-gas")
     bridge.set_fuel(context, fuel - amount)
 
 
+def _charge(context, frame: _Frame, amount: int) -> None:
+    _spend(context, frame, _afford(context, frame, amount))
+
+
 def _read(context, frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
     length &= _MASK32
     if length > cap:
         raise _fail(frame, "host-argument-too-large")
-    data = bridge.memory_read(context, frame.memory, pointer & _MASK32, length)
+    data = bridge.memory_read(context, frame.memory, frame.memory_base, pointer & _MASK32,
+                              length)  # fmt: skip
     if data is None:
         raise _fail(frame, "memory-out-of-bounds")
     return data
 
 
 def _write(context, frame: _Frame, pointer: int, data: bytes) -> None:
-    if data and not bridge.memory_write(context, frame.memory, pointer & _MASK32, data):
+    if data and not bridge.memory_write(context, frame.memory, frame.memory_base,
+                                        pointer & _MASK32, data):  # fmt: skip
         raise _fail(frame, "memory-out-of-bounds")
 
 
@@ -259,7 +283,8 @@ def _input(context, frame, pointer, cap):
     data = frame.caller + frame.contract + _U64.pack(e.height) + _U64.pack(e.time) \
         + _U64.pack(frame.coins) + frame.message
     cap &= _MASK32
-    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * min(len(data), cap))
+    prices = frame.prices
+    _charge(context, frame, prices.host_call + prices.per_byte_read * min(len(data), cap))
     _write(context, frame, pointer, data[:cap])
     return len(data)
 
@@ -272,40 +297,43 @@ def _storage_key(context, frame, pointer, length) -> bytes:
 
 
 def _storage_get(context, frame, key_ptr, key_len, value_ptr, cap):
-    _charge(context, frame, PRICES.host_call + PRICES.storage_read)
+    prices = frame.prices
+    fuel = _afford(context, frame, prices.host_call + prices.storage_read)
     key = _storage_key(context, frame, key_ptr, key_len)
     value = frame.overlay.get(NS_CONTRACT_STORAGE, key)
     if value is None:
+        _spend(context, frame, fuel)
         return -1
     part = value[:cap & _MASK32]
-    _charge(context, frame, PRICES.per_byte_read * (len(key) + len(part)))
+    _spend(context, frame, fuel, prices.per_byte_read * (len(key) + len(part)))
     _write(context, frame, value_ptr, part)
     return len(value)
 
 
 def _storage_set(context, frame, key_ptr, key_len, value_ptr, value_len):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
+    prices = frame.prices
+    fuel = _afford(context, frame, prices.host_call + prices.storage_write)
     key = _storage_key(context, frame, key_ptr, key_len)
     value = _read(context, frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
-    _charge(context, frame, PRICES.per_byte_written * (len(key) + len(value)))
+    _spend(context, frame, fuel, prices.per_byte_written * (len(key) + len(value)))
     frame.overlay.put(NS_CONTRACT_STORAGE, key, value)
 
 
 def _storage_remove(context, frame, key_ptr, key_len):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
+    _charge(context, frame, frame.prices.host_call + frame.prices.storage_write)
     frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(context, frame, key_ptr, key_len), None)
 
 
 def _balance(context, frame, pointer):
-    _charge(context, frame, PRICES.host_call)
+    _charge(context, frame, frame.prices.host_call)
     return frame.overlay.balance(_read(context, frame, pointer, 20, 20))
 
 
 def _send(context, frame, pointer, amount):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.send)
+    _charge(context, frame, frame.prices.host_call + frame.prices.send)
     target = _read(context, frame, pointer, 20, 20)
     if amount < 0:
         raise _fail(frame, "bad-amount")
@@ -314,10 +342,11 @@ def _send(context, frame, pointer, amount):
 
 def _emit(context, frame, topic_ptr, topic_len, data_ptr, data_len):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.event)
+    prices = frame.prices
+    fuel = _afford(context, frame, prices.host_call + prices.event)
     topic = _read(context, frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
     data = _read(context, frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
-    _charge(context, frame, PRICES.per_byte_written * (len(topic) + len(data)))
+    _spend(context, frame, fuel, prices.per_byte_written * (len(topic) + len(data)))
     frame.events += 1
     if frame.events > limits.MAX_EVENTS_PER_CALL:
         raise _fail(frame, "too-many-events")
@@ -325,23 +354,24 @@ def _emit(context, frame, topic_ptr, topic_len, data_ptr, data_len):
 
 
 def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
-    _charge(context, frame, PRICES.host_call + PRICES.call)
+    prices = frame.prices
+    fuel = _afford(context, frame, prices.host_call + prices.call)
     target = _read(context, frame, contract_ptr, 20, 20)
     message = _read(context, frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
-    _charge(context, frame, PRICES.per_byte_read * len(message))
+    _spend(context, frame, fuel, prices.per_byte_read * len(message))
     execution = frame.execution
     frame.last_return = b""
     if coins < 0 or (coins and execution.readonly):
         raise _fail(frame, "bad-amount")
     if frame.depth >= limits.MAX_CALL_DEPTH:
         return host_api.CALL_TOO_DEEP
-    fuel = bridge.get_fuel(context)
+    fuel = frame.fuel.get(context)
     passed = min(max(gas, 0), fuel)
     bridge.set_fuel(context, fuel - passed)
     entry = "query" if execution.readonly else "execute"
     result = execution.call(frame.overlay, target, entry, frame.contract, coins, message, passed,
                             frame.depth + 1)  # fmt: skip
-    bridge.set_fuel(context, bridge.get_fuel(context) + passed - result.gas_used)
+    bridge.set_fuel(context, frame.fuel.get(context) + passed - result.gas_used)
     frame.last_return = result.result
     if result.ok:
         return host_api.CALL_OK
@@ -353,20 +383,20 @@ def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
 def _return_data(context, frame, pointer, cap):
     data = frame.last_return
     part = data[:cap & _MASK32]
-    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * len(part))
+    _charge(context, frame, frame.prices.host_call + frame.prices.per_byte_read * len(part))
     _write(context, frame, pointer, part)
     return len(data)
 
 
 def _set_return(context, frame, pointer, length):
-    _charge(context, frame, PRICES.host_call)
+    fuel = _afford(context, frame, frame.prices.host_call)
     data = _read(context, frame, pointer, length, limits.MAX_RETURN_SIZE)
-    _charge(context, frame, PRICES.per_byte_read * len(data))
+    _spend(context, frame, fuel, frame.prices.per_byte_read * len(data))
     frame.return_data = data
 
 
 def _revert(context, frame, pointer, length):
-    _charge(context, frame, PRICES.host_call)
+    _charge(context, frame, frame.prices.host_call)
     frame.revert_message = _read(context, frame, pointer, min(length & _MASK32, 255), 255)
     raise _fail(frame, "reverted")
 
@@ -386,12 +416,13 @@ def _bind(function):
     return host
 
 
-def _linker() -> wasmtime.Linker:
-    linker = _thread.linker
-    if linker is None:
-        linker = wasmtime.Linker(ENGINE)
-        for name, function in _IMPLEMENTATIONS.items():
-            spec = host_api.HOST_FUNCTIONS[name]
-            bridge.define(linker, "env", name, spec.params, spec.results, _bind(function))
-        _thread.linker = linker
+def _make_linker() -> wasmtime.Linker:
+    """The host API, defined once: every module is linked against it (`bridge.Prepared`)."""
+    linker = wasmtime.Linker(ENGINE)
+    for name, function in _IMPLEMENTATIONS.items():
+        spec = host_api.HOST_FUNCTIONS[name]
+        bridge.define(linker, "env", name, spec.params, spec.results, _bind(function))
     return linker
+
+
+_MODULES = ModuleCache(_make_linker())
