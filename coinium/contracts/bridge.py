@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import threading
 from collections.abc import Callable
 from ctypes import c_bool, c_char_p, c_int32, c_int64, c_size_t, c_uint8, c_uint64, c_void_p
 
@@ -103,7 +104,13 @@ def memory_write(context: Context, memory: int, base: int, pointer: int, data: b
 
 
 # --- host functions -----------------------------------------------------------------------------
-HostFunction = Callable[..., int | None]  # (context, *arguments) -> result
+class _Running(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[object] = []  # the calls running on this thread, innermost last
+
+
+RUNNING = _Running()  # the VM pushes each call's frame; a host function gets the innermost
+HostFunction = Callable[..., int | None]  # (context, frame, *arguments) -> result
 _CALLBACK = ctypes.CFUNCTYPE(c_size_t, P, P, P, c_size_t)  # (env, caller, slots, count) -> trap
 _FINALIZER = ctypes.CFUNCTYPE(None, P)
 _define = _c("wasmtime_linker_define_func_unchecked", P, P, c_char_p, c_size_t, c_char_p,
@@ -122,9 +129,12 @@ def _trampoline(function: HostFunction, params: bytes, results: bytes):  # type:
     size = 16 * len(params)
     result = None if not results else c_int32 if results[0] == I32 else c_int64
 
+    running = RUNNING
+
     def call(env, caller, slots, count):  # type: ignore[no-untyped-def]
         try:
-            value = function(_caller_context(caller), *unpack(_string_at(slots, size)))
+            value = function(_caller_context(caller), running.stack[-1],
+                             *unpack(_string_at(slots, size)))  # fmt: skip
             if result is not None:
                 result.from_address(slots).value = value
             return 0
@@ -136,7 +146,8 @@ def _trampoline(function: HostFunction, params: bytes, results: bytes):  # type:
 
 def define(linker: wasmtime.Linker, module: str, name: str, params: bytes, results: bytes,
            function: HostFunction) -> None:  # fmt: skip
-    """Define ``module.name`` in ``linker`` as ``function(context, *arguments)``."""
+    """Define ``module.name`` in ``linker`` as ``function(context, frame, *arguments)``, where
+    ``frame`` is the innermost of `RUNNING.stack` on the calling thread."""
     kinds = {I32: wasmtime.ValType.i32(), I64: wasmtime.ValType.i64()}
     ty = wasmtime.FuncType([kinds[p] for p in params], [kinds[r] for r in results])
     trampoline = _trampoline(function, params, results)

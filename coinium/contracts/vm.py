@@ -12,7 +12,6 @@ gas its caller passes down (at most what is left), and returns what it did not u
 from __future__ import annotations
 
 import struct
-import threading
 from dataclasses import dataclass, field
 
 import wasmtime
@@ -184,7 +183,7 @@ class Execution:
         run = bridge.Call(ENGINE_POINTER, _STORE_LIMITS, gas - self.prices.instantiate)
         frame = _Frame(self, self.prices, overlay, contract, caller, coins, message, depth,
                        run.fuel, run.memory)  # fmt: skip
-        stack = _thread.stack
+        stack = bridge.RUNNING.stack
         stack.append(frame)
         try:
             status = self._run(run, prepared, frame, entry)
@@ -219,12 +218,6 @@ class Execution:
 # --- host functions -----------------------------------------------------------------------------
 # Each takes the store's raw context (`bridge`) and the running frame; a failure raises `_fail`,
 # which the bridge turns into a trap, and the frame keeps the reason.
-class _ThreadState(threading.local):
-    def __init__(self) -> None:
-        self.stack: list[_Frame] = []
-
-
-_thread = _ThreadState()
 
 
 def _fail(frame: _Frame, reason: str) -> _Abort:
@@ -409,19 +402,12 @@ _IMPLEMENTATIONS = {
 assert _IMPLEMENTATIONS.keys() == host_api.HOST_FUNCTIONS.keys()
 
 
-def _bind(function):
-    def host(context, *args):
-        return function(context, _thread.stack[-1], *args)
-
-    return host
-
-
 def _make_linker() -> wasmtime.Linker:
     """The host API, defined once: every module is linked against it (`bridge.Prepared`)."""
     linker = wasmtime.Linker(ENGINE)
     for name, function in _IMPLEMENTATIONS.items():
         spec = host_api.HOST_FUNCTIONS[name]
-        bridge.define(linker, "env", name, spec.params, spec.results, _bind(function))
+        bridge.define(linker, "env", name, spec.params, spec.results, function)
     return linker
 
 
