@@ -2,11 +2,12 @@
 call's pending state, which lands only if the call succeeds.
 
 Gas is the store's fuel. A call starts with the gas it was given; Wasm instructions burn fuel,
-and each host call takes its price (`limits.PRICES`) from the same fuel before doing anything,
-so a call runs out of gas at exactly the same instruction or host call on every node. A call
-that fails (out of gas, a trap, a revert, a non-zero status) is charged all the gas it was given
-and its writes, coin movements and events are dropped with its `Overlay`. A nested call gets the
-gas its caller passes down (at most what is left), and returns what it did not use.
+and each host call takes its price (`limits.GasSchedule` in force: `governed.schedule`) from the
+same fuel before doing anything, so a call runs out of gas at exactly the same instruction or
+host call on every node. A call that fails (out of gas, a trap, a revert, a non-zero status) is
+charged all the gas it was given and its writes, coin movements and events are dropped with its
+`Overlay`. A nested call gets the gas its caller passes down (at most what is left), and returns
+what it did not use.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ _Abort = bridge.Stop  # raised by a host function to stop the call; the frame ho
 @dataclass(slots=True, eq=False)
 class _Frame:
     execution: Execution
-    prices: limits.GasPrices
+    prices: limits.GasSchedule
     overlay: Overlay
     contract: bytes
     caller: bytes
@@ -153,11 +154,11 @@ _STORE_LIMITS = bridge.Limits(memory_size=limits.MAX_MEMORY_PAGES * 65536,
 
 
 class Execution:
-    """One transaction's (or one query's) contract work: the block context, the gas prices in
-    force (`limits.prices`) and the call stack."""
+    """One transaction's (or one query's) contract work: the block context and the gas
+    schedule in force (`governed.schedule`)."""
 
-    def __init__(self, height: int, time: int, readonly: bool = False,
-                 prices: limits.GasPrices = limits.PRICES):  # fmt: skip
+    def __init__(self, height: int, time: int, prices: limits.GasSchedule,
+                 readonly: bool = False):  # fmt: skip
         self.height, self.time, self.readonly, self.prices = height, time, readonly, prices
 
     def call(self, parent: Overlay | StateBase, contract: bytes, entry: str, caller: bytes,

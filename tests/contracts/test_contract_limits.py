@@ -100,7 +100,7 @@ def test_calls_stop_at_the_depth_limit_and_the_levels_above_keep_their_writes(ch
     # every level up to MAX_CALL_DEPTH ran; the last one's call was refused as too deep (2)
     assert chain.storage(contract, b"n") == limits.MAX_CALL_DEPTH.to_bytes(4, "little")
     assert chain.storage(contract, b"s") == (2).to_bytes(4, "little")
-    assert receipt.gas_used > limits.MAX_CALL_DEPTH * limits.PRICES.instantiate
+    assert receipt.gas_used > limits.MAX_CALL_DEPTH * limits.SCHEDULE.instantiate
 
 
 def test_a_failed_nested_call_writes_nothing_and_its_caller_goes_on(chain):
