@@ -182,6 +182,7 @@ class _Space(ctypes.Structure):
 
 
 _EXTERN_OF = ffi.wasmtime_extern_t.of.offset
+_EXTERN_FUNC, _EXTERN_MEMORY = 0, 3  # wasmtime_extern_kind_t (wasmtime/extern.h)
 _OFFSETS = {name: getattr(_Space, name).offset
             for name in ("instance", "memory", "entry", "slot", "trap", "code")}  # fmt: skip
 _ENTRY_NAMES = {}  # entry point name -> its bytes
@@ -213,7 +214,7 @@ class Call:
 
     def start(self, prepared: Prepared, entry: str) -> bool:
         """Instantiate the module; False if that failed (a limit, a data segment out of
-        bounds) or it lacks the ``memory`` export."""
+        bounds) or it lacks a ``memory`` export that is a memory or ``entry`` as a function."""
         base, context = self.base, self.context
         trap = base + _OFFSETS["trap"]
         error = _pre_instantiate(prepared.pre, context, base + _OFFSETS["instance"], trap)
@@ -224,10 +225,13 @@ class Call:
             _trap_delete(self.space.trap)
             self.space.trap = None
             return False
-        instance = base + _OFFSETS["instance"]
+        instance, space = base + _OFFSETS["instance"], self.space
         name = _ENTRY_NAMES.get(entry) or _ENTRY_NAMES.setdefault(entry, entry.encode())
+        # (The static check and `entry_points` already ensure both; the kinds are checked
+        # anyway, as the C API would read a function as a memory without complaint.)
         return _export_get(context, instance, b"memory", 6, base + _OFFSETS["memory"]) \
-            and _export_get(context, instance, name, len(name), base + _OFFSETS["entry"])
+            and _export_get(context, instance, name, len(name), base + _OFFSETS["entry"]) \
+            and space.memory.kind == _EXTERN_MEMORY and space.entry.kind == _EXTERN_FUNC
 
     def run(self) -> tuple[int | None, bool]:
         """Call the entry point `start` found (type () -> i32 per `entry_points`): (its result,
