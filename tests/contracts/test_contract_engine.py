@@ -4,13 +4,15 @@ static check refuses too (a second line of defence), but for what wasmtime canno
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import wasmtime
-from contract_helpers import wat
+from contract_helpers import Chain, example, u64, wat
 from test_contract_static_check import FORBIDDEN, module
 
+from coinium.contracts import query
 from coinium.contracts.engine import ENGINE, WASMTIME_VERSION, installed_version
 from coinium.contracts.validate import CodeError, check_code
 
@@ -52,3 +54,26 @@ def test_what_wasmtime_cannot_turn_off_is_left_to_the_static_check(text):
     wasmtime.Module.validate(ENGINE, wat(text))
     with pytest.raises(CodeError):
         check_code(wat(text))
+
+
+def test_calls_on_several_threads_at_once_meter_alike(tmp_path):
+    # RPC threads run queries while the chain thread connects blocks: they share the compiled
+    # and linked modules; each thread keeps its own call stack and each call its own store.
+    chain = Chain(str(tmp_path))
+    try:
+        alice, bob = chain.keys[0], chain.keys[1]
+        token = chain.deploy(alice, example("token"), u64(1_000))
+        message = b"\x01" + bob.account + u64(1)
+
+        def estimate(_):
+            return chain.state.with_tip_state(lambda view, height, time: query.estimate(
+                view, height, time, "execute", alice.account, token, message, 0))
+
+        alone = estimate(None)
+        assert alone.ok
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(estimate, range(200)))
+        assert {(r.ok, r.gas_used, r.result) for r in results} == \
+            {(True, alone.gas_used, alone.result)}
+    finally:
+        chain.close()
