@@ -10,7 +10,7 @@ This bridge calls the C API (`wasmtime._bindings.dll`) with plain integer pointe
   ctypes structure (`_Space`), allocated once per call;
 - host functions are defined with wasmtime's *unchecked* callback, one trampoline per function
   that unpacks exactly its arguments from the raw slots with one `struct` call;
-- fuel and guest memory are read and written through the raw context pointer.
+- fuel and guest memory are read and written through the store's raw context pointer.
 
 It relies on the C API of the pinned wasmtime version, like the rest of the VM.
 """
@@ -58,59 +58,22 @@ _trap_code = _c("wasmtime_trap_code", c_bool, P, P)
 _trap_delete = _c("wasm_trap_delete", None, P)
 _trap_new = _c("wasmtime_trap_new", P, c_char_p, c_size_t)
 _error_delete = _c("wasmtime_error_delete", None, P)
-_caller_context = _c("wasmtime_caller_context", P, P)
 _memory_base = _c("wasmtime_memory_data", P, P, P)
 _memory_size = _c("wasmtime_memory_data_size", c_size_t, P, P)
 _string_at = ctypes.string_at
 _memmove = ctypes.memmove
 
-Context = int  # the address of a wasmtime_context_t
-
-
-# --- fuel and guest memory, from host functions -------------------------------------------------
-class FuelBox:
-    """Where `get_fuel` reads the fuel into: one per call (calls nest on one thread, and
-    contracts may run on several threads)."""
-
-    __slots__ = ("value", "address")
-
-    def __init__(self) -> None:
-        self.value = c_uint64()
-        self.address = ctypes.addressof(self.value)
-
-    def get(self, context: Context) -> int:
-        _get_fuel(context, self.address)  # cannot fail: the engine meters fuel
-        return self.value.value
-
-
-def set_fuel(context: Context, value: int) -> None:
-    _set_fuel(context, value)  # cannot fail: the engine meters fuel
-
-
-def memory_read(context: Context, memory: int, base: int, pointer: int,
-                length: int) -> bytes | None:  # fmt: skip
-    """``length`` bytes from ``pointer`` (``memory``: `Call.memory`, ``base``:
-    `Call.memory_base`), or None if they are not all inside the memory."""
-    if pointer + length > _memory_size(context, memory):
-        return None
-    return _string_at(base + pointer, length)
-
-
-def memory_write(context: Context, memory: int, base: int, pointer: int, data: bytes) -> bool:
-    if pointer + len(data) > _memory_size(context, memory):
-        return False
-    _memmove(base + pointer, data, len(data))
-    return True
 
 
 # --- host functions -----------------------------------------------------------------------------
 class _Running(threading.local):
     def __init__(self) -> None:
         self.stack: list[object] = []  # the calls running on this thread, innermost last
+        self.error: BaseException | None = None  # a host function's bug, raised after the call
 
 
 RUNNING = _Running()  # the VM pushes each call's frame; a host function gets the innermost
-HostFunction = Callable[..., int | None]  # (context, frame, *arguments) -> result
+HostFunction = Callable[..., int | None]  # (frame, *arguments) -> result
 _CALLBACK = ctypes.CFUNCTYPE(c_size_t, P, P, P, c_size_t)  # (env, caller, slots, count) -> trap
 _FINALIZER = ctypes.CFUNCTYPE(None, P)
 _define = _c("wasmtime_linker_define_func_unchecked", P, P, c_char_p, c_size_t, c_char_p,
@@ -133,12 +96,14 @@ def _trampoline(function: HostFunction, params: bytes, results: bytes):  # type:
 
     def call(env, caller, slots, count):  # type: ignore[no-untyped-def]
         try:
-            value = function(_caller_context(caller), running.stack[-1],
-                             *unpack(_string_at(slots, size)))  # fmt: skip
+            value = function(running.stack[-1], *unpack(_string_at(slots, size)))
             if result is not None:
                 result.from_address(slots).value = value
             return 0
-        except BaseException:  # Stop, or a bug: never let an exception cross into C
+        except Stop:
+            return _trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE))
+        except BaseException as exc:  # a bug: it must not become a receipt (consensus), so
+            running.error = exc  # the call stops here and `Call.run` raises it
             return _trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE))
 
     return _CALLBACK(call)
@@ -146,8 +111,9 @@ def _trampoline(function: HostFunction, params: bytes, results: bytes):  # type:
 
 def define(linker: wasmtime.Linker, module: str, name: str, params: bytes, results: bytes,
            function: HostFunction) -> None:  # fmt: skip
-    """Define ``module.name`` in ``linker`` as ``function(context, frame, *arguments)``, where
-    ``frame`` is the innermost of `RUNNING.stack` on the calling thread."""
+    """Define ``module.name`` in ``linker`` as ``function(frame, *arguments)``, where ``frame``
+    is the innermost of `RUNNING.stack` on the calling thread: the frame of the call whose Wasm
+    called the host (its `Call` is that store's, so `Call.get_fuel` and friends act on it)."""
     kinds = {I32: wasmtime.ValType.i32(), I64: wasmtime.ValType.i64()}
     ty = wasmtime.FuncType([kinds[p] for p in params], [kinds[r] for r in results])
     trampoline = _trampoline(function, params, results)
@@ -178,13 +144,12 @@ class _Space(ctypes.Structure):
 
     _fields_ = [("instance", ffi.wasmtime_instance_t), ("memory", ffi.wasmtime_extern_t),
                 ("entry", ffi.wasmtime_extern_t), ("slot", ffi.wasmtime_val_raw_t),
-                ("trap", c_void_p), ("code", c_uint8)]  # fmt: skip
+                ("trap", c_void_p), ("fuel", c_uint64), ("code", c_uint8)]  # fmt: skip
 
 
 _EXTERN_OF = ffi.wasmtime_extern_t.of.offset
 _EXTERN_FUNC, _EXTERN_MEMORY = 0, 3  # wasmtime_extern_kind_t (wasmtime/extern.h)
-_OFFSETS = {name: getattr(_Space, name).offset
-            for name in ("instance", "memory", "entry", "slot", "trap", "code")}  # fmt: skip
+_OFFSETS = {name: getattr(_Space, name).offset for name, _ in _Space._fields_}
 _ENTRY_NAMES = {}  # entry point name -> its bytes
 
 
@@ -197,48 +162,69 @@ class Limits:
 
 
 class Call:
-    """One call's store and instance: `start` instantiates, `run` calls an entry point; the
-    store is deleted by `close` (always call it)."""
+    """One call's store and instance: `start` instantiates, `run` calls an entry point, and
+    meanwhile host functions read and set its fuel and guest memory; `close` deletes the store
+    (always call it).
 
-    __slots__ = ("space", "base", "store", "context", "memory", "fuel")
+    The context is the store's (`wasmtime_store_context`); a host function called by this
+    store's Wasm gets the very same pointer from `wasmtime_caller_context`, so it is kept once
+    instead of asked for on every host call."""
+
+    __slots__ = ("space", "base", "store", "context", "memory", "memory_base", "fuel_address")
 
     def __init__(self, engine: int, limits: Limits, fuel: int):
         self.space = _Space()
-        self.base = ctypes.addressof(self.space)
+        self.base = base = ctypes.addressof(self.space)
         self.store = _store_new(engine, None, None)
         self.context = _store_context(self.store)
         _store_limiter(self.store, *limits.args)
         _set_fuel(self.context, fuel)
-        self.memory = self.base + _OFFSETS["memory"] + _EXTERN_OF
-        self.fuel = FuelBox()
+        self.memory = base + _OFFSETS["memory"] + _EXTERN_OF
+        self.memory_base = 0
+        self.fuel_address = base + _OFFSETS["fuel"]
 
     def start(self, prepared: Prepared, entry: str) -> bool:
         """Instantiate the module; False if that failed (a limit, a data segment out of
         bounds) or it lacks a ``memory`` export that is a memory or ``entry`` as a function."""
-        base, context = self.base, self.context
-        trap = base + _OFFSETS["trap"]
-        error = _pre_instantiate(prepared.pre, context, base + _OFFSETS["instance"], trap)
+        base, context, space = self.base, self.context, self.space
+        error = _pre_instantiate(prepared.pre, context, base + _OFFSETS["instance"],
+                                 base + _OFFSETS["trap"])  # fmt: skip
         if error:
             _error_delete(error)
             return False
-        if self.space.trap:
-            _trap_delete(self.space.trap)
-            self.space.trap = None
+        if space.trap:
+            _trap_delete(space.trap)
+            space.trap = None
             return False
-        instance, space = base + _OFFSETS["instance"], self.space
+        instance = base + _OFFSETS["instance"]
         name = _ENTRY_NAMES.get(entry) or _ENTRY_NAMES.setdefault(entry, entry.encode())
         # (The static check and `entry_points` already ensure both; the kinds are checked
         # anyway, as the C API would read a function as a memory without complaint.)
-        return _export_get(context, instance, b"memory", 6, base + _OFFSETS["memory"]) \
-            and _export_get(context, instance, name, len(name), base + _OFFSETS["entry"]) \
-            and space.memory.kind == _EXTERN_MEMORY and space.entry.kind == _EXTERN_FUNC
+        if not (_export_get(context, instance, b"memory", 6, base + _OFFSETS["memory"])
+                and _export_get(context, instance, name, len(name), base + _OFFSETS["entry"])
+                and space.memory.kind == _EXTERN_MEMORY and space.entry.kind == _EXTERN_FUNC):
+            return False
+        # The memory never moves (`memory_may_move` is off and the reservation holds the
+        # largest memory: engine.py), so its address holds for the whole call.
+        self.memory_base = _memory_base(context, self.memory)
+        return True
 
     def run(self) -> tuple[int | None, bool]:
         """Call the entry point `start` found (type () -> i32 per `entry_points`): (its result,
-        or None if it trapped; whether out of fuel)."""
+        or None if it trapped; whether out of fuel). An exception other than `Stop` in a host
+        function (a bug) is raised here: it must stop the block, not become its receipt."""
         base, space = self.base, self.space
         error = _func_call(self.context, base + _OFFSETS["entry"] + _EXTERN_OF,
                            base + _OFFSETS["slot"], 1, base + _OFFSETS["trap"])  # fmt: skip
+        bug = RUNNING.error
+        if bug is not None:
+            RUNNING.error = None
+            if space.trap:
+                _trap_delete(space.trap)
+                space.trap = None
+            if error:
+                _error_delete(error)
+            raise bug
         if error:
             _error_delete(error)
             return None, False
@@ -251,13 +237,25 @@ class Call:
             return None, out_of_fuel
         return space.slot.i32, False
 
-    def memory_base(self) -> int:
-        """The address of the instance's memory, which never moves (`memory_may_move` is off
-        and the reservation holds the largest memory: engine.py)."""
-        return _memory_base(self.context, self.memory)
+    # --- for host functions (and the caller, after `run`) ---
+    def get_fuel(self) -> int:
+        _get_fuel(self.context, self.fuel_address)  # cannot fail: the engine meters fuel
+        return self.space.fuel
 
-    def fuel_left(self) -> int:
-        return self.fuel.get(self.context)
+    def set_fuel(self, value: int) -> None:
+        _set_fuel(self.context, value)  # cannot fail: the engine meters fuel
+
+    def read(self, pointer: int, length: int) -> bytes | None:
+        """``length`` bytes of guest memory from ``pointer``; None unless all inside it."""
+        if pointer + length > _memory_size(self.context, self.memory):
+            return None
+        return _string_at(self.memory_base + pointer, length)
+
+    def write(self, pointer: int, data: bytes) -> bool:
+        if pointer + len(data) > _memory_size(self.context, self.memory):
+            return False
+        _memmove(self.memory_base + pointer, data, len(data))
+        return True
 
     def close(self) -> None:
         if self.store:

@@ -138,9 +138,7 @@ class _Frame:
     coins: int
     message: bytes
     depth: int
-    fuel: bridge.FuelBox
-    memory: int = 0  # the guest memory's handle (`bridge.Call.memory`)
-    memory_base: int = 0  # its address (fixed: the engine never moves a memory)
+    call: bridge.Call  # the store and instance: fuel and guest memory
     failure: str = ""
     return_data: bytes = b""
     last_return: bytes = b""
@@ -182,13 +180,12 @@ class Execution:
         if coins and not overlay.move(caller, contract, coins):
             return CallResult(False, gas, "insufficient-coins")
         run = bridge.Call(ENGINE_POINTER, _STORE_LIMITS, gas - self.prices.instantiate)
-        frame = _Frame(self, self.prices, overlay, contract, caller, coins, message, depth,
-                       run.fuel, run.memory)  # fmt: skip
+        frame = _Frame(self, self.prices, overlay, contract, caller, coins, message, depth, run)
         stack = bridge.RUNNING.stack
         stack.append(frame)
         try:
             status = self._run(run, prepared, frame, entry)
-            left = run.fuel_left()
+            left = run.get_fuel()
         finally:
             stack.pop()
             run.close()
@@ -207,7 +204,6 @@ class Execution:
         if not run.start(prepared, entry):  # a limit (memory, table) or a data segment refused
             frame.failure = frame.failure or "trap"
             return -1
-        frame.memory_base = run.memory_base()
         status, out_of_fuel = run.run()
         if status is None:
             if not frame.failure:
@@ -217,8 +213,9 @@ class Execution:
 
 
 # --- host functions -----------------------------------------------------------------------------
-# Each takes the store's raw context (`bridge`) and the running frame; a failure raises `_fail`,
-# which the bridge turns into a trap, and the frame keeps the reason.
+# Each takes the running frame (its `call` reads and sets the fuel and the guest memory) and the
+# Wasm arguments; a failure raises `_fail`, which the bridge turns into a trap, and the frame
+# keeps the reason.
 
 
 def _fail(frame: _Frame, reason: str) -> _Abort:
@@ -230,40 +227,38 @@ def _fail(frame: _Frame, reason: str) -> _Abort:
 # A host call reads the fuel once (`_afford`: its base price, checked before it does anything)
 # and sets it once (`_spend`: with what its arguments cost on top), so it runs out of gas at
 # the same point as charging each part in turn would, with two C calls instead of four.
-def _afford(context, frame: _Frame, amount: int) -> int:
+def _afford(frame: _Frame, amount: int) -> int:
     """The fuel left after ``amount`` (out-of-gas if the call has less); `_spend` sets it."""
-    fuel = frame.fuel.get(context)
+    fuel = frame.call.get_fuel()
     if fuel < amount:
-        bridge.set_fuel(context, 0)
+        frame.call.set_fuel(0)
         raise _fail(frame, "out-of-gas")
     return fuel - amount
 
 
-def _spend(context, frame: _Frame, fuel: int, amount: int = 0) -> None:
+def _spend(frame: _Frame, fuel: int, amount: int = 0) -> None:
     if fuel < amount:
-        bridge.set_fuel(context, 0)
+        frame.call.set_fuel(0)
         raise _fail(frame, "out-of-gas")
-    bridge.set_fuel(context, fuel - amount)
+    frame.call.set_fuel(fuel - amount)
 
 
-def _charge(context, frame: _Frame, amount: int) -> None:
-    _spend(context, frame, _afford(context, frame, amount))
+def _charge(frame: _Frame, amount: int) -> None:
+    _spend(frame, _afford(frame, amount))
 
 
-def _read(context, frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
+def _read(frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
     length &= _MASK32
     if length > cap:
         raise _fail(frame, "host-argument-too-large")
-    data = bridge.memory_read(context, frame.memory, frame.memory_base, pointer & _MASK32,
-                              length)  # fmt: skip
+    data = frame.call.read(pointer & _MASK32, length)
     if data is None:
         raise _fail(frame, "memory-out-of-bounds")
     return data
 
 
-def _write(context, frame: _Frame, pointer: int, data: bytes) -> None:
-    if data and not bridge.memory_write(context, frame.memory, frame.memory_base,
-                                        pointer & _MASK32, data):  # fmt: skip
+def _write(frame: _Frame, pointer: int, data: bytes) -> None:
+    if data and not frame.call.write(pointer & _MASK32, data):
         raise _fail(frame, "memory-out-of-bounds")
 
 
@@ -272,100 +267,100 @@ def _writable(frame: _Frame) -> None:
         raise _fail(frame, "read-only")
 
 
-def _input(context, frame, pointer, cap):
+def _input(frame, pointer, cap):
     e = frame.execution
     data = frame.caller + frame.contract + _U64.pack(e.height) + _U64.pack(e.time) \
         + _U64.pack(frame.coins) + frame.message
     cap &= _MASK32
     prices = frame.prices
-    _charge(context, frame, prices.host_call + prices.per_byte_read * min(len(data), cap))
-    _write(context, frame, pointer, data[:cap])
+    _charge(frame, prices.host_call + prices.per_byte_read * min(len(data), cap))
+    _write(frame, pointer, data[:cap])
     return len(data)
 
 
-def _storage_key(context, frame, pointer, length) -> bytes:
-    key = _read(context, frame, pointer, length, limits.MAX_STORAGE_KEY)
+def _storage_key(frame, pointer, length) -> bytes:
+    key = _read(frame, pointer, length, limits.MAX_STORAGE_KEY)
     if not key:
         raise _fail(frame, "bad-storage-key")
     return frame.contract + key
 
 
-def _storage_get(context, frame, key_ptr, key_len, value_ptr, cap):
+def _storage_get(frame, key_ptr, key_len, value_ptr, cap):
     prices = frame.prices
-    fuel = _afford(context, frame, prices.host_call + prices.storage_read)
-    key = _storage_key(context, frame, key_ptr, key_len)
+    fuel = _afford(frame, prices.host_call + prices.storage_read)
+    key = _storage_key(frame, key_ptr, key_len)
     value = frame.overlay.get(NS_CONTRACT_STORAGE, key)
     if value is None:
-        _spend(context, frame, fuel)
+        _spend(frame, fuel)
         return -1
     part = value[:cap & _MASK32]
-    _spend(context, frame, fuel, prices.per_byte_read * (len(key) + len(part)))
-    _write(context, frame, value_ptr, part)
+    _spend(frame, fuel, prices.per_byte_read * (len(key) + len(part)))
+    _write(frame, value_ptr, part)
     return len(value)
 
 
-def _storage_set(context, frame, key_ptr, key_len, value_ptr, value_len):
+def _storage_set(frame, key_ptr, key_len, value_ptr, value_len):
     _writable(frame)
     prices = frame.prices
-    fuel = _afford(context, frame, prices.host_call + prices.storage_write)
-    key = _storage_key(context, frame, key_ptr, key_len)
-    value = _read(context, frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
-    _spend(context, frame, fuel, prices.per_byte_written * (len(key) + len(value)))
+    fuel = _afford(frame, prices.host_call + prices.storage_write)
+    key = _storage_key(frame, key_ptr, key_len)
+    value = _read(frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
+    _spend(frame, fuel, prices.per_byte_written * (len(key) + len(value)))
     frame.overlay.put(NS_CONTRACT_STORAGE, key, value)
 
 
-def _storage_remove(context, frame, key_ptr, key_len):
+def _storage_remove(frame, key_ptr, key_len):
     _writable(frame)
-    _charge(context, frame, frame.prices.host_call + frame.prices.storage_write)
-    frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(context, frame, key_ptr, key_len), None)
+    _charge(frame, frame.prices.host_call + frame.prices.storage_write)
+    frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(frame, key_ptr, key_len), None)
 
 
-def _balance(context, frame, pointer):
-    _charge(context, frame, frame.prices.host_call)
-    return frame.overlay.balance(_read(context, frame, pointer, 20, 20))
+def _balance(frame, pointer):
+    _charge(frame, frame.prices.host_call)
+    return frame.overlay.balance(_read(frame, pointer, 20, 20))
 
 
-def _send(context, frame, pointer, amount):
+def _send(frame, pointer, amount):
     _writable(frame)
-    _charge(context, frame, frame.prices.host_call + frame.prices.send)
-    target = _read(context, frame, pointer, 20, 20)
+    _charge(frame, frame.prices.host_call + frame.prices.send)
+    target = _read(frame, pointer, 20, 20)
     if amount < 0:
         raise _fail(frame, "bad-amount")
     return 0 if frame.overlay.move(frame.contract, target, amount) else 1
 
 
-def _emit(context, frame, topic_ptr, topic_len, data_ptr, data_len):
+def _emit(frame, topic_ptr, topic_len, data_ptr, data_len):
     _writable(frame)
     prices = frame.prices
-    fuel = _afford(context, frame, prices.host_call + prices.event)
-    topic = _read(context, frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
-    data = _read(context, frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
-    _spend(context, frame, fuel, prices.per_byte_written * (len(topic) + len(data)))
+    fuel = _afford(frame, prices.host_call + prices.event)
+    topic = _read(frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
+    data = _read(frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
+    _spend(frame, fuel, prices.per_byte_written * (len(topic) + len(data)))
     frame.events += 1
     if frame.events > limits.MAX_EVENTS_PER_CALL:
         raise _fail(frame, "too-many-events")
     frame.overlay.events.append((frame.contract, topic, data))
 
 
-def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
+def _call(frame, contract_ptr, msg_ptr, msg_len, coins, gas):
     prices = frame.prices
-    fuel = _afford(context, frame, prices.host_call + prices.call)
-    target = _read(context, frame, contract_ptr, 20, 20)
-    message = _read(context, frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
-    _spend(context, frame, fuel, prices.per_byte_read * len(message))
+    fuel = _afford(frame, prices.host_call + prices.call)
+    target = _read(frame, contract_ptr, 20, 20)
+    message = _read(frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
+    _spend(frame, fuel, prices.per_byte_read * len(message))
     execution = frame.execution
     frame.last_return = b""
     if coins < 0 or (coins and execution.readonly):
         raise _fail(frame, "bad-amount")
     if frame.depth >= limits.MAX_CALL_DEPTH:
         return host_api.CALL_TOO_DEEP
-    fuel = frame.fuel.get(context)
+    fuel = frame.call.get_fuel()
     passed = min(max(gas, 0), fuel)
-    bridge.set_fuel(context, fuel - passed)
+    frame.call.set_fuel(fuel - passed)
     entry = "query" if execution.readonly else "execute"
     result = execution.call(frame.overlay, target, entry, frame.contract, coins, message, passed,
                             frame.depth + 1)  # fmt: skip
-    bridge.set_fuel(context, frame.fuel.get(context) + passed - result.gas_used)
+    frame.call.set_fuel(frame.call.get_fuel() + passed - result.gas_used)
     frame.last_return = result.result
     if result.ok:
         return host_api.CALL_OK
@@ -374,24 +369,24 @@ def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
                                                                         host_api.CALL_FAILED)
 
 
-def _return_data(context, frame, pointer, cap):
+def _return_data(frame, pointer, cap):
     data = frame.last_return
     part = data[:cap & _MASK32]
-    _charge(context, frame, frame.prices.host_call + frame.prices.per_byte_read * len(part))
-    _write(context, frame, pointer, part)
+    _charge(frame, frame.prices.host_call + frame.prices.per_byte_read * len(part))
+    _write(frame, pointer, part)
     return len(data)
 
 
-def _set_return(context, frame, pointer, length):
-    fuel = _afford(context, frame, frame.prices.host_call)
-    data = _read(context, frame, pointer, length, limits.MAX_RETURN_SIZE)
-    _spend(context, frame, fuel, frame.prices.per_byte_read * len(data))
+def _set_return(frame, pointer, length):
+    fuel = _afford(frame, frame.prices.host_call)
+    data = _read(frame, pointer, length, limits.MAX_RETURN_SIZE)
+    _spend(frame, fuel, frame.prices.per_byte_read * len(data))
     frame.return_data = data
 
 
-def _revert(context, frame, pointer, length):
-    _charge(context, frame, frame.prices.host_call)
-    frame.revert_message = _read(context, frame, pointer, min(length & _MASK32, 255), 255)
+def _revert(frame, pointer, length):
+    _charge(frame, frame.prices.host_call)
+    frame.revert_message = _read(frame, pointer, min(length & _MASK32, 255), 255)
     raise _fail(frame, "reverted")
 
 
