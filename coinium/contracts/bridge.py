@@ -64,7 +64,6 @@ _string_at = ctypes.string_at
 _memmove = ctypes.memmove
 
 
-
 # --- host functions -----------------------------------------------------------------------------
 class _Running(threading.local):
     def __init__(self) -> None:
@@ -129,7 +128,7 @@ def define(linker: wasmtime.Linker, module: str, name: str, params: bytes, resul
 # --- linking once, calling many times -----------------------------------------------------------
 def entry_points(module: wasmtime.Module, names: tuple[str, ...]) -> frozenset[str]:
     """The names among ``names`` that ``module`` exports as functions of type () -> i32 (only
-    those may be called through `Prepared.call`, which does not check the type)."""
+    those may be called through `Call.run`, which does not check the type)."""
     found = set()
     for export in module.exports:
         ty = export.type
@@ -150,7 +149,7 @@ class _Space(ctypes.Structure):
 _EXTERN_OF = ffi.wasmtime_extern_t.of.offset
 _EXTERN_FUNC, _EXTERN_MEMORY = 0, 3  # wasmtime_extern_kind_t (wasmtime/extern.h)
 _OFFSETS = {name: getattr(_Space, name).offset for name, _ in _Space._fields_}
-_ENTRY_NAMES = {}  # entry point name -> its bytes
+_ENTRY_NAMES: dict[str, bytes] = {}  # entry point name -> its bytes
 
 
 class Limits:
