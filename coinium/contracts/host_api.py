@@ -1,9 +1,10 @@
 """The host API a contract may import (module ``env``): each function's name and Wasm signature.
 
 The static check (`validate.py`) refuses any other import, or one of these with another
-signature; `vm.py` implements them and charges their prices (`limits.GasPrices`). The API is
-coarse on purpose: a host call costs as much as ~200,000 instructions of plain Wasm, so one call
-hands the contract its whole environment and message (`input`), and values move whole.
+signature; `vm.py` implements them and charges their prices (`limits.GasSchedule`, governed).
+The API is coarse on purpose: a host call costs as much time as ~30,000-40,000 instructions of
+plain Wasm, so one call hands the contract its whole environment and message (`input`), and
+values move whole.
 docs/CONTRACTS.md documents each function.
 """
 

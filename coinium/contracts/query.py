@@ -2,14 +2,15 @@
 `estimategas` (a transaction's call run on the tip's state and thrown away).
 
 Both run on a throwaway `BlockState` over a read transaction's view, at the tip's height and
-time, so they see what the next block would see and write nothing.
+time, so they see what the next block would see and write nothing. They use the gas schedule in
+the tip's state (a change activating in the next block is not yet in it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from coinium.contracts import limits
+from coinium.contracts import governed, limits
 from coinium.contracts.records import Instance, Receipt
 from coinium.contracts.transactions import CONTRACT_KINDS
 from coinium.contracts.vm import CallResult, Execution, Overlay, StateBase
@@ -39,9 +40,9 @@ def query(view: StateView, height: int, time: int, contract: bytes, message: byt
           gas: int = limits.QUERY_GAS_LIMIT, caller: bytes = ZERO_ID) -> CallResult:
     """Call ``query``: storage writes, sends and events fail with ``read-only``."""
     gas = min(gas, limits.QUERY_GAS_LIMIT)
-    base = StateBase(BlockState(view, _context(height, time)))
-    return Execution(height, time, readonly=True).call(base, contract, "query", caller, 0,
-                                                       message, gas)  # fmt: skip
+    state = BlockState(view, _context(height, time))
+    return Execution(height, time, governed.schedule(state), readonly=True).call(
+        StateBase(state), contract, "query", caller, 0, message, gas)  # fmt: skip
 
 
 def estimate(view: StateView, height: int, time: int, entry: str, sender: bytes,
@@ -49,7 +50,8 @@ def estimate(view: StateView, height: int, time: int, entry: str, sender: bytes,
              code_hash: bytes | None = None) -> CallResult:
     """What an execute (``entry`` "execute"), instantiate (``code_hash`` given) or migrate call
     would do on the tip's state: its gas if it succeeds, the reason if not."""
-    base = StateBase(BlockState(view, _context(height + 1, time)))
+    state = BlockState(view, _context(height + 1, time))
+    base = StateBase(state)
     top = Overlay(base)
     if code_hash is not None:
         if base.get(NS_CONTRACT_CODE, code_hash) is None:
@@ -58,7 +60,8 @@ def estimate(view: StateView, height: int, time: int, entry: str, sender: bytes,
         old = Instance.decode(raw) if raw is not None else None
         top.put(NS_CONTRACT, contract, Instance(code_hash, old.admin if old else None, sender,
                                                 height + 1).encode())  # fmt: skip
-    return Execution(height + 1, time).call(top, contract, entry, sender, coins, message, gas)
+    return Execution(height + 1, time, governed.schedule(state)).call(
+        top, contract, entry, sender, coins, message, gas)  # fmt: skip
 
 
 def estimate_transaction(view: StateView, height: int, time: int, tx: Transaction) -> Receipt:

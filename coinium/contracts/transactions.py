@@ -10,7 +10,9 @@ migrate) or zero (upload, instantiate); the amount is the coins attached to the 
 A contract transaction that is valid for the block (right nonce, the fee covered, gas within the
 limits) always pays its fee and bumps the nonce; whether its contract work succeeds is its
 receipt's business (namespace 0x44): a failed call changes nothing but the fee. A block whose
-transaction cannot pay its fee, or whose gas limits sum past MAX_BLOCK_GAS, is invalid.
+transaction cannot pay its fee, pays less than the governed minimum gas price, asks for more gas
+than the governed per-transaction limit, or whose gas limits sum past the governed block limit
+(`governed.schedule`), is invalid.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from coinium.contracts import limits
+from coinium.contracts import governed, limits
 from coinium.contracts.records import Receipt
 from coinium.contracts.vm import Execution, StateBase
 from coinium.core.account import Account
@@ -138,9 +140,16 @@ def _apply_one(tx: Transaction, state: BlockState, run: Run) -> int:
         return BlockError(reason, f"tx {tx.txid.hex()}: {detail}")
 
     gas = gas_limit(tx)
+    schedule = governed.schedule(state)
+    # The governed limits (the stateless checks and the mempool use the hard caps above them)
+    if gas > schedule.max_tx_gas:
+        raise failed("bad-txns-gas", f"gas limit {gas} above {schedule.max_tx_gas}")
+    fee_floor = limits.min_fee(gas, schedule.min_gas_price_milli)
+    if tx.fee < fee_floor:
+        raise failed("bad-txns-gas-fee", f"fee {tx.fee} below {fee_floor} for {gas} gas")
     block_gas = state.counters.get("contract_gas", 0) + gas
-    if block_gas > limits.MAX_BLOCK_GAS:
-        raise failed("bad-blk-gas", f"contract gas limits exceed {limits.MAX_BLOCK_GAS}")
+    if block_gas > schedule.max_block_gas:
+        raise failed("bad-blk-gas", f"contract gas limits exceed {schedule.max_block_gas}")
     state.counters["contract_gas"] = block_gas
     sender_id = account_id(tx.sender)
     state.senders.append(sender_id)
@@ -158,7 +167,7 @@ def _apply_one(tx: Transaction, state: BlockState, run: Run) -> int:
 
 
 def execution(state: BlockState) -> Execution:
-    return Execution(state.context.height, state.context.time)
+    return Execution(state.context.height, state.context.time, governed.schedule(state))
 
 
 def base(state: BlockState, tx: Transaction) -> StateBase:

@@ -2,24 +2,23 @@
 call's pending state, which lands only if the call succeeds.
 
 Gas is the store's fuel. A call starts with the gas it was given; Wasm instructions burn fuel,
-and each host call takes its price (`limits.PRICES`) from the same fuel before doing anything,
-so a call runs out of gas at exactly the same instruction or host call on every node. A call
-that fails (out of gas, a trap, a revert, a non-zero status) is charged all the gas it was given
-and its writes, coin movements and events are dropped with its `Overlay`. A nested call gets the
-gas its caller passes down (at most what is left), and returns what it did not use.
+and each host call takes its price (`limits.GasSchedule` in force: `governed.schedule`) from the
+same fuel before doing anything, so a call runs out of gas at exactly the same instruction or
+host call on every node. A call that fails (out of gas, a trap, a revert, a non-zero status) is
+charged all the gas it was given and its writes, coin movements and events are dropped with its
+`Overlay`. A nested call gets the gas its caller passes down (at most what is left), and returns
+what it did not use.
 """
 
 from __future__ import annotations
 
 import struct
-import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import wasmtime
 
 from coinium.contracts import bridge, host_api, limits
-from coinium.contracts.engine import ENGINE, MODULES
+from coinium.contracts.engine import ENGINE, ENGINE_POINTER, ModuleCache
 from coinium.contracts.records import Instance, encode_event, event_key
 from coinium.core.account import Account
 from coinium.core.state import (
@@ -32,7 +31,6 @@ from coinium.core.state import (
 )
 from coinium.core.units import MAX_MONEY
 
-PRICES = limits.PRICES
 _U64 = struct.Struct("<Q")
 _MASK32 = 0xFFFFFFFF
 
@@ -133,13 +131,14 @@ _Abort = bridge.Stop  # raised by a host function to stop the call; the frame ho
 @dataclass(slots=True, eq=False)
 class _Frame:
     execution: Execution
+    prices: limits.GasSchedule
     overlay: Overlay
     contract: bytes
     caller: bytes
     coins: int
     message: bytes
     depth: int
-    memory: Any = None
+    call: bridge.Call  # the store and instance: fuel and guest memory
     failure: str = ""
     return_data: bytes = b""
     last_return: bytes = b""
@@ -147,60 +146,65 @@ class _Frame:
     revert_message: bytes = field(default=b"")
 
 
-class Execution:
-    """One transaction's (or one query's) contract work: the block context and the call stack."""
+_STORE_LIMITS = bridge.Limits(memory_size=limits.MAX_MEMORY_PAGES * 65536,
+                              table_elements=limits.MAX_TABLE_ELEMENTS, instances=1, tables=1,
+                              memories=1)  # fmt: skip
 
-    def __init__(self, height: int, time: int, readonly: bool = False):
-        self.height, self.time, self.readonly = height, time, readonly
+
+class Execution:
+    """One transaction's (or one query's) contract work: the block context and the gas
+    schedule in force (`governed.schedule`)."""
+
+    def __init__(self, height: int, time: int, prices: limits.GasSchedule,
+                 readonly: bool = False):  # fmt: skip
+        self.height, self.time, self.readonly, self.prices = height, time, readonly, prices
 
     def call(self, parent: Overlay | StateBase, contract: bytes, entry: str, caller: bytes,
              coins: int, message: bytes, gas: int, depth: int = 1) -> CallResult:
         """Run ``entry`` of ``contract``; its writes land in ``parent`` only if it succeeds."""
-        if gas < PRICES.instantiate:
+        if gas < self.prices.instantiate:
             return CallResult(False, gas, "out-of-gas")
         overlay = Overlay(parent)
         raw = overlay.get(NS_CONTRACT, contract)
         if raw is None:
             return CallResult(False, gas, "no-contract")
-        instance = Instance.decode(raw)
-        code = overlay.get(NS_CONTRACT_CODE, instance.code_hash)
-        if code is None:  # never: instantiate and migrate check the code exists
-            return CallResult(False, gas, "no-code")
+        code_hash = Instance.decode(raw).code_hash
+        # A contract's code is in the state wherever the contract is (instantiate and migrate
+        # check it), so a module compiled before needs no read of the code.
+        prepared = _MODULES.cached(code_hash)
+        if prepared is None:
+            code = overlay.get(NS_CONTRACT_CODE, code_hash)
+            if code is None:  # never: see above
+                return CallResult(False, gas, "no-code")
+            prepared = _MODULES.get(code_hash, code)
         if coins and not overlay.move(caller, contract, coins):
             return CallResult(False, gas, "insufficient-coins")
-        module, entries = MODULES.get(instance.code_hash, code)
-        store = wasmtime.Store(ENGINE)
-        store.set_fuel(gas - PRICES.instantiate)
-        store.set_limits(memory_size=limits.MAX_MEMORY_PAGES * 65536,
-                         table_elements=limits.MAX_TABLE_ELEMENTS, instances=1, tables=1,
-                         memories=1)  # fmt: skip
-        frame = _Frame(self, overlay, contract, caller, coins, message, depth)
-        stack = _thread.stack
+        run = bridge.Call(ENGINE_POINTER, _STORE_LIMITS, gas - self.prices.instantiate)
+        frame = _Frame(self, self.prices, overlay, contract, caller, coins, message, depth, run)
+        stack = bridge.RUNNING.stack
         stack.append(frame)
         try:
-            status = self._run(store, module, entries, frame, entry)
+            status = self._run(run, prepared, frame, entry)
+            left = run.get_fuel()
         finally:
             stack.pop()
+            run.close()
         if frame.failure:
             return CallResult(False, gas, frame.failure, frame.revert_message)
         if status != 0:
             return CallResult(False, gas, "contract-error", str(status).encode())
         overlay.commit()
-        return CallResult(True, gas - store.get_fuel(), "", frame.return_data)
+        return CallResult(True, gas - left, "", frame.return_data)
 
-    def _run(self, store: wasmtime.Store, module: wasmtime.Module, entries: frozenset[str],
-             frame: _Frame, entry: str) -> int:
-        if entry not in entries:
+    @staticmethod
+    def _run(run: bridge.Call, prepared: bridge.Prepared, frame: _Frame, entry: str) -> int:
+        if entry not in prepared.entries:
             frame.failure = "no-entry-point"
             return -1
-        try:
-            instance = _linker().instantiate(store, module)
-        except wasmtime.WasmtimeError:  # a limit (memory, table) refused the instance
+        if not run.start(prepared, entry):  # a limit (memory, table) or a data segment refused
             frame.failure = frame.failure or "trap"
             return -1
-        exports = instance.exports(store)
-        frame.memory = bridge.memory_handle(exports["memory"])
-        status, out_of_fuel = bridge.call_entry(store, exports[entry])
+        status, out_of_fuel = run.run()
         if status is None:
             if not frame.failure:
                 frame.failure = "out-of-gas" if out_of_fuel else "trap"
@@ -209,15 +213,9 @@ class Execution:
 
 
 # --- host functions -----------------------------------------------------------------------------
-# Each takes the store's raw context (`bridge`) and the running frame; a failure raises `_fail`,
-# which the bridge turns into a trap, and the frame keeps the reason.
-class _ThreadState(threading.local):
-    def __init__(self) -> None:
-        self.stack: list[_Frame] = []
-        self.linker: wasmtime.Linker | None = None
-
-
-_thread = _ThreadState()
+# Each takes the running frame (its `call` reads and sets the fuel and the guest memory) and the
+# Wasm arguments; a failure raises `_fail`, which the bridge turns into a trap, and the frame
+# keeps the reason.
 
 
 def _fail(frame: _Frame, reason: str) -> _Abort:
@@ -226,26 +224,41 @@ def _fail(frame: _Frame, reason: str) -> _Abort:
     return _Abort(reason)
 
 
-def _charge(context, frame: _Frame, amount: int) -> None:
-    fuel = bridge.get_fuel(context)
+# A host call reads the fuel once (`_afford`: its base price, checked before it does anything)
+# and sets it once (`_spend`: with what its arguments cost on top), so it runs out of gas at
+# the same point as charging each part in turn would, with two C calls instead of four.
+def _afford(frame: _Frame, amount: int) -> int:
+    """The fuel left after ``amount`` (out-of-gas if the call has less); `_spend` sets it."""
+    fuel = frame.call.get_fuel()
     if fuel < amount:
-        bridge.set_fuel(context, 0)
+        frame.call.set_fuel(0)
         raise _fail(frame, "out-of-gas")
-    bridge.set_fuel(context, fuel - amount)
+    return fuel - amount
 
 
-def _read(context, frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
+def _spend(frame: _Frame, fuel: int, amount: int = 0) -> None:
+    if fuel < amount:
+        frame.call.set_fuel(0)
+        raise _fail(frame, "out-of-gas")
+    frame.call.set_fuel(fuel - amount)
+
+
+def _charge(frame: _Frame, amount: int) -> None:
+    _spend(frame, _afford(frame, amount))
+
+
+def _read(frame: _Frame, pointer: int, length: int, cap: int) -> bytes:
     length &= _MASK32
     if length > cap:
         raise _fail(frame, "host-argument-too-large")
-    data = bridge.memory_read(context, frame.memory, pointer & _MASK32, length)
+    data = frame.call.read(pointer & _MASK32, length)
     if data is None:
         raise _fail(frame, "memory-out-of-bounds")
     return data
 
 
-def _write(context, frame: _Frame, pointer: int, data: bytes) -> None:
-    if data and not bridge.memory_write(context, frame.memory, pointer & _MASK32, data):
+def _write(frame: _Frame, pointer: int, data: bytes) -> None:
+    if data and not frame.call.write(pointer & _MASK32, data):
         raise _fail(frame, "memory-out-of-bounds")
 
 
@@ -254,94 +267,100 @@ def _writable(frame: _Frame) -> None:
         raise _fail(frame, "read-only")
 
 
-def _input(context, frame, pointer, cap):
+def _input(frame, pointer, cap):
     e = frame.execution
     data = frame.caller + frame.contract + _U64.pack(e.height) + _U64.pack(e.time) \
         + _U64.pack(frame.coins) + frame.message
     cap &= _MASK32
-    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * min(len(data), cap))
-    _write(context, frame, pointer, data[:cap])
+    prices = frame.prices
+    _charge(frame, prices.host_call + prices.per_byte_read * min(len(data), cap))
+    _write(frame, pointer, data[:cap])
     return len(data)
 
 
-def _storage_key(context, frame, pointer, length) -> bytes:
-    key = _read(context, frame, pointer, length, limits.MAX_STORAGE_KEY)
+def _storage_key(frame, pointer, length) -> bytes:
+    key = _read(frame, pointer, length, limits.MAX_STORAGE_KEY)
     if not key:
         raise _fail(frame, "bad-storage-key")
     return frame.contract + key
 
 
-def _storage_get(context, frame, key_ptr, key_len, value_ptr, cap):
-    _charge(context, frame, PRICES.host_call + PRICES.storage_read)
-    key = _storage_key(context, frame, key_ptr, key_len)
+def _storage_get(frame, key_ptr, key_len, value_ptr, cap):
+    prices = frame.prices
+    fuel = _afford(frame, prices.host_call + prices.storage_read)
+    key = _storage_key(frame, key_ptr, key_len)
     value = frame.overlay.get(NS_CONTRACT_STORAGE, key)
     if value is None:
+        _spend(frame, fuel)
         return -1
     part = value[:cap & _MASK32]
-    _charge(context, frame, PRICES.per_byte_read * (len(key) + len(part)))
-    _write(context, frame, value_ptr, part)
+    _spend(frame, fuel, prices.per_byte_read * (len(key) + len(part)))
+    _write(frame, value_ptr, part)
     return len(value)
 
 
-def _storage_set(context, frame, key_ptr, key_len, value_ptr, value_len):
+def _storage_set(frame, key_ptr, key_len, value_ptr, value_len):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
-    key = _storage_key(context, frame, key_ptr, key_len)
-    value = _read(context, frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
-    _charge(context, frame, PRICES.per_byte_written * (len(key) + len(value)))
+    prices = frame.prices
+    fuel = _afford(frame, prices.host_call + prices.storage_write)
+    key = _storage_key(frame, key_ptr, key_len)
+    value = _read(frame, value_ptr, value_len, limits.MAX_STORAGE_VALUE)
+    _spend(frame, fuel, prices.per_byte_written * (len(key) + len(value)))
     frame.overlay.put(NS_CONTRACT_STORAGE, key, value)
 
 
-def _storage_remove(context, frame, key_ptr, key_len):
+def _storage_remove(frame, key_ptr, key_len):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.storage_write)
-    frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(context, frame, key_ptr, key_len), None)
+    _charge(frame, frame.prices.host_call + frame.prices.storage_write)
+    frame.overlay.put(NS_CONTRACT_STORAGE, _storage_key(frame, key_ptr, key_len), None)
 
 
-def _balance(context, frame, pointer):
-    _charge(context, frame, PRICES.host_call)
-    return frame.overlay.balance(_read(context, frame, pointer, 20, 20))
+def _balance(frame, pointer):
+    _charge(frame, frame.prices.host_call)
+    return frame.overlay.balance(_read(frame, pointer, 20, 20))
 
 
-def _send(context, frame, pointer, amount):
+def _send(frame, pointer, amount):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.send)
-    target = _read(context, frame, pointer, 20, 20)
+    _charge(frame, frame.prices.host_call + frame.prices.send)
+    target = _read(frame, pointer, 20, 20)
     if amount < 0:
         raise _fail(frame, "bad-amount")
     return 0 if frame.overlay.move(frame.contract, target, amount) else 1
 
 
-def _emit(context, frame, topic_ptr, topic_len, data_ptr, data_len):
+def _emit(frame, topic_ptr, topic_len, data_ptr, data_len):
     _writable(frame)
-    _charge(context, frame, PRICES.host_call + PRICES.event)
-    topic = _read(context, frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
-    data = _read(context, frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
-    _charge(context, frame, PRICES.per_byte_written * (len(topic) + len(data)))
+    prices = frame.prices
+    fuel = _afford(frame, prices.host_call + prices.event)
+    topic = _read(frame, topic_ptr, topic_len, limits.MAX_EVENT_TOPIC)
+    data = _read(frame, data_ptr, data_len, limits.MAX_EVENT_DATA)
+    _spend(frame, fuel, prices.per_byte_written * (len(topic) + len(data)))
     frame.events += 1
     if frame.events > limits.MAX_EVENTS_PER_CALL:
         raise _fail(frame, "too-many-events")
     frame.overlay.events.append((frame.contract, topic, data))
 
 
-def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
-    _charge(context, frame, PRICES.host_call + PRICES.call)
-    target = _read(context, frame, contract_ptr, 20, 20)
-    message = _read(context, frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
-    _charge(context, frame, PRICES.per_byte_read * len(message))
+def _call(frame, contract_ptr, msg_ptr, msg_len, coins, gas):
+    prices = frame.prices
+    fuel = _afford(frame, prices.host_call + prices.call)
+    target = _read(frame, contract_ptr, 20, 20)
+    message = _read(frame, msg_ptr, msg_len, limits.MAX_MESSAGE_SIZE)
+    _spend(frame, fuel, prices.per_byte_read * len(message))
     execution = frame.execution
     frame.last_return = b""
     if coins < 0 or (coins and execution.readonly):
         raise _fail(frame, "bad-amount")
     if frame.depth >= limits.MAX_CALL_DEPTH:
         return host_api.CALL_TOO_DEEP
-    fuel = bridge.get_fuel(context)
+    fuel = frame.call.get_fuel()
     passed = min(max(gas, 0), fuel)
-    bridge.set_fuel(context, fuel - passed)
+    frame.call.set_fuel(fuel - passed)
     entry = "query" if execution.readonly else "execute"
     result = execution.call(frame.overlay, target, entry, frame.contract, coins, message, passed,
                             frame.depth + 1)  # fmt: skip
-    bridge.set_fuel(context, bridge.get_fuel(context) + passed - result.gas_used)
+    frame.call.set_fuel(frame.call.get_fuel() + passed - result.gas_used)
     frame.last_return = result.result
     if result.ok:
         return host_api.CALL_OK
@@ -350,24 +369,24 @@ def _call(context, frame, contract_ptr, msg_ptr, msg_len, coins, gas):
                                                                         host_api.CALL_FAILED)
 
 
-def _return_data(context, frame, pointer, cap):
+def _return_data(frame, pointer, cap):
     data = frame.last_return
     part = data[:cap & _MASK32]
-    _charge(context, frame, PRICES.host_call + PRICES.per_byte_read * len(part))
-    _write(context, frame, pointer, part)
+    _charge(frame, frame.prices.host_call + frame.prices.per_byte_read * len(part))
+    _write(frame, pointer, part)
     return len(data)
 
 
-def _set_return(context, frame, pointer, length):
-    _charge(context, frame, PRICES.host_call)
-    data = _read(context, frame, pointer, length, limits.MAX_RETURN_SIZE)
-    _charge(context, frame, PRICES.per_byte_read * len(data))
+def _set_return(frame, pointer, length):
+    fuel = _afford(frame, frame.prices.host_call)
+    data = _read(frame, pointer, length, limits.MAX_RETURN_SIZE)
+    _spend(frame, fuel, frame.prices.per_byte_read * len(data))
     frame.return_data = data
 
 
-def _revert(context, frame, pointer, length):
-    _charge(context, frame, PRICES.host_call)
-    frame.revert_message = _read(context, frame, pointer, min(length & _MASK32, 255), 255)
+def _revert(frame, pointer, length):
+    _charge(frame, frame.prices.host_call)
+    frame.revert_message = _read(frame, pointer, min(length & _MASK32, 255), 255)
     raise _fail(frame, "reverted")
 
 
@@ -379,19 +398,13 @@ _IMPLEMENTATIONS = {
 assert _IMPLEMENTATIONS.keys() == host_api.HOST_FUNCTIONS.keys()
 
 
-def _bind(function):
-    def host(context, *args):
-        return function(context, _thread.stack[-1], *args)
-
-    return host
-
-
-def _linker() -> wasmtime.Linker:
-    linker = _thread.linker
-    if linker is None:
-        linker = wasmtime.Linker(ENGINE)
-        for name, function in _IMPLEMENTATIONS.items():
-            spec = host_api.HOST_FUNCTIONS[name]
-            bridge.define(linker, "env", name, spec.params, spec.results, _bind(function))
-        _thread.linker = linker
+def _make_linker() -> wasmtime.Linker:
+    """The host API, defined once: every module is linked against it (`bridge.Prepared`)."""
+    linker = wasmtime.Linker(ENGINE)
+    for name, function in _IMPLEMENTATIONS.items():
+        spec = host_api.HOST_FUNCTIONS[name]
+        bridge.define(linker, "env", name, spec.params, spec.results, function)
     return linker
+
+
+_MODULES = ModuleCache(_make_linker())

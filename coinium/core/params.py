@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from coinium.contracts.limits import SCHEDULE, GasSchedule
 from coinium.core.block import Block
 from coinium.core.header import HEADER_VERSION, Header
 from coinium.core.transaction import Transaction
@@ -99,6 +100,8 @@ class NetworkParams:
     median_time_span: int = 11
     staking: StakingParams = MAIN_STAKING
     governance: GovernanceParams = MAIN_GOVERNANCE
+    # The contract gas schedule's genesis values (governed: coinium/core/governance/table.py)
+    contracts: GasSchedule = SCHEDULE
 
     @property
     def genesis(self) -> Block:

@@ -20,7 +20,10 @@ from pathlib import Path
 MIN_FREE_BYTES = 50 << 20
 CHECK_INTERVAL_S = 10.0
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_NO_SPACE_TEXT = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+# LMDB reports a page write cut short (the disk filled up during it) as EIO, not ENOSPC (its
+# mdb_page_flush: "short write, filesystem full?"); a commit failing so is taken as a full disk.
+_NO_SPACE_TEXT = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT),
+                  f"mdb_txn_commit: {os.strerror(errno.EIO)}")  # fmt: skip
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from contract_helpers import FEE, GAS, Chain, example, u64, wat
 
 from coinium.contracts import limits, query
 from coinium.contracts.records import code_hash
+from coinium.core.state import NS_CONTRACT
 
 # Memory: input writes env (64 bytes) at 0, the message at 64; scratch from 1024.
 LOOP = wat("""(module (memory (export "memory") 1)
@@ -99,7 +100,7 @@ def test_calls_stop_at_the_depth_limit_and_the_levels_above_keep_their_writes(ch
     # every level up to MAX_CALL_DEPTH ran; the last one's call was refused as too deep (2)
     assert chain.storage(contract, b"n") == limits.MAX_CALL_DEPTH.to_bytes(4, "little")
     assert chain.storage(contract, b"s") == (2).to_bytes(4, "little")
-    assert receipt.gas_used > limits.MAX_CALL_DEPTH * limits.PRICES.instantiate
+    assert receipt.gas_used > limits.MAX_CALL_DEPTH * limits.SCHEDULE.instantiate
 
 
 def test_a_failed_nested_call_writes_nothing_and_its_caller_goes_on(chain):
@@ -144,3 +145,24 @@ def test_a_read_only_query_cannot_write(chain):
         view, height, time, token, b"\x02", gas=10**12))
     assert spam.ok and spam.gas_used <= limits.QUERY_GAS_LIMIT
     assert code_hash(example("token")) != code_hash(CALLER)
+
+
+# An active data segment past the end of memory: instantiating traps (wasmtime checks segments
+# at instantiation, the static check cannot know the memory's size at run time).
+BAD_SEGMENT = wat("""(module (memory (export "memory") 1)
+  (data (i32.const 65535) "xy")
+  (func (export "instantiate") (result i32) (i32.const 0))
+  (func (export "execute") (result i32) (i32.const 0)))""")
+
+
+def test_a_module_whose_instantiation_traps_fails_the_call_not_the_block(chain):
+    alice = chain.keys[0]
+    before = chain.balance(alice.account)
+    upload = chain.upload(alice, BAD_SEGMENT)
+    tx, contract = chain.instantiate(alice, BAD_SEGMENT)
+    chain.block([upload, tx])  # the block connects: the trap is the call's, not the node's
+    assert chain.receipt(upload).ok
+    receipt = chain.receipt(tx)
+    assert (receipt.ok, receipt.reason, receipt.gas_used) == (False, "trap", GAS)
+    assert chain.balance(alice.account) == before - upload.fee - FEE
+    assert chain.state.get_record(NS_CONTRACT, contract) is None

@@ -176,9 +176,11 @@ def network_with(values: dict[str, int]):
     staking = {k: v for k, v in values.items()
                if k in {f.name for f in dataclasses.fields(REGTEST.staking)}}  # fmt: skip
     governance = {k[4:]: v for k, v in values.items() if k.startswith("gov_")}
+    contracts = {k[9:]: v for k, v in values.items() if k.startswith("contract_")}
     return dataclasses.replace(REGTEST,
                                staking=dataclasses.replace(REGTEST.staking, **staking),
-                               governance=dataclasses.replace(REGTEST.governance, **governance))
+                               governance=dataclasses.replace(REGTEST.governance, **governance),
+                               contracts=dataclasses.replace(REGTEST.contracts, **contracts))
 
 
 @settings(max_examples=max(EXAMPLES * 2 // 3, 1), deadline=None)

@@ -18,12 +18,14 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from coinium.contracts.limits import MAX_BLOCK_GAS, MAX_TX_GAS, MIN_GAS_PRICE_MILLI
 from coinium.core.codec import Reader
 from coinium.core.state import NS_PARAM
 from coinium.core.units import COIN, MAX_MONEY
 
-COUNT, BLOCKS, BASIS_POINTS, UNITS = 0, 1, 2, 3
-TYPE_NAMES = {COUNT: "count", BLOCKS: "blocks", BASIS_POINTS: "basis_points", UNITS: "units"}
+COUNT, BLOCKS, BASIS_POINTS, UNITS, GAS = 0, 1, 2, 3, 4
+TYPE_NAMES = {COUNT: "count", BLOCKS: "blocks", BASIS_POINTS: "basis_points", UNITS: "units",
+              GAS: "gas"}  # fmt: skip
 MAX_HISTORY = 64
 
 
@@ -48,6 +50,14 @@ def _staking(field: str) -> Callable[[object], int]:
 
 def _governance(field: str) -> Callable[[object], int]:
     return lambda params: getattr(params.governance, field)
+
+
+def _contract(number: int, field: str, low: int, high: int, kind: int = GAS,
+              min_step: int = 1) -> ParamSpec:  # fmt: skip
+    """A value of the contract gas schedule (`coinium.contracts.limits.GasSchedule`), named
+    ``contract_<field>``; ``governed.schedule`` reads them all for a block."""
+    return ParamSpec(number, f"contract_{field}", kind, low, high, 5_000, min_step,
+                     lambda params: getattr(params.contracts, field))
 
 
 # The numbers are consensus (proposals carry them): append, never renumber.
@@ -80,6 +90,21 @@ SPECS: tuple[ParamSpec, ...] = (
               _governance("veto_bp")),
     ParamSpec(14, "gov_timelock_checkpoints", COUNT, 1, 100, 5_000, 1,
               _governance("timelock_checkpoints")),
+    # The contract gas schedule: host-call prices within 1/10 .. 100x of genesis (calibrated
+    # from measured time: bench/test_bench_contracts.py); gas limits only below the hard caps.
+    _contract(15, "host_call", 5_000, 5_000_000),
+    _contract(16, "per_byte_read", 1, 1_000),
+    _contract(17, "per_byte_written", 100, 100_000),
+    _contract(18, "storage_read", 3_000, 3_000_000),
+    _contract(19, "storage_write", 10_000, 10_000_000),
+    _contract(20, "event", 5_000, 5_000_000),
+    _contract(21, "send", 5_000, 5_000_000),
+    _contract(22, "call", 50_000, 50_000_000),
+    _contract(23, "instantiate", 50_000, 50_000_000),
+    _contract(24, "upload_per_byte", 200, 200_000),
+    _contract(25, "max_tx_gas", 10_000_000, MAX_TX_GAS, min_step=1_000_000),
+    _contract(26, "max_block_gas", 100_000_000, MAX_BLOCK_GAS, min_step=1_000_000),
+    _contract(27, "min_gas_price_milli", MIN_GAS_PRICE_MILLI, 1_000_000, kind=UNITS),
 )  # fmt: skip
 BY_NUMBER = {spec.number: spec for spec in SPECS}
 BY_NAME = {spec.name: spec for spec in SPECS}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import wasmtime
 
-from coinium.contracts import limits, transactions
+from coinium.contracts import governed, transactions
 from coinium.contracts.engine import compile_check
 from coinium.contracts.records import Receipt, code_hash
 from coinium.contracts.validate import CodeError, check_code
@@ -24,7 +24,7 @@ def _shape(tx) -> None:
 
 
 def _run(tx, sender_id: bytes, gas: int, code: bytes, state) -> Receipt:
-    needed = limits.PRICES.upload_per_byte * len(code)
+    needed = governed.schedule(state).upload_per_byte * len(code)
     if needed > gas:
         return Receipt(False, gas, reason="out-of-gas")
     try:
