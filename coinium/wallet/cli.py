@@ -42,9 +42,10 @@ import click
 
 from coinium.config import ConfigError, default_datadir, rpc_endpoint
 from coinium.core.params import MAIN, NETWORKS, NetworkParams, get_network
-from coinium.core.transaction import MAX_MEMO_SIZE, sign_transfer
+from coinium.core.transaction import MAX_MEMO_SIZE, Transaction, sign_transfer
 from coinium.core.units import format_amount, parse_amount
 from coinium.crypto.address import AddressError, decode_address
+from coinium.crypto.keys import PrivateKey
 from coinium.wallet import hd, keystore, outbox
 from coinium.wallet.keystore import Wallet, WalletError, WalletNotFoundError
 from coinium.wallet.rpc_client import RpcClient, RpcClientError, RpcError
@@ -161,6 +162,25 @@ def _units_field(reply: Any, key: str, method: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise RpcClientError(f"the node's {method} reply has no usable {key!r}")
     return value
+
+
+def _pending_nonce(client: RpcClient, address: str) -> int:
+    """The nonce the address's next transaction takes (the node counts its mempool in)."""
+    return _units_field(client.call("getaccount", address), "pending_nonce", "getaccount")
+
+
+def _unlock(wallet: Wallet, address: str | None = None) -> PrivateKey:
+    """The key of ``address`` (the receiving key when None), asking for the passphrase."""
+    passphrase = _passphrase(f"Passphrase for wallet {wallet.name!r}")
+    return keystore.unlock_key(wallet, passphrase, address)
+
+
+def _broadcast(client: RpcClient, tx: Transaction) -> str:
+    """Hand a signed transaction to the node; its txid. A refusal ends the command."""
+    try:
+        return client.call("sendrawtransaction", tx.raw.hex())
+    except RpcError as exc:
+        raise click.ClickException(f"the node refused the transaction: {exc}") from None
 
 
 def _coins(value: Any) -> str:
@@ -405,15 +425,9 @@ def send_cmd(
             + ("" if len(candidates) == 1 else " (a transaction spends from one address)")
         )
 
-    passphrase = _passphrase(f"Passphrase for wallet {name!r}")
-    key = keystore.unlock_key(wallet, passphrase, sender)
-    del passphrase
-    tx = sign_transfer(key, params.chain_id, recipient, units, fee_units, nonce, memo_bytes)
-    del key
-    try:
-        txid = client.call("sendrawtransaction", tx.encode().hex())
-    except RpcError as exc:
-        raise click.ClickException(f"the node refused the transaction: {exc}") from None
+    tx = sign_transfer(_unlock(wallet, sender), params.chain_id, recipient, units, fee_units,
+                       nonce, memo_bytes)  # fmt: skip
+    txid = _broadcast(client, tx)
     try:
         outbox.record(outbox.outbox_path(wallet.path), sender, tx)
     except OSError as exc:  # sent all the same: say so, with the txid

@@ -25,17 +25,17 @@ from coinium.contracts.records import code_hash as hash_of_code
 from coinium.contracts.records import contract_id
 from coinium.core.units import format_amount
 from coinium.crypto.address import AddressError, decode_address, encode_address
-from coinium.wallet import keystore
 from coinium.wallet.cli import (
     DEFAULT_FEE,
     _amount,
+    _broadcast,
     _client,
     _load,
     _network_options,
-    _passphrase,
+    _pending_nonce,
     _place,
     _rpc_options,
-    _units_field,
+    _unlock,
     _user_errors,
     wallet_group,  # fmt: skip
 )
@@ -73,10 +73,8 @@ def _send(name: str, from_address: str | None, fee: str, force: bool, build: Any
     sender = from_address or wallet.addresses[0]
     if sender not in wallet.addresses:
         raise WalletError(f"address {sender} is not in wallet {name!r}")
-    nonce = _units_field(client.call("getaccount", sender), "pending_nonce", "getaccount")
-    passphrase = _passphrase(f"Passphrase for wallet {name!r}")
-    key = keystore.unlock_key(wallet, passphrase, sender)
-    del passphrase
+    nonce = _pending_nonce(client, sender)
+    key = _unlock(wallet, sender)
     trial = build(key, limits.MAX_TX_GAS, limits.min_fee(limits.MAX_TX_GAS), nonce)
     try:
         estimate = client.call("estimategas", trial.raw.hex())
@@ -89,10 +87,7 @@ def _send(name: str, from_address: str | None, fee: str, force: bool, build: Any
     fee_units = max(_amount(fee, "fee"), limits.min_fee(gas))
     tx = build(key, gas, fee_units, nonce)
     del key
-    try:
-        txid = client.call("sendrawtransaction", tx.raw.hex())
-    except RpcError as exc:
-        raise click.ClickException(f"the node refused the transaction: {exc}") from None
+    txid = _broadcast(client, tx)
     click.echo(f"{txid} (gas limit {gas}, fee {format_amount(fee_units)})", err=True)
     return txid, nonce
 

@@ -58,12 +58,13 @@ from coinium.wallet import keystore
 from coinium.wallet.cli import (
     DEFAULT_FEE,
     _amount,
+    _broadcast,
     _client,
     _load,
     _network_options,
-    _passphrase,
+    _pending_nonce,
     _rpc_options,
-    _units_field,
+    _unlock,
     _user_errors,
     wallet_group,
 )
@@ -131,22 +132,15 @@ class _Session:
         info = self.client.call("getnft", f"{class_id.decode()}/{token_id.decode()}")
         return info["owner"]
 
-    def key(self, address: str):
-        passphrase = _passphrase(f"Passphrase for wallet {self.wallet.name!r}")
-        return keystore.unlock_key(self.wallet, passphrase, address)
-
     def send(self, number: int, body, address: str | None = None) -> str:
         if self.sender is None and address is not None and address not in self.wallet.addresses:
             raise keystore.WalletError(f"the wallet does not hold the token's owner {address} (an "
                                        "approved operator sends with --from)")  # fmt: skip
         address = self.sender or address or self.wallet.addresses[0]
-        account = self.client.call("getaccount", address)
-        nonce = _units_field(account, "pending_nonce", "getaccount")
-        tx = nft.signed_tx(number, self.key(address), self.params.chain_id, nonce, self.fee, body)
-        try:
-            return self.client.call("sendrawtransaction", tx.encode().hex())
-        except RpcError as exc:
-            raise click.ClickException(f"the node refused the transaction: {exc}") from None
+        nonce = _pending_nonce(self.client, address)
+        tx = nft.signed_tx(number, _unlock(self.wallet, address), self.params.chain_id, nonce,
+                           self.fee, body)  # fmt: skip
+        return _broadcast(self.client, tx)
 
 
 def _common(f):
@@ -299,7 +293,7 @@ def offer_cmd(nft_id, price, expiry_blocks, offer_nonce, **opts) -> None:
     if owner not in s.wallet.addresses:
         raise keystore.WalletError(f"the wallet does not hold {nft_id}'s owner {owner}")
     height = s.client.call("getblockchaininfo")["blocks"]
-    key = s.key(owner)
+    key = _unlock(s.wallet, owner)
     nonce = secrets.randbits(63) if offer_nonce is None else offer_nonce
     offer = Offer(key.public_key, class_id, token_id, _amount(price, "price"),
                   height + expiry_blocks, nonce).signed(key, s.params.chain_id)

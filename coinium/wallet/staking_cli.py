@@ -28,16 +28,17 @@ from coinium.wallet import keystore
 from coinium.wallet.cli import (
     DEFAULT_FEE,
     _amount,
+    _broadcast,
     _client,
     _load,
     _network_options,
     _passphrase,
+    _pending_nonce,
     _rpc_options,
-    _units_field,
+    _unlock,
     _user_errors,
     wallet_group,
 )  # fmt: skip
-from coinium.wallet.rpc_client import RpcError
 
 VOTING_LABEL = "voting"
 Build = Callable[[PrivateKey, int, int], list[Transaction]]  # (key, chain id, nonce) -> txs
@@ -47,14 +48,9 @@ def _submit(name: str, fee: str, datadir: Path | None, network: str, rpc: tuple,
             build: Build) -> None:  # fmt: skip
     params, ndir, wallet = _load(datadir, network, name)
     client = _client(ndir, params, *rpc)
-    account = client.call("getaccount", wallet.receiving_address)
-    nonce = _units_field(account, "pending_nonce", "getaccount")
-    key = keystore.unlock_key(wallet, _passphrase(f"Passphrase for wallet {name!r}"))
-    for tx in build(key, params.chain_id, nonce):
-        try:
-            click.echo(client.call("sendrawtransaction", tx.encode().hex()))
-        except RpcError as exc:
-            raise click.ClickException(f"the node refused the transaction: {exc}") from None
+    nonce = _pending_nonce(client, wallet.receiving_address)
+    for tx in build(_unlock(wallet), params.chain_id, nonce):
+        click.echo(_broadcast(client, tx))
 
 
 def _validator_id(text: str, network: str) -> bytes:
