@@ -150,6 +150,14 @@ def _client(
     )
 
 
+def _wallet_and_node(name: str, datadir: Path | None, network: str, rpc_host: str | None,
+                     rpc_port: int | None, rpc_user: str | None, rpc_password: str | None
+                     ) -> tuple[NetworkParams, Wallet, RpcClient]:  # fmt: skip
+    """Wallet NAME and a client of the node of its network (the commands' --rpc-* options)."""
+    params, ndir, wallet = _load(datadir, network, name)
+    return params, wallet, _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+
+
 def _amount(text: str, what: str) -> int:
     try:
         return parse_amount(text)
@@ -305,8 +313,8 @@ def balance_cmd(
     rpc_password: str | None,
 ) -> None:
     """Print wallet NAME's balance (confirmed; pending too when it differs)."""
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    _, wallet, client = _wallet_and_node(name, datadir, network, rpc_host, rpc_port, rpc_user,
+                                         rpc_password)  # fmt: skip
     _resubmit(wallet, client)
     accounts = [client.call("getaccount", a) for a in wallet.addresses]
     confirmed = sum(_units_field(acc, "balance_units", "getaccount") for acc in accounts)
@@ -457,8 +465,8 @@ def rebroadcast_cmd(
     rpc_password: str | None,
 ) -> None:
     """Hand wallet NAME's sends that no block holds yet to the node again."""
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    _, wallet, client = _wallet_and_node(name, datadir, network, rpc_host, rpc_port, rpc_user,
+                                         rpc_password)  # fmt: skip
     result = _resubmit(wallet, client)
     click.echo(f"resent {result.resent}, confirmed {result.confirmed}, "
                f"refused {len(result.refused)}")  # fmt: skip
@@ -501,8 +509,8 @@ def history_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    _, wallet, client = _wallet_and_node(name, datadir, network, rpc_host, rpc_port, rpc_user,
+                                         rpc_password)  # fmt: skip
     rows: list[tuple[str, dict[str, Any]]] = []
     for address in wallet.addresses:
         entries = client.call("listtransactions", address, count + skip, 0)

@@ -37,6 +37,7 @@ from coinium.wallet.cli import (
     _rpc_options,
     _unlock,
     _user_errors,
+    _wallet_and_node,
     wallet_group,  # fmt: skip
 )
 from coinium.wallet.keystore import WalletError
@@ -67,9 +68,7 @@ def _account(text: str, prefix: str, what: str) -> bytes:
 def _send(name: str, from_address: str | None, fee: str, force: bool, build: Any, conn: dict
           ) -> tuple[str, int]:  # fmt: skip
     """Estimate, sign and send ``build(key, gas, fee, nonce)``; (txid, nonce)."""
-    params, ndir, wallet = _load(conn["datadir"], conn["network"], name)
-    client = _client(ndir, params, conn["rpc_host"], conn["rpc_port"], conn["rpc_user"],
-                     conn["rpc_password"])  # fmt: skip
+    params, wallet, client = _wallet_and_node(name, **conn)
     sender = from_address or wallet.addresses[0]
     if sender not in wallet.addresses:
         raise WalletError(f"address {sender} is not in wallet {name!r}")

@@ -60,15 +60,15 @@ from coinium.wallet.cli import (
     _amount,
     _broadcast,
     _client,
-    _load,
     _network_options,
     _pending_nonce,
     _rpc_options,
     _unlock,
     _user_errors,
+    _wallet_and_node,
     wallet_group,
 )
-from coinium.wallet.rpc_client import RpcClient, RpcError
+from coinium.wallet.rpc_client import RpcError
 
 CHUNK = 1 << 20
 
@@ -119,9 +119,9 @@ class _Session:
     """A wallet, its node and the sending of one NFT transaction."""
 
     def __init__(self, opts: dict[str, Any]):
-        self.params, ndir, self.wallet = _load(opts["datadir"], opts["network"], opts["name"])
-        self.client: RpcClient = _client(ndir, self.params, opts["rpc_host"], opts["rpc_port"],
-                                         opts["rpc_user"], opts["rpc_password"])  # fmt: skip
+        self.params, self.wallet, self.client = _wallet_and_node(
+            opts["name"], opts["datadir"], opts["network"], opts["rpc_host"], opts["rpc_port"],
+            opts["rpc_user"], opts["rpc_password"])  # fmt: skip
         self.fee = _amount(opts["fee"], "fee")
         self.sender = opts["from_address"]
         if self.sender is not None and self.sender not in self.wallet.addresses:

@@ -29,7 +29,6 @@ from coinium.wallet.cli import (
     DEFAULT_FEE,
     _amount,
     _broadcast,
-    _client,
     _load,
     _network_options,
     _passphrase,
@@ -37,6 +36,7 @@ from coinium.wallet.cli import (
     _rpc_options,
     _unlock,
     _user_errors,
+    _wallet_and_node,
     wallet_group,
 )  # fmt: skip
 
@@ -46,8 +46,7 @@ Build = Callable[[PrivateKey, int, int], list[Transaction]]  # (key, chain id, n
 
 def _submit(name: str, fee: str, datadir: Path | None, network: str, rpc: tuple,
             build: Build) -> None:  # fmt: skip
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, *rpc)
+    params, wallet, client = _wallet_and_node(name, datadir, network, *rpc)
     nonce = _pending_nonce(client, wallet.receiving_address)
     for tx in build(_unlock(wallet), params.chain_id, nonce):
         click.echo(_broadcast(client, tx))
