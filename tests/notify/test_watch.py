@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import zmq
 from click.testing import CliRunner
-from notify_helpers import free_endpoint, seq
+from notify.notify_helpers import free_endpoint, seq
 
 from coinium.chain.builder import generate
 from coinium.config import ZmqPublisher

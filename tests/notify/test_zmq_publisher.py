@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import zmq
-from notify_helpers import free_endpoint, seq
+from notify.notify_helpers import free_endpoint, seq
 
 from coinium.chain.builder import build_block, generate, mine
 from coinium.chain.chainstate import AcceptStatus
