@@ -238,7 +238,20 @@ def test_send_from_an_address_not_in_the_wallet(base):
     assert_user_error(result, f"address {to} is not in wallet 'alice'")
 
 
-@pytest.mark.parametrize("command", [["balance", "alice"], ["history", "alice"]])
+VALIDATOR = encode_address("rcn", bytes(range(20)))
+
+
+@pytest.mark.parametrize("command", [
+    ["balance", "alice"],
+    ["history", "alice"],
+    # the staking and governance commands, as far as the nonce they ask the node for
+    ["stake", "alice", "1"],
+    ["delegate", "alice", VALIDATOR, "1"],
+    ["unbond", "alice", VALIDATOR, "1"],
+    ["withdraw", "alice", VALIDATOR],
+    ["deposit", "alice", "1", "1"],
+    ["vote", "alice", "1", "yes", "--validator", VALIDATOR],
+])  # fmt: skip
 def test_unreachable_node_is_one_clear_line(base, command):
     create(base)
     port = _closed_port()
