@@ -158,6 +158,14 @@ def _wallet_and_node(name: str, datadir: Path | None, network: str, rpc_host: st
     return params, wallet, _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
 
 
+def _account_id(text: str, prefix: str, what: str = "address") -> bytes:
+    """The account id an address of this network names; a clear error naming ``what`` if not."""
+    try:
+        return decode_address(text.strip(), prefix)[1]
+    except AddressError as exc:
+        raise click.ClickException(f"invalid {what} {text!r}: {exc}") from None
+
+
 def _amount(text: str, what: str) -> int:
     try:
         return parse_amount(text)
@@ -394,10 +402,7 @@ def send_cmd(
     if units == 0:
         raise click.ClickException("invalid amount: it must be more than zero")
     fee_units = _amount(fee, "fee")
-    try:
-        _, recipient = decode_address(to.strip(), params.address_prefix)
-    except AddressError as exc:
-        raise click.ClickException(f"invalid recipient address {to!r}: {exc}") from None
+    recipient = _account_id(to, params.address_prefix, "recipient address")
     memo_bytes = memo.encode("utf-8")
     if len(memo_bytes) > MAX_MEMO_SIZE:
         raise click.ClickException(

@@ -24,9 +24,10 @@ from coinium.contracts import builders, limits
 from coinium.contracts.records import code_hash as hash_of_code
 from coinium.contracts.records import contract_id
 from coinium.core.units import format_amount
-from coinium.crypto.address import AddressError, decode_address, encode_address
+from coinium.crypto.address import encode_address
 from coinium.wallet.cli import (
     DEFAULT_FEE,
+    _account_id,
     _amount,
     _broadcast,
     _client,
@@ -56,13 +57,6 @@ def _hex(text: str, what: str) -> bytes:
         return bytes.fromhex(text)
     except ValueError:
         raise click.ClickException(f"{what} must be hex") from None
-
-
-def _account(text: str, prefix: str, what: str) -> bytes:
-    try:
-        return decode_address(text.strip(), prefix)[1]
-    except AddressError as exc:
-        raise click.ClickException(f"invalid {what} {text!r}: {exc}") from None
 
 
 def _send(name: str, from_address: str | None, fee: str, force: bool, build: Any, conn: dict
@@ -131,14 +125,14 @@ def instantiate_cmd(name: str, code_hash: str, msg: str, coins: str, admin: str 
     digest = _hex(code_hash, "code hash")
     if len(digest) != 32:
         raise click.ClickException("a code hash is 32 bytes (64 hex digits)")
-    admin_id = _account(admin, params.address_prefix, "admin") if admin else None
+    admin_id = _account_id(admin, params.address_prefix, "admin") if admin else None
     message, units = _hex(msg, "msg"), _amount(coins, "coins")
     txid, nonce = _send(name, from_address, fee, force, lambda key, gas, fee_units, nonce:
                         builders.instantiate(key, params.chain_id, digest, message, gas=gas,
                                              fee=fee_units, nonce=nonce, coins=units,
                                              admin=admin_id), conn)  # fmt: skip
     _, _, wallet = _load(conn["datadir"], conn["network"], name)
-    sender = _account(from_address or wallet.addresses[0], params.address_prefix, "address")
+    sender = _account_id(from_address or wallet.addresses[0], params.address_prefix, "address")
     click.echo(f"{txid} {encode_address(params.address_prefix, contract_id(sender, nonce))}")
 
 
@@ -152,7 +146,7 @@ def execute_cmd(name: str, contract: str, msg: str, coins: str, from_address: st
                 fee: str, force: bool, **conn: Any) -> None:  # fmt: skip
     """Call CONTRACT's execute entry point; prints the txid."""
     params, _ = _place(conn["datadir"], conn["network"])
-    target = _account(contract, params.address_prefix, "contract")
+    target = _account_id(contract, params.address_prefix, "contract")
     message, units = _hex(msg, "msg"), _amount(coins, "coins")
     txid, _ = _send(name, from_address, fee, force, lambda key, gas, fee_units, nonce:
                     builders.execute(key, params.chain_id, target, message, gas=gas,
@@ -170,7 +164,7 @@ def migrate_cmd(name: str, contract: str, code_hash: str, msg: str, from_address
                 fee: str, force: bool, **conn: Any) -> None:  # fmt: skip
     """Move CONTRACT (you are its admin) to the code CODE_HASH; prints the txid."""
     params, _ = _place(conn["datadir"], conn["network"])
-    target = _account(contract, params.address_prefix, "contract")
+    target = _account_id(contract, params.address_prefix, "contract")
     digest, message = _hex(code_hash, "code hash"), _hex(msg, "msg")
     txid, _ = _send(name, from_address, fee, force, lambda key, gas, fee_units, nonce:
                     builders.migrate(key, params.chain_id, target, digest, message, gas=gas,

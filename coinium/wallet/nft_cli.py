@@ -53,10 +53,11 @@ from coinium.core.kinds.nft.common import (
 )
 from coinium.core.kinds.nft.offer import Offer, read_offer
 from coinium.core.units import format_amount
-from coinium.crypto.address import AddressError, account_id, decode_address, encode_address
+from coinium.crypto.address import account_id, encode_address
 from coinium.wallet import keystore
 from coinium.wallet.cli import (
     DEFAULT_FEE,
+    _account_id,
     _amount,
     _broadcast,
     _client,
@@ -87,13 +88,6 @@ def _token(text: str) -> tuple[bytes, bytes]:
         return parse_token_name(text)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _account(text: str, params) -> bytes:
-    try:
-        return decode_address(text.strip(), params.address_prefix)[1]
-    except AddressError as exc:
-        raise click.ClickException(f"invalid address {text!r}: {exc}") from None
 
 
 def _metadata(uri: str, file: Path | None, hash_hex: str | None) -> tuple[bytes, bytes]:
@@ -181,7 +175,7 @@ def create_class_cmd(class_id, display_name, symbol, uri, file, hash_hex, royalt
     uri_b, digest = _metadata(uri, file, hash_hex)
     body = create_class.Body(
         raw_id, display_name.encode(), symbol.encode(), uri_b, digest, royalty_bps,
-        _account(royalty_to or creator, s.params), max_supply, int(open_mint),
+        _account_id(royalty_to or creator, s.params.address_prefix), max_supply, int(open_mint),
         FLAG_MUTABLE_METADATA if mutable else 0)  # fmt: skip
     click.echo(s.send(create_class.NUMBER, body, creator))
 
@@ -200,7 +194,7 @@ def mint_cmd(nft_id, to, uri, file, hash_hex, **opts) -> None:
     class_id, token_id = _token(nft_id)
     sender = s.sender or s.wallet.addresses[0]
     uri_b, digest = _metadata(uri, file, hash_hex)
-    owner = _account(to or sender, s.params)
+    owner = _account_id(to or sender, s.params.address_prefix)
     click.echo(s.send(mint.NUMBER, mint.Body(class_id, token_id, owner, uri_b, digest), sender))
 
 
@@ -213,7 +207,7 @@ def transfer_cmd(nft_id, to, **opts) -> None:
     """Give NFT CLASS/TOKEN to address TO; prints the txid."""
     s = _Session(opts)
     class_id, token_id = _token(nft_id)
-    body = transfer.Body(class_id, token_id, _account(to, s.params))
+    body = transfer.Body(class_id, token_id, _account_id(to, s.params.address_prefix))
     click.echo(s.send(transfer.NUMBER, body, s.owner_of(class_id, token_id)))
 
 
@@ -240,7 +234,7 @@ def approve_cmd(nft_id, operator, clear, **opts) -> None:
         raise click.UsageError("give OPERATOR or --clear")
     s = _Session(opts)
     class_id, token_id = _token(nft_id)
-    who = NO_ACCOUNT if clear else _account(operator, s.params)
+    who = NO_ACCOUNT if clear else _account_id(operator, s.params.address_prefix)
     click.echo(s.send(approve.NUMBER, approve.Body(class_id, token_id, who),
                       s.owner_of(class_id, token_id)))  # fmt: skip
 
@@ -253,7 +247,7 @@ def approve_cmd(nft_id, operator, clear, **opts) -> None:
 def set_operator_cmd(operator, revoke, **opts) -> None:
     """Approve (or --revoke) OPERATOR for all of the sender's NFTs; prints the txid."""
     s = _Session(opts)
-    body = set_operator.Body(_account(operator, s.params), 0 if revoke else 1)
+    body = set_operator.Body(_account_id(operator, s.params.address_prefix), 0 if revoke else 1)
     click.echo(s.send(set_operator.NUMBER, body))
 
 

@@ -27,6 +27,7 @@ from coinium.crypto.keys import PrivateKey
 from coinium.wallet import keystore
 from coinium.wallet.cli import (
     DEFAULT_FEE,
+    _account_id,
     _amount,
     _broadcast,
     _load,
@@ -56,7 +57,7 @@ def _submit(name: str, conn: dict[str, Any], build: Build) -> None:
 def _validator_id(text: str, network: str) -> bytes:
     from coinium.core.params import get_network
 
-    return decode_address(text.strip(), get_network(network).address_prefix)[1]
+    return _account_id(text, get_network(network).address_prefix, "validator address")
 
 
 _fee = click.option("--fee", default=DEFAULT_FEE, show_default=True, help="Fee in coins.")

@@ -262,6 +262,17 @@ def test_unreachable_node_is_one_clear_line(base, command):
     )
 
 
+@pytest.mark.parametrize("command", ["delegate", "unbond"])
+def test_staking_checks_the_validator_address_first(base, command):
+    main_address = encode_address("cn", bytes(range(20)))
+    result = wallet(base, command, "alice", main_address, "1")  # no wallet, no node needed
+    assert_user_error(
+        result,
+        f"invalid validator address {main_address!r}: address is for another network "
+        "(prefix 'cn', this network uses 'rcn')",
+    )
+
+
 def test_missing_cookie_says_what_to_do(base):
     create(base)
     result = wallet(base, "balance", "alice", "--rpc-port", str(_closed_port()))
