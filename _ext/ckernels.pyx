@@ -249,17 +249,55 @@ cdef int _as_bytes_item(object obj, list keep, const unsigned char **ptr, size_t
     return 0
 
 
+cdef class _SignatureBatch:
+    """Keys, messages and signatures as the C arrays the verify kernels read, and one verdict
+    byte per item. A message that is not bytes-like gets a key length that never verifies. The
+    bytes objects live (in `keep`) as long as the batch; the arrays are freed with it."""
+    cdef Py_ssize_t n
+    cdef const unsigned char **pks
+    cdef const unsigned char **msgs
+    cdef const unsigned char **sigs
+    cdef size_t *lens  # n key lengths, then n message lengths, then n signature lengths
+    cdef uint8_t *ok
+    cdef list keep
+
+    def __cinit__(self, list public_keys, list messages, list signatures):
+        cdef Py_ssize_t n = len(public_keys), i
+        self.n = n
+        self.keep = []
+        self.pks = <const unsigned char **>malloc(n * sizeof(void *))
+        self.msgs = <const unsigned char **>malloc(n * sizeof(void *))
+        self.sigs = <const unsigned char **>malloc(n * sizeof(void *))
+        self.lens = <size_t *>malloc(3 * n * sizeof(size_t))
+        self.ok = <uint8_t *>malloc(n)
+        if (self.pks == NULL or self.msgs == NULL or self.sigs == NULL or self.lens == NULL
+                or self.ok == NULL):
+            raise MemoryError()  # __dealloc__ still frees what was allocated
+        for i in range(n):
+            _as_bytes_item(public_keys[i], self.keep, &self.pks[i], &self.lens[i])
+            _as_bytes_item(messages[i], self.keep, &self.msgs[i], &self.lens[n + i])
+            _as_bytes_item(signatures[i], self.keep, &self.sigs[i], &self.lens[2 * n + i])
+            if self.msgs[i] == NULL:  # a message that is not bytes-like cannot verify
+                self.lens[i] = <size_t>-1
+                self.lens[n + i] = 0
+
+    def __dealloc__(self):
+        free(self.pks)
+        free(self.msgs)
+        free(self.sigs)
+        free(self.lens)
+        free(self.ok)
+
+    cdef list verdicts(self):
+        return [self.ok[i] != 0 for i in range(self.n)]
+
+
 def verify_many(list public_keys, list messages, list signatures, int threads,
                 size_t verify_detached_addr, size_t sign_open_addr):
     """Verdicts (list of bool) from libsodium, spread over `threads` threads without the GIL."""
-    cdef Py_ssize_t n = len(public_keys), i
-    cdef const unsigned char **pks = NULL
-    cdef const unsigned char **msgs = NULL
-    cdef const unsigned char **sigs = NULL
-    cdef size_t *lens = NULL
-    cdef uint8_t *ok = NULL
+    cdef Py_ssize_t n = len(public_keys)
+    cdef _SignatureBatch b
     cdef int rc
-    cdef list keep = []
     cdef coinium_verify_detached_fn vd = <coinium_verify_detached_fn>verify_detached_addr
     cdef coinium_sign_open_fn so = <coinium_sign_open_fn>sign_open_addr
     if len(messages) != n or len(signatures) != n:
@@ -268,33 +306,13 @@ def verify_many(list public_keys, list messages, list signatures, int threads,
         raise ValueError("verify_batch: no libsodium entry point given")
     if n == 0:
         return []
-    pks = <const unsigned char **>malloc(n * sizeof(void *))
-    msgs = <const unsigned char **>malloc(n * sizeof(void *))
-    sigs = <const unsigned char **>malloc(n * sizeof(void *))
-    lens = <size_t *>malloc(3 * n * sizeof(size_t))
-    ok = <uint8_t *>malloc(n)
-    try:
-        if pks == NULL or msgs == NULL or sigs == NULL or lens == NULL or ok == NULL:
-            raise MemoryError()
-        for i in range(n):
-            _as_bytes_item(public_keys[i], keep, &pks[i], &lens[i])
-            _as_bytes_item(messages[i], keep, &msgs[i], &lens[n + i])
-            _as_bytes_item(signatures[i], keep, &sigs[i], &lens[2 * n + i])
-            if msgs[i] == NULL:  # a message that is not bytes-like cannot verify
-                lens[i] = <size_t>-1
-                lens[n + i] = 0
-        with nogil:
-            rc = coinium_verify_many(vd, so, <size_t>n, pks, lens, msgs, lens + n, sigs,
-                                     lens + 2 * n, ok, threads)
-        if rc != 0:
-            raise MemoryError()
-        return [ok[i] != 0 for i in range(n)]
-    finally:
-        free(pks)
-        free(msgs)
-        free(sigs)
-        free(lens)
-        free(ok)
+    b = _SignatureBatch(public_keys, messages, signatures)
+    with nogil:
+        rc = coinium_verify_many(vd, so, <size_t>n, b.pks, b.lens, b.msgs, b.lens + n, b.sigs,
+                                 b.lens + 2 * n, b.ok, threads)
+    if rc != 0:
+        raise MemoryError()
+    return b.verdicts()
 
 
 # ---- Coinium's Ed25519 rule (ZIP-215, small-order keys refused): _ext/csrc/ed25519_*.c ----
@@ -346,14 +364,9 @@ def ed25519_verify_one(object public_key, object message, object signature,
 def ed25519_verify_batch(list public_keys, list messages, list signatures, int threads,
                          size_t sha512_addr, int rule, int msm_mode):
     """Verdicts (list of bool) from the batch check, over `threads` threads without the GIL."""
-    cdef Py_ssize_t n = len(public_keys), i
-    cdef const unsigned char **pks = NULL
-    cdef const unsigned char **msgs = NULL
-    cdef const unsigned char **sigs = NULL
-    cdef size_t *lens = NULL
-    cdef uint8_t *ok = NULL
+    cdef Py_ssize_t n = len(public_keys)
+    cdef _SignatureBatch b
     cdef int rc
-    cdef list keep = []
     cdef coinium_sha512_fn sha512 = <coinium_sha512_fn>sha512_addr
     if len(messages) != n or len(signatures) != n:
         raise ValueError("verify_batch: public_keys, messages and signatures differ in length")
@@ -361,30 +374,10 @@ def ed25519_verify_batch(list public_keys, list messages, list signatures, int t
         raise ValueError("verify_batch: no SHA-512 entry point given")
     if n == 0:
         return []
-    pks = <const unsigned char **>malloc(n * sizeof(void *))
-    msgs = <const unsigned char **>malloc(n * sizeof(void *))
-    sigs = <const unsigned char **>malloc(n * sizeof(void *))
-    lens = <size_t *>malloc(3 * n * sizeof(size_t))
-    ok = <uint8_t *>malloc(n)
-    try:
-        if pks == NULL or msgs == NULL or sigs == NULL or lens == NULL or ok == NULL:
-            raise MemoryError()
-        for i in range(n):
-            _as_bytes_item(public_keys[i], keep, &pks[i], &lens[i])
-            _as_bytes_item(messages[i], keep, &msgs[i], &lens[n + i])
-            _as_bytes_item(signatures[i], keep, &sigs[i], &lens[2 * n + i])
-            if msgs[i] == NULL:  # a message that is not bytes-like cannot verify
-                lens[i] = <size_t>-1
-                lens[n + i] = 0
-        with nogil:
-            rc = coinium_ed25519_verify_batch(sha512, <size_t>n, pks, lens, msgs, lens + n, sigs,
-                                              lens + 2 * n, ok, threads, rule, msm_mode)
-        if rc != 0:
-            raise MemoryError()
-        return [ok[i] != 0 for i in range(n)]
-    finally:
-        free(pks)
-        free(msgs)
-        free(sigs)
-        free(lens)
-        free(ok)
+    b = _SignatureBatch(public_keys, messages, signatures)
+    with nogil:
+        rc = coinium_ed25519_verify_batch(sha512, <size_t>n, b.pks, b.lens, b.msgs, b.lens + n,
+                                          b.sigs, b.lens + 2 * n, b.ok, threads, rule, msm_mode)
+    if rc != 0:
+        raise MemoryError()
+    return b.verdicts()

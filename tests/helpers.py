@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 from coinium.chain.chainstate import ChainState
 from coinium.crypto.keys import PrivateKey
 
@@ -9,6 +13,20 @@ from coinium.crypto.keys import PrivateKey
 def key(n: int) -> PrivateKey:
     """A deterministic key: the same ``n`` gives the same key in every run."""
     return PrivateKey(n.to_bytes(32, "big"))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
+               message: str = "condition") -> Any:  # fmt: skip
+    """The predicate's first truthy value, polled every ``interval`` s; TimeoutError after
+    ``timeout`` s (a deadline, never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
 
 
 STATE_DATABASES = ("state", "state_tree", "height", "undo", "txindex", "meta")

@@ -28,6 +28,8 @@ import warnings
 
 import numpy as np
 
+from coinium.kernels._args import MAX_NONCE, check_nonce_range, settled_search
+
 try:
     from numba import config as _numba_config
     from numba import cuda
@@ -43,8 +45,6 @@ NAME = "cuda"
 
 MIN_HEADER = 72
 MAX_HEADER = 128
-MAX_NONCE = (1 << 64) - 1
-MAX_TARGET = (1 << 256) - 1
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 if SIMULATOR:  # the simulator runs the kernel on NumPy scalars, whose uint32 sums warn as they wrap
     warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
@@ -403,8 +403,7 @@ def check_args(header: bytes, start_nonce: int, count: int) -> None:
     if not MIN_HEADER <= len(header) <= MAX_HEADER:
         raise ValueError(f"pow_search: header must be {MIN_HEADER}-{MAX_HEADER} bytes, "
                          f"got {len(header)}")  # fmt: skip
-    if start_nonce < 0 or count < 0 or (count > 0 and start_nonce + count - 1 > MAX_NONCE):
-        raise ValueError("pow_search: nonce range must lie within 0 .. 2^64-1")
+    check_nonce_range(start_nonce, count)
 
 
 def pow_search(header: bytes, target: int, start_nonce: int, count: int) -> tuple[int | None, int]:
@@ -415,12 +414,9 @@ def pow_search(header: bytes, target: int, start_nonce: int, count: int) -> tupl
     sized to the time it can wait.
     """
     check_args(header, start_nonce, count)
-    if count == 0:
-        return None, 0
-    if target < 0:  # no hash is <= a negative target
-        return None, count
-    if target >= MAX_TARGET:  # every hash qualifies
-        return start_nonce, 1
+    settled = settled_search(target, start_nonce, count)
+    if settled is not None:
+        return settled
     prepared = _prepare(bytes(header), int(target))
     nonce, end = start_nonce, start_nonce + count
     while nonce < end:

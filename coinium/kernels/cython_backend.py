@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from coinium.kernels import _sodium_entry
 from coinium.kernels._args import (
-    MAX_TARGET,
     check_search_args,
     leaves_array,
+    settled_search,
     usable_cpus,
 )
 from coinium.kernels.python_backend import MERKLE_KEY
@@ -47,12 +47,9 @@ def pow_search(header: bytes, target: int, start_nonce: int, count: int) -> tupl
     use several cores.
     """
     check_search_args(header, start_nonce, count)
-    if count == 0:
-        return None, 0
-    if target < 0:  # no hash is <= a negative target
-        return None, count
-    if target >= MAX_TARGET:  # every hash qualifies
-        return start_nonce, 1
+    settled = settled_search(target, start_nonce, count)
+    if settled is not None:
+        return settled
     header = bytes(header)
     target_be = int(target).to_bytes(32, "big")
     done = 0

@@ -28,9 +28,9 @@ except ImportError as exc:  # numba missing: the selector moves on
 from coinium.kernels import _sodium_entry, ed25519_zip215
 from coinium.kernels._args import (
     HEADER_SIZE,
-    MAX_TARGET,
     check_search_args,
     leaves_array,
+    settled_search,
     usable_cpus,
 )
 from coinium.kernels.python_backend import MERKLE_KEY
@@ -216,12 +216,9 @@ def pow_search(header: bytes, target: int, start_nonce: int, count: int) -> tupl
     Single-threaded and GIL-free: run it in several threads on disjoint ranges to use more cores.
     """
     check_search_args(header, start_nonce, count)
-    if count == 0:
-        return None, 0
-    if target < 0:
-        return None, count
-    if target >= MAX_TARGET:
-        return start_nonce, 1
+    settled = settled_search(target, start_nonce, count)
+    if settled is not None:
+        return settled
     midstate, block1 = _header_words(bytes(header))
     tw = np.frombuffer(int(target).to_bytes(32, "big"), dtype=">u4").astype(np.uint32)
     nonce, left = start_nonce, count

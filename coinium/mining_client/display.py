@@ -40,6 +40,25 @@ def si_rate(value: float) -> str:
     return f"{value:.0f} H/s"
 
 
+# Each event's line where `describe` needs no logic: a template over the event's data ({short}:
+# the block hash's first 16 hex digits).
+_LINES = {
+    "connected": "connected: mining at height {height}",
+    "disconnected": "node unavailable ({error}); retrying with backoff",
+    "work": "work: height {height}, {transactions} txs, generation {generation} ({trigger})",
+    "found": "found block {short} at height {height} (worker {worker})",
+    "accepted": "accepted block {short} at height {height}",
+    "rejected": "REJECTED block {short} at height {height}: {reason}",
+    "stale": "block {short} found on stale work, not submitted ({reason})",
+    "submit-failed": "could not submit {short}: {error} (will retry if still on the tip)",
+    "worker-restarted": "worker {worker} died; restarted as pid {pid}",
+    "error": "error: {message}",
+    "done": "done: {accepted} blocks accepted",
+    "stopped": "stopped: {accepted} accepted, {rejected} rejected, {stale_blocks} stale, "
+               "{hashes:,} hashes",
+}
+
+
 def describe(event: MinerEvent) -> str | None:
     """One line for a person, or None for events not worth a line."""
     d = event.data
@@ -51,38 +70,13 @@ def describe(event: MinerEvent) -> str | None:
         if gpus:
             line += f" and {len(gpus)} GPU worker{'s' if len(gpus) > 1 else ''}: {', '.join(gpus)}"
         return line + f" (pids {d['pids']})"
-    if kind == "connected":
-        return f"connected: mining at height {d['height']}"
-    if kind == "disconnected":
-        return f"node unavailable ({d['error']}); retrying with backoff"
     if kind == "notify":
         where = d.get("address") or f"every {d.get('interval')} s"
         return f"new tips by {d['mode']} ({where})"
     if kind == "newtip":
         return f"new tip {short or '?'} ({d['source']})" if d["source"] != "node" else None
-    if kind == "work":
-        return (f"work: height {d['height']}, {d['transactions']} txs, "
-                f"generation {d['generation']} ({d['trigger']})")  # fmt: skip
-    if kind == "found":
-        return f"found block {short} at height {d['height']} (worker {d['worker']})"
-    if kind == "accepted":
-        return f"accepted block {short} at height {d['height']}"
-    if kind == "rejected":
-        return f"REJECTED block {short} at height {d['height']}: {d['reason']}"
-    if kind == "stale":
-        return f"block {short} found on stale work, not submitted ({d['reason']})"
-    if kind == "submit-failed":
-        return f"could not submit {short}: {d['error']} (will retry if still on the tip)"
-    if kind == "worker-restarted":
-        return f"worker {d['worker']} died; restarted as pid {d['pid']}"
-    if kind == "error":
-        return f"error: {d['message']}"
-    if kind == "done":
-        return f"done: {d['accepted']} blocks accepted"
-    if kind == "stopped":
-        return (f"stopped: {d['accepted']} accepted, {d['rejected']} rejected, "
-                f"{d['stale_blocks']} stale, {d['hashes']:,} hashes")  # fmt: skip
-    return None
+    template = _LINES.get(kind)
+    return None if template is None else template.format_map({**d, "short": short})
 
 
 class JsonSink:

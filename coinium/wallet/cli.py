@@ -42,9 +42,10 @@ import click
 
 from coinium.config import ConfigError, default_datadir, rpc_endpoint
 from coinium.core.params import MAIN, NETWORKS, NetworkParams, get_network
-from coinium.core.transaction import MAX_MEMO_SIZE, sign_transfer
+from coinium.core.transaction import MAX_MEMO_SIZE, Transaction, sign_transfer
 from coinium.core.units import format_amount, parse_amount
 from coinium.crypto.address import AddressError, decode_address
+from coinium.crypto.keys import PrivateKey
 from coinium.wallet import hd, keystore, outbox
 from coinium.wallet.keystore import Wallet, WalletError, WalletNotFoundError
 from coinium.wallet.rpc_client import RpcClient, RpcClientError, RpcError
@@ -149,6 +150,22 @@ def _client(
     )
 
 
+def _wallet_and_node(name: str, datadir: Path | None, network: str, rpc_host: str | None,
+                     rpc_port: int | None, rpc_user: str | None, rpc_password: str | None
+                     ) -> tuple[NetworkParams, Wallet, RpcClient]:  # fmt: skip
+    """Wallet NAME and a client of the node of its network (the commands' --rpc-* options)."""
+    params, ndir, wallet = _load(datadir, network, name)
+    return params, wallet, _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+
+
+def _account_id(text: str, prefix: str, what: str = "address") -> bytes:
+    """The account id an address of this network names; a clear error naming ``what`` if not."""
+    try:
+        return decode_address(text.strip(), prefix)[1]
+    except AddressError as exc:
+        raise click.ClickException(f"invalid {what} {text!r}: {exc}") from None
+
+
 def _amount(text: str, what: str) -> int:
     try:
         return parse_amount(text)
@@ -161,6 +178,25 @@ def _units_field(reply: Any, key: str, method: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise RpcClientError(f"the node's {method} reply has no usable {key!r}")
     return value
+
+
+def _pending_nonce(client: RpcClient, address: str) -> int:
+    """The nonce the address's next transaction takes (the node counts its mempool in)."""
+    return _units_field(client.call("getaccount", address), "pending_nonce", "getaccount")
+
+
+def _unlock(wallet: Wallet, address: str | None = None) -> PrivateKey:
+    """The key of ``address`` (the receiving key when None), asking for the passphrase."""
+    passphrase = _passphrase(f"Passphrase for wallet {wallet.name!r}")
+    return keystore.unlock_key(wallet, passphrase, address)
+
+
+def _broadcast(client: RpcClient, tx: Transaction) -> str:
+    """Hand a signed transaction to the node; its txid. A refusal ends the command."""
+    try:
+        return client.call("sendrawtransaction", tx.raw.hex())
+    except RpcError as exc:
+        raise click.ClickException(f"the node refused the transaction: {exc}") from None
 
 
 def _coins(value: Any) -> str:
@@ -285,8 +321,8 @@ def balance_cmd(
     rpc_password: str | None,
 ) -> None:
     """Print wallet NAME's balance (confirmed; pending too when it differs)."""
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    _, wallet, client = _wallet_and_node(name, datadir, network, rpc_host, rpc_port, rpc_user,
+                                         rpc_password)  # fmt: skip
     _resubmit(wallet, client)
     accounts = [client.call("getaccount", a) for a in wallet.addresses]
     confirmed = sum(_units_field(acc, "balance_units", "getaccount") for acc in accounts)
@@ -366,10 +402,7 @@ def send_cmd(
     if units == 0:
         raise click.ClickException("invalid amount: it must be more than zero")
     fee_units = _amount(fee, "fee")
-    try:
-        _, recipient = decode_address(to.strip(), params.address_prefix)
-    except AddressError as exc:
-        raise click.ClickException(f"invalid recipient address {to!r}: {exc}") from None
+    recipient = _account_id(to, params.address_prefix, "recipient address")
     memo_bytes = memo.encode("utf-8")
     if len(memo_bytes) > MAX_MEMO_SIZE:
         raise click.ClickException(
@@ -405,15 +438,9 @@ def send_cmd(
             + ("" if len(candidates) == 1 else " (a transaction spends from one address)")
         )
 
-    passphrase = _passphrase(f"Passphrase for wallet {name!r}")
-    key = keystore.unlock_key(wallet, passphrase, sender)
-    del passphrase
-    tx = sign_transfer(key, params.chain_id, recipient, units, fee_units, nonce, memo_bytes)
-    del key
-    try:
-        txid = client.call("sendrawtransaction", tx.encode().hex())
-    except RpcError as exc:
-        raise click.ClickException(f"the node refused the transaction: {exc}") from None
+    tx = sign_transfer(_unlock(wallet, sender), params.chain_id, recipient, units, fee_units,
+                       nonce, memo_bytes)  # fmt: skip
+    txid = _broadcast(client, tx)
     try:
         outbox.record(outbox.outbox_path(wallet.path), sender, tx)
     except OSError as exc:  # sent all the same: say so, with the txid
@@ -443,8 +470,8 @@ def rebroadcast_cmd(
     rpc_password: str | None,
 ) -> None:
     """Hand wallet NAME's sends that no block holds yet to the node again."""
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    _, wallet, client = _wallet_and_node(name, datadir, network, rpc_host, rpc_port, rpc_user,
+                                         rpc_password)  # fmt: skip
     result = _resubmit(wallet, client)
     click.echo(f"resent {result.resent}, confirmed {result.confirmed}, "
                f"refused {len(result.refused)}")  # fmt: skip
@@ -487,8 +514,8 @@ def history_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, rpc_host, rpc_port, rpc_user, rpc_password)
+    _, wallet, client = _wallet_and_node(name, datadir, network, rpc_host, rpc_port, rpc_user,
+                                         rpc_password)  # fmt: skip
     rows: list[tuple[str, dict[str, Any]]] = []
     for address in wallet.addresses:
         entries = client.call("listtransactions", address, count + skip, 0)

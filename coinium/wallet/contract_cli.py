@@ -24,19 +24,21 @@ from coinium.contracts import builders, limits
 from coinium.contracts.records import code_hash as hash_of_code
 from coinium.contracts.records import contract_id
 from coinium.core.units import format_amount
-from coinium.crypto.address import AddressError, decode_address, encode_address
-from coinium.wallet import keystore
+from coinium.crypto.address import encode_address
 from coinium.wallet.cli import (
     DEFAULT_FEE,
+    _account_id,
     _amount,
+    _broadcast,
     _client,
     _load,
     _network_options,
-    _passphrase,
+    _pending_nonce,
     _place,
     _rpc_options,
-    _units_field,
+    _unlock,
     _user_errors,
+    _wallet_and_node,
     wallet_group,  # fmt: skip
 )
 from coinium.wallet.keystore import WalletError
@@ -57,26 +59,15 @@ def _hex(text: str, what: str) -> bytes:
         raise click.ClickException(f"{what} must be hex") from None
 
 
-def _account(text: str, prefix: str, what: str) -> bytes:
-    try:
-        return decode_address(text.strip(), prefix)[1]
-    except AddressError as exc:
-        raise click.ClickException(f"invalid {what} {text!r}: {exc}") from None
-
-
 def _send(name: str, from_address: str | None, fee: str, force: bool, build: Any, conn: dict
           ) -> tuple[str, int]:  # fmt: skip
     """Estimate, sign and send ``build(key, gas, fee, nonce)``; (txid, nonce)."""
-    params, ndir, wallet = _load(conn["datadir"], conn["network"], name)
-    client = _client(ndir, params, conn["rpc_host"], conn["rpc_port"], conn["rpc_user"],
-                     conn["rpc_password"])  # fmt: skip
+    params, wallet, client = _wallet_and_node(name, **conn)
     sender = from_address or wallet.addresses[0]
     if sender not in wallet.addresses:
         raise WalletError(f"address {sender} is not in wallet {name!r}")
-    nonce = _units_field(client.call("getaccount", sender), "pending_nonce", "getaccount")
-    passphrase = _passphrase(f"Passphrase for wallet {name!r}")
-    key = keystore.unlock_key(wallet, passphrase, sender)
-    del passphrase
+    nonce = _pending_nonce(client, sender)
+    key = _unlock(wallet, sender)
     trial = build(key, limits.MAX_TX_GAS, limits.min_fee(limits.MAX_TX_GAS), nonce)
     try:
         estimate = client.call("estimategas", trial.raw.hex())
@@ -89,10 +80,7 @@ def _send(name: str, from_address: str | None, fee: str, force: bool, build: Any
     fee_units = max(_amount(fee, "fee"), limits.min_fee(gas))
     tx = build(key, gas, fee_units, nonce)
     del key
-    try:
-        txid = client.call("sendrawtransaction", tx.raw.hex())
-    except RpcError as exc:
-        raise click.ClickException(f"the node refused the transaction: {exc}") from None
+    txid = _broadcast(client, tx)
     click.echo(f"{txid} (gas limit {gas}, fee {format_amount(fee_units)})", err=True)
     return txid, nonce
 
@@ -137,14 +125,14 @@ def instantiate_cmd(name: str, code_hash: str, msg: str, coins: str, admin: str 
     digest = _hex(code_hash, "code hash")
     if len(digest) != 32:
         raise click.ClickException("a code hash is 32 bytes (64 hex digits)")
-    admin_id = _account(admin, params.address_prefix, "admin") if admin else None
+    admin_id = _account_id(admin, params.address_prefix, "admin") if admin else None
     message, units = _hex(msg, "msg"), _amount(coins, "coins")
     txid, nonce = _send(name, from_address, fee, force, lambda key, gas, fee_units, nonce:
                         builders.instantiate(key, params.chain_id, digest, message, gas=gas,
                                              fee=fee_units, nonce=nonce, coins=units,
                                              admin=admin_id), conn)  # fmt: skip
     _, _, wallet = _load(conn["datadir"], conn["network"], name)
-    sender = _account(from_address or wallet.addresses[0], params.address_prefix, "address")
+    sender = _account_id(from_address or wallet.addresses[0], params.address_prefix, "address")
     click.echo(f"{txid} {encode_address(params.address_prefix, contract_id(sender, nonce))}")
 
 
@@ -158,7 +146,7 @@ def execute_cmd(name: str, contract: str, msg: str, coins: str, from_address: st
                 fee: str, force: bool, **conn: Any) -> None:  # fmt: skip
     """Call CONTRACT's execute entry point; prints the txid."""
     params, _ = _place(conn["datadir"], conn["network"])
-    target = _account(contract, params.address_prefix, "contract")
+    target = _account_id(contract, params.address_prefix, "contract")
     message, units = _hex(msg, "msg"), _amount(coins, "coins")
     txid, _ = _send(name, from_address, fee, force, lambda key, gas, fee_units, nonce:
                     builders.execute(key, params.chain_id, target, message, gas=gas,
@@ -176,7 +164,7 @@ def migrate_cmd(name: str, contract: str, code_hash: str, msg: str, from_address
                 fee: str, force: bool, **conn: Any) -> None:  # fmt: skip
     """Move CONTRACT (you are its admin) to the code CODE_HASH; prints the txid."""
     params, _ = _place(conn["datadir"], conn["network"])
-    target = _account(contract, params.address_prefix, "contract")
+    target = _account_id(contract, params.address_prefix, "contract")
     digest, message = _hex(code_hash, "code hash"), _hex(msg, "msg")
     txid, _ = _send(name, from_address, fee, force, lambda key, gas, fee_units, nonce:
                     builders.migrate(key, params.chain_id, target, digest, message, gas=gas,

@@ -62,8 +62,7 @@ def _changes(settings: tuple[str, ...]) -> list[tuple[int, int]]:
 @_network_options
 @_rpc_options
 @_user_errors
-def propose_cmd(name, settings, title, description, deposit, fee, datadir, network, rpc_host,
-                rpc_port, rpc_user, rpc_password) -> None:  # fmt: skip
+def propose_cmd(name, settings, title, description, deposit, fee, **conn) -> None:
     """Propose changes to governed consensus parameters from wallet NAME."""
     changes = _changes(settings)
     title_bytes = title.encode()
@@ -71,9 +70,8 @@ def propose_cmd(name, settings, title, description, deposit, fee, datadir, netwo
         raise click.UsageError(f"the title is 1 to {MAX_TITLE} bytes")
     units, fee_units = _amount(deposit, "deposit"), _amount(fee, "fee")
     digest = blake3_256(description.encode())
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
-            lambda key, cid, nonce: [gtx.submit(key, cid, changes, title_bytes, digest, units,
-                                                fee_units, nonce)])  # fmt: skip
+    _submit(name, conn, lambda key, cid, nonce: [
+        gtx.submit(key, cid, changes, title_bytes, digest, units, fee_units, nonce)])
 
 
 @wallet_group.command("deposit")
@@ -84,11 +82,10 @@ def propose_cmd(name, settings, title, description, deposit, fee, datadir, netwo
 @_network_options
 @_rpc_options
 @_user_errors
-def deposit_cmd(name, proposal, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
-                rpc_password) -> None:  # fmt: skip
+def deposit_cmd(name, proposal, amount, fee, **conn) -> None:
     """Add AMOUNT coins of wallet NAME to PROPOSAL's deposit."""
     units, fee_units = _amount(amount, "amount"), _amount(fee, "fee")
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
+    _submit(name, conn,
             lambda key, cid, nonce: [gtx.deposit(key, cid, proposal, units, fee_units, nonce)])
 
 
@@ -102,14 +99,12 @@ def deposit_cmd(name, proposal, amount, fee, datadir, network, rpc_host, rpc_por
 @_network_options
 @_rpc_options
 @_user_errors
-def vote_cmd(name, proposal, option, validator, fee, datadir, network, rpc_host, rpc_port,
-             rpc_user, rpc_password) -> None:  # fmt: skip
+def vote_cmd(name, proposal, option, validator, fee, **conn) -> None:
     """Vote OPTION on PROPOSAL with wallet NAME's stake."""
-    target = None if validator is None else _validator_id(validator, network)
+    target = None if validator is None else _validator_id(validator, conn["network"])
     choice, fee_units = OPTION_NAMES.index(option), _amount(fee, "fee")
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
-            lambda key, cid, nonce: [gtx.vote(key, cid, target or key.account, proposal, choice,
-                                              fee_units, nonce)])  # fmt: skip
+    _submit(name, conn, lambda key, cid, nonce: [
+        gtx.vote(key, cid, target or key.account, proposal, choice, fee_units, nonce)])
 
 
 __all__ = ["DEFAULT_FEE"]

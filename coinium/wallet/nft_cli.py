@@ -53,21 +53,23 @@ from coinium.core.kinds.nft.common import (
 )
 from coinium.core.kinds.nft.offer import Offer, read_offer
 from coinium.core.units import format_amount
-from coinium.crypto.address import AddressError, account_id, decode_address, encode_address
+from coinium.crypto.address import account_id, encode_address
 from coinium.wallet import keystore
 from coinium.wallet.cli import (
     DEFAULT_FEE,
+    _account_id,
     _amount,
+    _broadcast,
     _client,
-    _load,
     _network_options,
-    _passphrase,
+    _pending_nonce,
     _rpc_options,
-    _units_field,
+    _unlock,
     _user_errors,
+    _wallet_and_node,
     wallet_group,
 )
-from coinium.wallet.rpc_client import RpcClient, RpcError
+from coinium.wallet.rpc_client import RpcError
 
 CHUNK = 1 << 20
 
@@ -86,13 +88,6 @@ def _token(text: str) -> tuple[bytes, bytes]:
         return parse_token_name(text)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _account(text: str, params) -> bytes:
-    try:
-        return decode_address(text.strip(), params.address_prefix)[1]
-    except AddressError as exc:
-        raise click.ClickException(f"invalid address {text!r}: {exc}") from None
 
 
 def _metadata(uri: str, file: Path | None, hash_hex: str | None) -> tuple[bytes, bytes]:
@@ -118,9 +113,9 @@ class _Session:
     """A wallet, its node and the sending of one NFT transaction."""
 
     def __init__(self, opts: dict[str, Any]):
-        self.params, ndir, self.wallet = _load(opts["datadir"], opts["network"], opts["name"])
-        self.client: RpcClient = _client(ndir, self.params, opts["rpc_host"], opts["rpc_port"],
-                                         opts["rpc_user"], opts["rpc_password"])  # fmt: skip
+        self.params, self.wallet, self.client = _wallet_and_node(
+            opts["name"], opts["datadir"], opts["network"], opts["rpc_host"], opts["rpc_port"],
+            opts["rpc_user"], opts["rpc_password"])  # fmt: skip
         self.fee = _amount(opts["fee"], "fee")
         self.sender = opts["from_address"]
         if self.sender is not None and self.sender not in self.wallet.addresses:
@@ -131,22 +126,15 @@ class _Session:
         info = self.client.call("getnft", f"{class_id.decode()}/{token_id.decode()}")
         return info["owner"]
 
-    def key(self, address: str):
-        passphrase = _passphrase(f"Passphrase for wallet {self.wallet.name!r}")
-        return keystore.unlock_key(self.wallet, passphrase, address)
-
     def send(self, number: int, body, address: str | None = None) -> str:
         if self.sender is None and address is not None and address not in self.wallet.addresses:
             raise keystore.WalletError(f"the wallet does not hold the token's owner {address} (an "
                                        "approved operator sends with --from)")  # fmt: skip
         address = self.sender or address or self.wallet.addresses[0]
-        account = self.client.call("getaccount", address)
-        nonce = _units_field(account, "pending_nonce", "getaccount")
-        tx = nft.signed_tx(number, self.key(address), self.params.chain_id, nonce, self.fee, body)
-        try:
-            return self.client.call("sendrawtransaction", tx.encode().hex())
-        except RpcError as exc:
-            raise click.ClickException(f"the node refused the transaction: {exc}") from None
+        nonce = _pending_nonce(self.client, address)
+        tx = nft.signed_tx(number, _unlock(self.wallet, address), self.params.chain_id, nonce,
+                           self.fee, body)  # fmt: skip
+        return _broadcast(self.client, tx)
 
 
 def _common(f):
@@ -187,7 +175,7 @@ def create_class_cmd(class_id, display_name, symbol, uri, file, hash_hex, royalt
     uri_b, digest = _metadata(uri, file, hash_hex)
     body = create_class.Body(
         raw_id, display_name.encode(), symbol.encode(), uri_b, digest, royalty_bps,
-        _account(royalty_to or creator, s.params), max_supply, int(open_mint),
+        _account_id(royalty_to or creator, s.params.address_prefix), max_supply, int(open_mint),
         FLAG_MUTABLE_METADATA if mutable else 0)  # fmt: skip
     click.echo(s.send(create_class.NUMBER, body, creator))
 
@@ -206,7 +194,7 @@ def mint_cmd(nft_id, to, uri, file, hash_hex, **opts) -> None:
     class_id, token_id = _token(nft_id)
     sender = s.sender or s.wallet.addresses[0]
     uri_b, digest = _metadata(uri, file, hash_hex)
-    owner = _account(to or sender, s.params)
+    owner = _account_id(to or sender, s.params.address_prefix)
     click.echo(s.send(mint.NUMBER, mint.Body(class_id, token_id, owner, uri_b, digest), sender))
 
 
@@ -219,7 +207,7 @@ def transfer_cmd(nft_id, to, **opts) -> None:
     """Give NFT CLASS/TOKEN to address TO; prints the txid."""
     s = _Session(opts)
     class_id, token_id = _token(nft_id)
-    body = transfer.Body(class_id, token_id, _account(to, s.params))
+    body = transfer.Body(class_id, token_id, _account_id(to, s.params.address_prefix))
     click.echo(s.send(transfer.NUMBER, body, s.owner_of(class_id, token_id)))
 
 
@@ -246,7 +234,7 @@ def approve_cmd(nft_id, operator, clear, **opts) -> None:
         raise click.UsageError("give OPERATOR or --clear")
     s = _Session(opts)
     class_id, token_id = _token(nft_id)
-    who = NO_ACCOUNT if clear else _account(operator, s.params)
+    who = NO_ACCOUNT if clear else _account_id(operator, s.params.address_prefix)
     click.echo(s.send(approve.NUMBER, approve.Body(class_id, token_id, who),
                       s.owner_of(class_id, token_id)))  # fmt: skip
 
@@ -259,7 +247,7 @@ def approve_cmd(nft_id, operator, clear, **opts) -> None:
 def set_operator_cmd(operator, revoke, **opts) -> None:
     """Approve (or --revoke) OPERATOR for all of the sender's NFTs; prints the txid."""
     s = _Session(opts)
-    body = set_operator.Body(_account(operator, s.params), 0 if revoke else 1)
+    body = set_operator.Body(_account_id(operator, s.params.address_prefix), 0 if revoke else 1)
     click.echo(s.send(set_operator.NUMBER, body))
 
 
@@ -299,7 +287,7 @@ def offer_cmd(nft_id, price, expiry_blocks, offer_nonce, **opts) -> None:
     if owner not in s.wallet.addresses:
         raise keystore.WalletError(f"the wallet does not hold {nft_id}'s owner {owner}")
     height = s.client.call("getblockchaininfo")["blocks"]
-    key = s.key(owner)
+    key = _unlock(s.wallet, owner)
     nonce = secrets.randbits(63) if offer_nonce is None else offer_nonce
     offer = Offer(key.public_key, class_id, token_id, _amount(price, "price"),
                   height + expiry_blocks, nonce).signed(key, s.params.chain_id)

@@ -16,7 +16,7 @@ for vote fees. Each command prints the txid(s); the node's refusal (-26 and the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,40 +27,37 @@ from coinium.crypto.keys import PrivateKey
 from coinium.wallet import keystore
 from coinium.wallet.cli import (
     DEFAULT_FEE,
+    _account_id,
     _amount,
-    _client,
+    _broadcast,
     _load,
     _network_options,
     _passphrase,
+    _pending_nonce,
     _rpc_options,
-    _units_field,
+    _unlock,
     _user_errors,
+    _wallet_and_node,
     wallet_group,
 )  # fmt: skip
-from coinium.wallet.rpc_client import RpcError
 
 VOTING_LABEL = "voting"
 Build = Callable[[PrivateKey, int, int], list[Transaction]]  # (key, chain id, nonce) -> txs
 
 
-def _submit(name: str, fee: str, datadir: Path | None, network: str, rpc: tuple,
-            build: Build) -> None:  # fmt: skip
-    params, ndir, wallet = _load(datadir, network, name)
-    client = _client(ndir, params, *rpc)
-    account = client.call("getaccount", wallet.receiving_address)
-    nonce = _units_field(account, "pending_nonce", "getaccount")
-    key = keystore.unlock_key(wallet, _passphrase(f"Passphrase for wallet {name!r}"))
-    for tx in build(key, params.chain_id, nonce):
-        try:
-            click.echo(client.call("sendrawtransaction", tx.encode().hex()))
-        except RpcError as exc:
-            raise click.ClickException(f"the node refused the transaction: {exc}") from None
+def _submit(name: str, conn: dict[str, Any], build: Build) -> None:
+    """Sign ``build``'s transactions with wallet NAME's first key, from its next nonce, and send
+    them; ``conn``: the command's --datadir, --network and --rpc-* options."""
+    params, wallet, client = _wallet_and_node(name, **conn)
+    nonce = _pending_nonce(client, wallet.receiving_address)
+    for tx in build(_unlock(wallet), params.chain_id, nonce):
+        click.echo(_broadcast(client, tx))
 
 
 def _validator_id(text: str, network: str) -> bytes:
     from coinium.core.params import get_network
 
-    return decode_address(text.strip(), get_network(network).address_prefix)[1]
+    return _account_id(text, get_network(network).address_prefix, "validator address")
 
 
 _fee = click.option("--fee", default=DEFAULT_FEE, show_default=True, help="Fee in coins.")
@@ -82,10 +79,9 @@ def validator_group() -> None:
 @_network_options
 @_rpc_options
 @_user_errors
-def register_cmd(name, bond, commission, vote_funds, fee, datadir, network, rpc_host, rpc_port,
-                 rpc_user, rpc_password) -> None:  # fmt: skip
+def register_cmd(name, bond, commission, vote_funds, fee, **conn) -> None:
     """Register wallet NAME's first key as a validator bonding BOND coins."""
-    params, ndir, wallet = _load(datadir, network, name)
+    params, ndir, wallet = _load(conn["datadir"], conn["network"], name)
     voting = next((k for k in wallet.keys if k.label == VOTING_LABEL), None)
     if voting is None:
         _, voting = keystore.add_key(ndir, params, name,
@@ -102,7 +98,7 @@ def register_cmd(name, bond, commission, vote_funds, fee, datadir, network, rpc_
             txs.append(sign_transfer(key, chain_id, voter, funds, fee_units, nonce + 1))
         return txs
 
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password), build)
+    _submit(name, conn, build)
 
 
 @wallet_group.command("stake")
@@ -112,12 +108,10 @@ def register_cmd(name, bond, commission, vote_funds, fee, datadir, network, rpc_
 @_network_options
 @_rpc_options
 @_user_errors
-def stake_cmd(name, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
-              rpc_password) -> None:  # fmt: skip
+def stake_cmd(name, amount, fee, **conn) -> None:
     """Bond AMOUNT more coins to wallet NAME's own validator."""
     units, fee_units = _amount(amount, "amount"), _amount(fee, "fee")
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
-            lambda key, cid, nonce: [stx.bond(key, cid, units, fee_units, nonce)])
+    _submit(name, conn, lambda key, cid, nonce: [stx.bond(key, cid, units, fee_units, nonce)])
 
 
 @wallet_group.command("delegate")
@@ -128,12 +122,11 @@ def stake_cmd(name, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
 @_network_options
 @_rpc_options
 @_user_errors
-def delegate_cmd(name, validator, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
-                 rpc_password) -> None:  # fmt: skip
+def delegate_cmd(name, validator, amount, fee, **conn) -> None:
     """Delegate AMOUNT coins of wallet NAME to the validator at address VALIDATOR."""
-    target = _validator_id(validator, network)
+    target = _validator_id(validator, conn["network"])
     units, fee_units = _amount(amount, "amount"), _amount(fee, "fee")
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
+    _submit(name, conn,
             lambda key, cid, nonce: [stx.delegate(key, cid, target, units, fee_units, nonce)])
 
 
@@ -145,13 +138,12 @@ def delegate_cmd(name, validator, amount, fee, datadir, network, rpc_host, rpc_p
 @_network_options
 @_rpc_options
 @_user_errors
-def unbond_cmd(name, validator, amount, fee, datadir, network, rpc_host, rpc_port, rpc_user,
-               rpc_password) -> None:  # fmt: skip
+def unbond_cmd(name, validator, amount, fee, **conn) -> None:
     """Unbond AMOUNT coins of wallet NAME's stake with VALIDATOR (withdrawable after the
     unbonding period)."""
-    target = _validator_id(validator, network)
+    target = _validator_id(validator, conn["network"])
     units, fee_units = _amount(amount, "amount"), _amount(fee, "fee")
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
+    _submit(name, conn,
             lambda key, cid, nonce: [stx.unbond(key, cid, target, units, fee_units, nonce)])
 
 
@@ -162,10 +154,8 @@ def unbond_cmd(name, validator, amount, fee, datadir, network, rpc_host, rpc_por
 @_network_options
 @_rpc_options
 @_user_errors
-def withdraw_cmd(name, validator, fee, datadir, network, rpc_host, rpc_port, rpc_user,
-                 rpc_password) -> None:  # fmt: skip
+def withdraw_cmd(name, validator, fee, **conn) -> None:
     """Collect wallet NAME's rewards and matured unbondings from VALIDATOR."""
-    target = _validator_id(validator, network)
+    target = _validator_id(validator, conn["network"])
     fee_units = _amount(fee, "fee")
-    _submit(name, fee, datadir, network, (rpc_host, rpc_port, rpc_user, rpc_password),
-            lambda key, cid, nonce: [stx.withdraw(key, cid, target, fee_units, nonce)])
+    _submit(name, conn, lambda key, cid, nonce: [stx.withdraw(key, cid, target, fee_units, nonce)])

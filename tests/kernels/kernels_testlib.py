@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,28 @@ def load_or_skip(name: str):
         if in_ci():
             pytest.fail(f"kernel backend {name!r} must load in CI: {exc}")
         pytest.skip(f"kernel backend {name!r} unavailable: {exc}")
+
+
+def ticks_while(work: Callable[[], object]) -> int:
+    """Run ``work`` in a thread and count loops of Python code in this one until it ends: a
+    kernel that releases the GIL lets the count run into the tens of thousands."""
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    ticks = 0
+    while not done.is_set():
+        ticks += 1
+    worker.join()
+    if failure:
+        raise failure[0]
+    return ticks

@@ -119,24 +119,13 @@ def test_longer_search_matches_reference(kernel):
 @pytest.mark.parametrize("name", ["cython", "numba"])
 def test_search_releases_the_gil(name):
     """While one thread searches, another keeps running Python code."""
-    from kernels_testlib import load_or_skip
+    from kernels_testlib import load_or_skip, ticks_while
 
     module = load_or_skip(name)
     module.pow_search(bytes(124), 0, 0, 1000)  # warm up
     header = bytes(range(124))
     count = 1 << 26 if name == "cython" else 1 << 24
-    done = threading.Event()
-
-    def search():
-        module.pow_search(header, 0, 0, count)
-        done.set()
-
-    worker = threading.Thread(target=search)
-    worker.start()
-    ticks = 0
-    while not done.is_set():
-        ticks += 1
-    worker.join()
+    ticks = ticks_while(lambda: module.pow_search(header, 0, 0, count))
     assert ticks > 10_000, "the search held the GIL"
 
 

@@ -5,10 +5,9 @@ The rule's own vectors and the C kernels' differential tests are in test_kernels
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
-from kernels_testlib import VECTORS, load_or_skip
+from kernels_testlib import VECTORS, load_or_skip, ticks_while
 from nacl.signing import SigningKey
 
 from coinium.kernels import _sodium_entry
@@ -180,16 +179,6 @@ def test_verification_releases_the_gil(name):
     msg = b"m" * 100
     sig = key.sign(msg).signature
     n = 3000
-    done = threading.Event()
-
-    def check():
-        module.verify_batch([key.verify_key.encode()] * n, [msg] * n, [sig] * n, threads=1)
-        done.set()
-
-    worker = threading.Thread(target=check)
-    worker.start()
-    ticks = 0
-    while not done.is_set():
-        ticks += 1
-    worker.join()
+    ticks = ticks_while(lambda: module.verify_batch([key.verify_key.encode()] * n, [msg] * n,
+                                                    [sig] * n, threads=1))  # fmt: skip
     assert ticks > 10_000, "verification held the GIL"

@@ -9,17 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
-               message: str = "condition") -> Any:  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
+from helpers import wait_until  # noqa: F401 (the mining tests import it from here)
 
 
 class Collector:

@@ -12,7 +12,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 import zmq
 from click.testing import CliRunner
+from notify.notify_helpers import free_endpoint, seq
 
 from coinium.chain.builder import generate
 from coinium.config import ZmqPublisher
@@ -36,16 +36,6 @@ from coinium.notify.zmq_publisher import TOPICS, ZmqNotifier
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAIN_ID = REGTEST.chain_id
 TIME = r"\d\d:\d\d:\d\d\.\d{3} "
-
-
-def free_endpoint() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
-
-
-def seq(n: int) -> bytes:
-    return struct.pack("<I", n)
 
 
 @pytest.fixture

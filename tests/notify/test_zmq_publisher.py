@@ -9,13 +9,13 @@ arrives. Subscriptions travel in order on one connection, so the real topics are
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 import time
 from types import SimpleNamespace
 
 import pytest
 import zmq
+from notify.notify_helpers import free_endpoint, seq
 
 from coinium.chain.builder import build_block, generate, mine
 from coinium.chain.chainstate import AcceptStatus
@@ -28,17 +28,6 @@ from coinium.notify.zmq_publisher import TOPICS, NotifierError, ZmqNotifier
 
 PROBE = b"probe"
 CHAIN_ID = REGTEST.chain_id
-
-
-def free_endpoint() -> str:
-    """A tcp endpoint on a port that was free a moment ago (our config cannot say port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
-
-
-def seq(n: int) -> bytes:
-    return struct.pack("<I", n)
 
 
 def mempool_seq(n: int) -> bytes:

@@ -239,7 +239,20 @@ def test_send_from_an_address_not_in_the_wallet(base):
     assert_user_error(result, f"address {to} is not in wallet 'alice'")
 
 
-@pytest.mark.parametrize("command", [["balance", "alice"], ["history", "alice"]])
+VALIDATOR = encode_address("rcn", bytes(range(20)))
+
+
+@pytest.mark.parametrize("command", [
+    ["balance", "alice"],
+    ["history", "alice"],
+    # the staking and governance commands, as far as the nonce they ask the node for
+    ["stake", "alice", "1"],
+    ["delegate", "alice", VALIDATOR, "1"],
+    ["unbond", "alice", VALIDATOR, "1"],
+    ["withdraw", "alice", VALIDATOR],
+    ["deposit", "alice", "1", "1"],
+    ["vote", "alice", "1", "yes", "--validator", VALIDATOR],
+])  # fmt: skip
 def test_unreachable_node_is_one_clear_line(base, command):
     create(base)
     port = _closed_port()
@@ -247,6 +260,17 @@ def test_unreachable_node_is_one_clear_line(base, command):
     result = wallet(base, *command, *rpc)
     assert_user_error(
         result, f"cannot reach the node at http://127.0.0.1:{port}: is `coinium node` running?"
+    )
+
+
+@pytest.mark.parametrize("command", ["delegate", "unbond"])
+def test_staking_checks_the_validator_address_first(base, command):
+    main_address = encode_address("cn", bytes(range(20)))
+    result = wallet(base, command, "alice", main_address, "1")  # no wallet, no node needed
+    assert_user_error(
+        result,
+        f"invalid validator address {main_address!r}: address is for another network "
+        "(prefix 'cn', this network uses 'rcn')",
     )
 
 

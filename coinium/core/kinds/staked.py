@@ -14,23 +14,26 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from coinium.core.account import Account
 from coinium.core.codec import Reader
-from coinium.core.errors import BlockError, ConsensusError, TransactionError
+from coinium.core.errors import ConsensusError, TransactionError
 from coinium.core.kinds import Fields, Kind
+from coinium.core.kinds.signed import (
+    ACCOUNT_BODY,
+    SIGNATURE_SIZE,
+    block_failure,
+    check_signed_fields,
+    check_total,
+    debit_sender,
+    read_account_body,
+)
 from coinium.core.state import NS_ACCOUNT, BlockState, RecordKey
-from coinium.core.units import MAX_MONEY
-from coinium.crypto.address import account_id
 
 if TYPE_CHECKING:
     from coinium.core.transaction import Transaction
 
-PUBLIC_KEY_SIZE = 32
-SIGNATURE_SIZE = 64
-MAX_NONCE = (1 << 64) - 1
-BODY = struct.Struct("<32sQQ20sQ")
 Effect = Callable[["Transaction", bytes, BlockState], None]
 
 
@@ -42,12 +45,7 @@ def make_kind(*, number: int, name: str, data_size: int, variable: bool = False,
     ``variable``); ``spends_amount`` says whether ``amount`` may be non-zero."""
 
     def read(r: Reader) -> Fields:
-        body_offset = r.offset
-        sender, nonce, fee, recipient, amount = BODY.unpack(r.fixed(BODY.size, "body"))
-        for what, offset, value in (("fee", 40, fee), ("amount", 68, amount)):
-            if value > MAX_MONEY:
-                raise r.fail(what, body_offset + offset,
-                             f"{value} exceeds the money supply {MAX_MONEY}")  # fmt: skip
+        sender, nonce, fee, recipient, amount = read_account_body(r)
         if variable:
             data = r.var_bytes("data", data_size)
         else:
@@ -55,29 +53,20 @@ def make_kind(*, number: int, name: str, data_size: int, variable: bool = False,
         return recipient, amount, nonce, fee, sender, data, r.fixed(SIGNATURE_SIZE, "signature")
 
     def encode(tx: Transaction) -> bytes:
-        head = BODY.pack(tx.sender, tx.nonce, tx.fee, tx.recipient, tx.amount)
+        head = ACCOUNT_BODY.pack(tx.sender, tx.nonce, tx.fee, tx.recipient, tx.amount)
         if variable:
             return head + struct.pack("<H", len(tx.payload)) + tx.payload
         return head + tx.payload
 
     def check_fields(tx: Transaction) -> None:
-        if len(tx.sender) != PUBLIC_KEY_SIZE:
-            raise ValueError("sender must be a 32-byte public key")
-        if len(tx.signature) != SIGNATURE_SIZE:
-            raise ValueError("signature must be 64 bytes")
-        if not 0 <= tx.fee <= MAX_MONEY:
-            raise ValueError(f"fee {tx.fee} outside 0 .. MAX_MONEY")
-        if not 0 <= tx.nonce <= MAX_NONCE:
-            raise ValueError("nonce outside u64")
+        check_signed_fields(tx)
         if variable and len(tx.payload) > data_size:
             raise ValueError(f"{name} data longer than {data_size} bytes")
         if not variable and len(tx.payload) != data_size:
             raise ValueError(f"{name} data is {data_size} bytes")
 
     def check(tx: Transaction) -> None:
-        if tx.amount + tx.fee > MAX_MONEY:
-            raise TransactionError("bad-txns-txouttotal-toolarge", "amount + fee exceed MAX_MONEY",
-                                   txid=tx.txid)  # fmt: skip
+        check_total(tx)
         if tx.amount and not spends_amount:
             raise TransactionError("bad-stake-amount", f"a {name} carries no amount",
                                    txid=tx.txid)  # fmt: skip
@@ -90,23 +79,11 @@ def make_kind(*, number: int, name: str, data_size: int, variable: bool = False,
     def apply(txs: Sequence[Transaction], state: BlockState) -> int:
         fees = 0
         for tx in txs:
-            sender_id = account_id(tx.sender)
-            state.senders.append(sender_id)
-            sender = state.account(sender_id)
-            if tx.nonce != sender.nonce:
-                raise _failed(tx, "bad-txns-nonce",
-                              f"nonce {tx.nonce}, account expects {sender.nonce}")
-            if sender.nonce >= MAX_NONCE:
-                raise _failed(tx, "bad-txns-nonce", "account nonce exhausted")
-            spend = tx.amount + tx.fee
-            if sender.balance < spend:
-                raise _failed(tx, "bad-txns-in-belowout",
-                              f"balance {sender.balance} below amount + fee {spend}")
-            state.set_account(sender_id, Account(sender.balance - spend, sender.nonce + 1))
+            sender_id = debit_sender(tx, state, partial(block_failure, tx))
             try:
                 effect(tx, sender_id, state)
             except ConsensusError as exc:
-                raise _failed(tx, exc.reason, exc.detail) from None
+                raise block_failure(tx, exc.reason, exc.detail) from None
             fees += tx.fee
         return fees
 
@@ -118,11 +95,7 @@ def make_kind(*, number: int, name: str, data_size: int, variable: bool = False,
 
     return Kind(
         number=number, name=name, signed=True, coinbase=False,
-        max_size=2 + BODY.size + (2 if variable else 0) + data_size + SIGNATURE_SIZE,
+        max_size=2 + ACCOUNT_BODY.size + (2 if variable else 0) + data_size + SIGNATURE_SIZE,
         read=read, encode=encode, check_fields=check_fields, check=check, touches=touches,
         apply=apply, to_json=to_json,
     )  # fmt: skip
-
-
-def _failed(tx: Transaction, reason: str, detail: str) -> BlockError:
-    return BlockError(reason, f"tx {tx.txid.hex()}: {detail}")

@@ -17,8 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from coinium.core.account import Account
 from coinium.core.codec import Reader
-from coinium.core.errors import BlockError, TransactionError
 from coinium.core.kinds import Fields, Kind
+from coinium.core.kinds.signed import (
+    ACCOUNT_BODY,
+    MAX_NONCE,
+    SIGNATURE_SIZE,
+    block_failure,
+    check_signed_fields,
+    check_total,
+    read_account_body,
+)
 from coinium.core.state import NS_ACCOUNT, BlockState, RecordKey
 from coinium.core.units import MAX_MONEY
 from coinium.crypto.address import account_id
@@ -28,46 +36,27 @@ if TYPE_CHECKING:
 
 NUMBER = 1
 MAX_MEMO_SIZE = 256
-PUBLIC_KEY_SIZE = 32
-SIGNATURE_SIZE = 64
-MAX_NONCE = (1 << 64) - 1
-BODY = struct.Struct("<32sQQ20sQ")  # before the memo
 
 
 def read(r: Reader) -> Fields:
-    body_offset = r.offset
-    sender, nonce, fee, recipient, amount = BODY.unpack(r.fixed(BODY.size, "body"))
-    for what, offset, value in (("fee", 40, fee), ("amount", 68, amount)):
-        if value > MAX_MONEY:
-            raise r.fail(what, body_offset + offset,
-                         f"{value} exceeds the money supply {MAX_MONEY}")  # fmt: skip
+    sender, nonce, fee, recipient, amount = read_account_body(r)
     memo = r.var_bytes("memo", MAX_MEMO_SIZE)
     signature = r.fixed(SIGNATURE_SIZE, "signature")
     return recipient, amount, nonce, fee, sender, memo, signature
 
 
 def encode(tx: Transaction) -> bytes:
-    return BODY.pack(tx.sender, tx.nonce, tx.fee, tx.recipient, tx.amount) \
+    return ACCOUNT_BODY.pack(tx.sender, tx.nonce, tx.fee, tx.recipient, tx.amount) \
         + struct.pack("<H", len(tx.payload)) + tx.payload
 
 
 def check_fields(tx: Transaction) -> None:
-    if len(tx.sender) != PUBLIC_KEY_SIZE:
-        raise ValueError("sender must be a 32-byte public key")
-    if len(tx.signature) != SIGNATURE_SIZE:
-        raise ValueError("signature must be 64 bytes")
-    if not 0 <= tx.fee <= MAX_MONEY:
-        raise ValueError(f"fee {tx.fee} outside 0 .. MAX_MONEY")
-    if not 0 <= tx.nonce <= MAX_NONCE:
-        raise ValueError("nonce outside u64")
+    check_signed_fields(tx)
     if len(tx.payload) > MAX_MEMO_SIZE:
         raise ValueError(f"memo longer than {MAX_MEMO_SIZE} bytes")
 
 
-def check(tx: Transaction) -> None:
-    if tx.amount + tx.fee > MAX_MONEY:
-        raise TransactionError("bad-txns-txouttotal-toolarge", "amount + fee exceed MAX_MONEY",
-                               txid=tx.txid)  # fmt: skip
+check = check_total
 
 
 def touches(tx: Transaction, sender_id: bytes) -> Sequence[RecordKey]:
@@ -85,7 +74,8 @@ def apply(txs: Sequence[Transaction], state: BlockState) -> int:
     fees = 0
     for tx in txs:
         if tx.amount + tx.fee > MAX_MONEY:
-            raise _failed(tx, "bad-txns-txouttotal-toolarge", "amount + fee exceed MAX_MONEY")
+            raise block_failure(tx, "bad-txns-txouttotal-toolarge",
+                                "amount + fee exceed MAX_MONEY")
         sender_id = account_id(tx.sender)
         senders.append(sender_id)
         sender = accounts.get(sender_id)
@@ -93,14 +83,14 @@ def apply(txs: Sequence[Transaction], state: BlockState) -> int:
             sender = load(sender_id)
         nonce = sender.nonce
         if tx.nonce != nonce:
-            raise _failed(tx, "bad-txns-nonce", f"nonce {tx.nonce}, account expects {nonce}")
+            raise block_failure(tx, "bad-txns-nonce", f"nonce {tx.nonce}, account expects {nonce}")
         if nonce >= MAX_NONCE:
-            raise _failed(tx, "bad-txns-nonce", "account nonce exhausted")
+            raise block_failure(tx, "bad-txns-nonce", "account nonce exhausted")
         amount = tx.amount
         spend = amount + tx.fee
         if sender.balance < spend:
-            raise _failed(tx, "bad-txns-in-belowout",
-                          f"balance {sender.balance} below amount + fee {spend}")  # fmt: skip
+            raise block_failure(tx, "bad-txns-in-belowout",
+                                f"balance {sender.balance} below amount + fee {spend}")  # fmt: skip
         recipient_id = tx.recipient
         if recipient_id == sender_id:  # a transfer to oneself costs only the fee
             accounts[sender_id] = Account(sender.balance - spend + amount, nonce + 1)
@@ -109,16 +99,12 @@ def apply(txs: Sequence[Transaction], state: BlockState) -> int:
             if recipient is None:
                 recipient = load(recipient_id)
             if recipient.balance + amount > MAX_MONEY:
-                raise _failed(tx, "bad-txns-balance-overflow",
-                              "recipient balance would exceed MAX_MONEY")  # fmt: skip
+                raise block_failure(tx, "bad-txns-balance-overflow",
+                                    "recipient balance would exceed MAX_MONEY")  # fmt: skip
             accounts[sender_id] = Account(sender.balance - spend, nonce + 1)
             accounts[recipient_id] = Account(recipient.balance + amount, recipient.nonce)
         fees += tx.fee
     return fees
-
-
-def _failed(tx: Transaction, reason: str, detail: str) -> BlockError:
-    return BlockError(reason, f"tx {tx.txid.hex()}: {detail}")
 
 
 def to_json(tx: Transaction, show: Callable[[bytes], str]) -> dict[str, Any]:
@@ -127,7 +113,7 @@ def to_json(tx: Transaction, show: Callable[[bytes], str]) -> dict[str, Any]:
 
 KIND = Kind(
     number=NUMBER, name="transfer", signed=True, coinbase=False,
-    max_size=2 + BODY.size + 2 + MAX_MEMO_SIZE + SIGNATURE_SIZE,
+    max_size=2 + ACCOUNT_BODY.size + 2 + MAX_MEMO_SIZE + SIGNATURE_SIZE,
     read=read, encode=encode, check_fields=check_fields, check=check, touches=touches,
     apply=apply, to_json=to_json,
 )  # fmt: skip

@@ -23,6 +23,12 @@ from coinium.core.account import Account
 from coinium.core.codec import DecodeError, Reader
 from coinium.core.errors import TransactionError
 from coinium.core.kinds import Fields, Kind
+from coinium.core.kinds.signed import (
+    SIGNATURE_SIZE,
+    check_signed_fields,
+    check_total,
+    debit_sender,
+)
 from coinium.core.state import (
     NS_ACCOUNT,
     NS_NFT_CLASS,
@@ -50,8 +56,6 @@ ACCOUNT_SIZE = 20
 NO_ACCOUNT = bytes(ACCOUNT_SIZE)  # "no operator"
 NO_HASH = bytes(HASH_SIZE)
 MAX_ROYALTY_BPS = 10_000  # 100.00 %
-MAX_NONCE = (1 << 64) - 1
-SIGNATURE_SIZE = 64
 ID_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789._-")
 URI_CHARS = frozenset(range(0x21, 0x7F))  # printable ASCII, no space
 SYMBOL_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -365,12 +369,7 @@ def build_kind(nft: NftKind) -> Kind:
         return HEAD.pack(tx.sender, tx.nonce, tx.fee) + tx.payload
 
     def check_fields(tx: Transaction) -> None:
-        if len(tx.sender) != 32:
-            raise ValueError("sender must be a 32-byte public key")
-        if len(tx.signature) != SIGNATURE_SIZE:
-            raise ValueError("signature must be 64 bytes")
-        if not 0 <= tx.fee <= MAX_MONEY or not 0 <= tx.nonce <= MAX_NONCE:
-            raise ValueError("fee or nonce out of range")
+        check_signed_fields(tx)
         try:
             body = body_of(tx, nft)
         except DecodeError as exc:
@@ -382,27 +381,15 @@ def build_kind(nft: NftKind) -> Kind:
             raise ValueError(f"{nft.name}: amount does not match the body")
 
     def check(tx: Transaction) -> None:
-        if tx.amount + tx.fee > MAX_MONEY:
-            raise TransactionError("bad-txns-txouttotal-toolarge", "amount + fee exceed MAX_MONEY",
-                                   txid=tx.txid)  # fmt: skip
+        check_total(tx)
         nft.check(body_of(tx, nft), _failure(tx))
 
     def apply(txs: Sequence[Transaction], state: BlockState) -> int:
         fees = 0
         for tx in txs:
             fail = _failure(tx)
-            sender_id = account_id(tx.sender)
-            state.senders.append(sender_id)
-            account = state.account(sender_id)
-            if tx.nonce != account.nonce:
-                raise fail("bad-txns-nonce", f"nonce {tx.nonce}, account expects {account.nonce}")
-            if account.nonce >= MAX_NONCE:
-                raise fail("bad-txns-nonce", "account nonce exhausted")
-            spend = tx.fee + tx.amount
-            if account.balance < spend:
-                raise fail("bad-txns-in-belowout", f"balance {account.balance} below {spend}")
             # The fee (and a sale's price, which the kind pays out) leave the sender first.
-            state.set_account(sender_id, Account(account.balance - spend, account.nonce + 1))
+            sender_id = debit_sender(tx, state, fail)
             nft.apply(tx, body_of(tx, nft), sender_id, state, fail)
             fees += tx.fee
         return fees
