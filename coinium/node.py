@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import lmdb
 import zmq
 
 from coinium.chain.admission import state_check
@@ -304,6 +305,10 @@ class Node:
         except Exception as exc:
             if is_disk_full(exc):
                 self._stop_for_disk_space(str(exc))
+            elif isinstance(exc, (lmdb.Error, OSError)):
+                # A write cut short by a filling disk does not always say ENOSPC (LMDB can
+                # report EIO from another call than the commit): the free space decides.
+                self._check_free_space()
             raise
 
     async def submit_block(self, block: Block) -> AcceptResult:

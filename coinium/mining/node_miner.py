@@ -61,7 +61,7 @@ class _NodeWorkSource:
                 RuntimeError) as exc:  # fmt: skip
             raise SourceUnavailable(f"the node did not answer: {exc!r}") from None
         except Exception as exc:
-            if is_disk_full(exc):  # the node is stopping (store/diskspace.py), not a miner bug
+            if is_disk_full(exc) or self.node.disk_full:  # the node is stopping, not a miner bug
                 raise SourceUnavailable("the node's disk is full") from None
             raise
 
