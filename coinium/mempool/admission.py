@@ -1,0 +1,387 @@
+"""Admission: every rule a new transaction meets, checked before anything changes (`_check`
+makes a `Plan`), then applied (`_admit`, `_hold`), one at a time or as a batch.
+
+Policy (defaults and options in `coinium.mempool.policy`; fee rates in units per 1000 bytes):
+
+- **Fee floor.** A transaction pays at least the min relay fee rate ("min relay fee not met") and
+  the rolling minimum ("mempool min fee not met", below).
+- **Future nonces.** A nonce ahead of the sender's next one is held in `FuturePool` (at most
+  ``max_future_per_sender`` ahead, and as many per sender; ``max_future_txs`` in all) with its
+  signature checked, unannounced, and promoted into the chain ('A') when the gap fills or the
+  funds it needs confirm. ``add`` returns None for a held transaction. Farther ahead: "nonce-gap".
+
+- **Replace-by-fee.** A transaction with a pending sender and nonce replaces the pending one if
+  it pays a strictly higher fee rate and at least the fees of everything it removes plus the
+  incremental relay fee for its own size ("insufficient fee" otherwise, as bitcoind's rules 3, 4
+  and 6; every pending transaction is replaceable, as with full RBF). The sender's later nonces
+  stay while the balance still covers them; the first that no longer fits leaves with every later
+  one, and the replacement pays for those too. At most 100 removed. Every removed entry gets 'R'
+  "replaced", then the replacement gets 'A'.
+
+Every removal but block inclusion is announced with its reason and logged (``coinium.mempool``).
+
+Signatures: with a `SignatureCache`, every transaction whose signature the pool checked goes
+into it, and one already there is not checked again; the chain's ``signature_filter`` reads the
+same cache, so a block of pooled transactions connects without checking them twice.
+`preverify` checks many signatures in one kernel batch (every core with the compiled kernels) for
+the admissions that follow (RPC batches, loading ``mempool.dat``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from coinium import kernels
+from coinium.consensus.block_rules import check_transaction_sanity
+from coinium.consensus.errors import ConsensusError, TransactionError
+from coinium.core.account import Account
+from coinium.core.codec import DecodeError
+from coinium.core.kinds import KINDS
+from coinium.core.kinds.transfer import MAX_NONCE
+from coinium.core.transaction import Transaction, signing_hash
+from coinium.crypto.address import account_id
+from coinium.mempool.entries import (
+    DEFAULT_BLOCK_MAX_BYTES,
+    ENTRY_OVERHEAD,
+    REASON_REPLACED,
+    RPC_DESERIALIZATION_ERROR,
+    RPC_VERIFY_ERROR,
+    RPC_VERIFY_REJECTED,
+    MempoolEntry,
+    MempoolReject,
+    SenderChain,
+    unix_now,
+)
+from coinium.mempool.future import FutureTx, pays_more
+from coinium.mempool.policy import MAX_REPLACED, fee_for, meets_rate
+
+log = logging.getLogger("coinium.mempool")
+
+_MAX_PREVERIFIED = 100_000  # verdicts kept between `preverify` and the admissions using them
+PREVERIFY_CHUNK = 128  # signatures per kernel call in `preverify`
+
+
+@dataclass(slots=True)
+class Plan:
+    """What an admission will do, decided by `_check` before anything changes."""
+
+    tx: Transaction
+    sender: bytes
+    account: Account  # the sender's confirmed state it was checked against
+    held: bool = False  # goes to the future pool
+    replaces: list[MempoolEntry] = field(default_factory=list)  # pending entries it evicts
+    replaces_held: FutureTx | None = None  # a held transaction with the same nonce
+
+
+class Admission:
+    """The admission half of `Mempool` (a mixin: the state is the pool's)."""
+
+    def add(
+        self, tx: Transaction, now: int | None = None, *, height: int | None = None
+    ) -> MempoolEntry | None:
+        """Admit ``tx`` and return its entry, or hold it for a nonce gap and return None.
+
+        Raises MempoolReject and leaves the pool unchanged, except "mempool full": that one
+        may have evicted packages scoring below the transaction first (as bitcoind's trim would
+        have, before evicting the newcomer itself)."""
+        now = unix_now(now)
+        plan = self._check(tx, now)
+        if plan.held:
+            self._hold(plan, now)
+            return None
+        return self._admit(plan, now, height)
+
+    def add_many(
+        self, txs: Sequence[Transaction], times: Sequence[int] | None = None
+    ) -> list[MempoolEntry | None | MempoolReject]:
+        """`add` each transaction in order (``times[i]`` its entry time), their signatures
+        checked first in one kernel batch; each slot holds the entry, None (held) or the
+        refusal."""
+        self.preverify(txs)
+        results: list[MempoolEntry | None | MempoolReject] = []
+        for i, tx in enumerate(txs):
+            try:
+                results.append(self.add(tx, times[i] if times is not None else None))
+            except MempoolReject as reject:
+                results.append(reject)
+        return results
+
+    def test_accept(self, tx: Transaction, now: int | None = None) -> None:
+        """Raise MempoolReject where ``add`` would, or "nonce-gap" where it would only hold the
+        transaction; change nothing (testmempoolaccept, which does not check the size limit)."""
+        plan = self._check(tx, unix_now(now))
+        if plan.held:
+            raise MempoolReject("nonce-gap", RPC_VERIFY_ERROR,
+                                f"nonce {tx.nonce} is ahead of the sender's next one")  # fmt: skip
+
+    def preverify(self, txs: Iterable[Transaction]) -> int:
+        """Start checking the signatures of transactions about to be submitted: in kernel
+        batches of `PREVERIFY_CHUNK` on a worker thread (the kernels release the GIL; the
+        compiled ones spread each batch over every core), so the admissions that follow, in
+        order on this thread, overlap the checks of later chunks and take their verdicts
+        instead of checking one signature at a time. Returns how many were queued."""
+        cache = self.signature_cache
+        todo: dict[bytes, tuple[bytes, bytes, bytes]] = {}
+        for tx in txs:
+            if not isinstance(tx, Transaction) or not KINDS[tx.kind].signed:
+                continue
+            if tx.txid in self._entries or (cache is not None and cache.contains(tx)):
+                continue
+            triple = (tx.sender, signing_hash(tx, self.params.chain_id), tx.signature)
+            key = b"".join(triple)
+            if key not in self._preverified:
+                todo[key] = triple
+        if not todo:
+            return 0
+        while len(self._preverified) + len(todo) > _MAX_PREVERIFIED and self._preverified:
+            del self._preverified[next(iter(self._preverified))]  # the oldest, never used
+        if self._verifier is None:
+            self._verifier = ThreadPoolExecutor(1, thread_name_prefix="mempool-sigs")
+        keys, triples = list(todo), list(todo.values())
+        for start in range(0, len(keys), PREVERIFY_CHUNK):
+            chunk = triples[start:start + PREVERIFY_CHUNK]
+            verdicts = self._verifier.submit(kernels.verify_batch, [t[0] for t in chunk],
+                                             [t[1] for t in chunk], [t[2] for t in chunk])
+            for i, key in enumerate(keys[start:start + PREVERIFY_CHUNK]):
+                self._preverified[key] = (verdicts, i)
+        return len(keys)
+
+    def close(self) -> None:
+        """Stop the signature worker (pending checks finish first)."""
+        if self._verifier is not None:
+            self._verifier.shutdown(wait=True)
+            self._verifier = None
+        self._preverified.clear()
+
+    def _check(self, tx: object, now: int) -> Plan:
+        """Every admission rule, cheapest first and the signature last: what ``tx`` would do."""
+        if not isinstance(tx, Transaction):
+            raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR,
+                                f"not a transaction: {type(tx).__name__}")  # fmt: skip
+        try:
+            # A Transaction is validated when built; re-decoding its bytes also catches one that
+            # was forged around the constructor, so nothing below can trip on odd fields.
+            canonical = Transaction.decode(tx.raw)
+        except (DecodeError, ValueError, TypeError, AttributeError) as exc:
+            raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR, str(exc)) from None
+        if canonical != tx or canonical.txid != tx.txid:
+            raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR,
+                                "fields do not match the encoding")  # fmt: skip
+        try:
+            check_transaction_sanity(tx)
+        except TransactionError as exc:
+            raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
+        if not KINDS[tx.kind].signed:  # the pool orders by sender nonce and fee: signed kinds only
+            raise MempoolReject("bad-txns-kind", RPC_VERIFY_REJECTED,
+                                f"{KINDS[tx.kind].name} transactions are not relayed")  # fmt: skip
+        if tx.size > DEFAULT_BLOCK_MAX_BYTES:
+            raise MempoolReject("tx-size", RPC_VERIFY_REJECTED,
+                                f"{tx.size} bytes do not fit in a block")  # fmt: skip
+        if tx.txid in self._entries:
+            raise MempoolReject("txn-already-in-mempool")
+        if tx.txid in self.future:
+            raise MempoolReject("txn-already-known", RPC_VERIFY_REJECTED,
+                                "held until the sender's nonce gap fills")  # fmt: skip
+
+        sender = account_id(tx.sender)
+        account = self._account(sender)
+        if tx.nonce < account.nonce:
+            raise MempoolReject(
+                "bad-txns-nonce",
+                RPC_VERIFY_REJECTED,
+                f"nonce {tx.nonce} already used (account nonce {account.nonce})",
+            )
+        if tx.nonce >= MAX_NONCE:
+            raise MempoolReject("bad-txns-nonce", RPC_VERIFY_REJECTED, "account nonce exhausted")
+        chain = self._chains.get(sender)
+        expected = account.nonce + (len(chain.entries) if chain else 0)
+        plan = Plan(tx, sender, account)
+        if tx.nonce == expected:
+            total = (chain.spend if chain else 0) + tx.amount + tx.fee
+            if total > account.balance:
+                raise MempoolReject(
+                    "bad-txns-in-belowout",
+                    RPC_VERIFY_REJECTED,
+                    f"balance {account.balance} below pending spend {total}",
+                )
+        elif tx.nonce > expected:
+            self._check_future(plan, expected, account)
+        self._check_fee(tx, now)
+        if chain is not None and tx.nonce < expected:
+            self._check_replacement(plan, chain, account)
+        if self.check_state is not None:
+            pending = [e.tx for e in chain.entries if e.tx.nonce < tx.nonce] if chain else []
+            try:
+                self.check_state(tx, pending)
+            except ConsensusError as exc:  # NFT kinds raise TransactionError, staking BlockError
+                raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
+        self._check_signature(tx)
+        return plan
+
+    def _check_future(self, plan: Plan, expected: int, account: Account) -> None:
+        tx, policy = plan.tx, self.policy
+        ahead = policy.max_future_per_sender if policy.max_future_txs else 0
+        if tx.nonce - expected > ahead:
+            # bitcoind's nearest case is a transaction whose parent it has not seen: "not yet",
+            # not "invalid".
+            raise MempoolReject("nonce-gap", RPC_VERIFY_ERROR,
+                                f"nonce {tx.nonce}, next expected {expected}; "
+                                f"up to {ahead} ahead are held")  # fmt: skip
+        if tx.amount + tx.fee > account.balance:
+            raise MempoolReject("bad-txns-in-belowout", RPC_VERIFY_REJECTED,
+                                f"balance {account.balance} below spend "
+                                f"{tx.amount + tx.fee}")  # fmt: skip
+        old = self.future.get(plan.sender, tx.nonce)
+        if old is not None:
+            self._check_fee_bump(tx, old.tx.txid, old.tx.fee, old.tx.size, old.tx.fee)
+            plan.replaces_held = old
+        elif self.future.count(plan.sender) >= policy.max_future_per_sender:
+            raise MempoolReject("too-many-future-txs", RPC_VERIFY_REJECTED,
+                                f"{policy.max_future_per_sender} held for this sender")
+        elif len(self.future) >= policy.max_future_txs:
+            worst = self.future.lowest()
+            if worst is None or not pays_more(tx, worst.tx):
+                raise MempoolReject("future pool full", RPC_VERIFY_REJECTED,
+                                    f"{len(self.future)} held, none paying less")  # fmt: skip
+        plan.held = True
+
+    def _check_replacement(self, plan: Plan, chain: SenderChain, account: Account) -> None:
+        """bitcoind's replacement rules for the pending entry with this nonce (see the module
+        docstring); sets the entries the replacement removes."""
+        tx = plan.tx
+        i = chain.find(tx.nonce)
+        if i is None:  # only between the block events of a chain change, never at admission
+            raise MempoolReject("txn-mempool-conflict", RPC_VERIFY_REJECTED,
+                                f"nonce {tx.nonce} is already pending")  # fmt: skip
+        old = chain.entries[i]
+        prefix = sum(e.spend for e in chain.entries[:i])
+        budget = account.balance - prefix - (tx.amount + tx.fee)
+        if budget < 0:
+            raise MempoolReject("bad-txns-in-belowout", RPC_VERIFY_REJECTED,
+                                f"balance {account.balance} below pending spend "
+                                f"{account.balance - budget}")  # fmt: skip
+        replaced = [old]
+        for j in range(i + 1, len(chain.entries)):
+            entry = chain.entries[j]
+            if entry.spend > budget:  # this nonce and every later one can no longer be paid
+                replaced.extend(chain.entries[j:])
+                break
+            budget -= entry.spend
+        if len(replaced) > MAX_REPLACED:
+            raise MempoolReject("too many potential replacements", RPC_VERIFY_REJECTED,
+                                f"rejecting replacement {tx.txid.hex()}; too many potential "
+                                f"replacements ({len(replaced)} > {MAX_REPLACED})")  # fmt: skip
+        self._check_fee_bump(tx, old.txid, old.fee, old.size, sum(e.fee for e in replaced))
+        plan.replaces = replaced
+
+    def _check_fee_bump(self, tx: Transaction, old_txid: bytes, old_fee: int, old_size: int,
+                        replaced_fees: int) -> None:  # fmt: skip
+        if tx.fee * old_size <= old_fee * tx.size:  # rule 6: a strictly higher fee rate
+            raise MempoolReject("insufficient fee", RPC_VERIFY_REJECTED,
+                                f"rejecting replacement {tx.txid.hex()}; new feerate "
+                                f"{tx.fee * 1000 // tx.size} <= old feerate "
+                                f"{old_fee * 1000 // old_size} of {old_txid.hex()}")  # fmt: skip
+        if tx.fee < replaced_fees:  # rule 3: pays for everything it removes
+            raise MempoolReject("insufficient fee", RPC_VERIFY_REJECTED,
+                                f"rejecting replacement {tx.txid.hex()}, less fees than "
+                                f"conflicting txs; {tx.fee} < {replaced_fees}")  # fmt: skip
+        relay = fee_for(self.policy.incremental_relay_fee_rate, tx.size)
+        if tx.fee - replaced_fees < relay:  # rule 4: and its own relay
+            raise MempoolReject("insufficient fee", RPC_VERIFY_REJECTED,
+                                f"rejecting replacement {tx.txid.hex()}, not enough additional "
+                                f"fees to relay; {tx.fee - replaced_fees} < {relay}")  # fmt: skip
+
+    def _check_fee(self, tx: Transaction, now: int) -> None:
+        floor = self.policy.min_relay_fee_rate
+        if not meets_rate(tx.fee, tx.size, floor):
+            raise MempoolReject("min relay fee not met", RPC_VERIFY_REJECTED,
+                                f"{tx.fee} < {fee_for(floor, tx.size)}")  # fmt: skip
+        rolling = self._rolling_rate(now)
+        if rolling > floor and not meets_rate(tx.fee, tx.size, rolling):
+            raise MempoolReject("mempool min fee not met", RPC_VERIFY_REJECTED,
+                                f"{tx.fee} < {fee_for(rolling, tx.size)}")  # fmt: skip
+
+    def _check_signature(self, tx: Transaction) -> None:
+        cache = self.signature_cache
+        triple = (tx.sender, signing_hash(tx, self.params.chain_id), tx.signature)
+        ok: bool | None = None
+        queued = self._preverified.pop(b"".join(triple), None) if self._preverified else None
+        if queued is None and cache is not None and cache.contains(tx):
+            return
+        if queued is not None:
+            verdicts, i = queued
+            try:
+                ok = bool(verdicts.result()[i])  # waits only if its chunk is still running
+            except Exception:
+                log.exception("batch signature check failed; checking %s alone", tx.txid.hex())
+        if ok is None:
+            ok = bool(kernels.verify_batch([triple[0]], [triple[1]], [triple[2]])[0])
+        if not ok:
+            raise MempoolReject("bad-txns-signature", RPC_VERIFY_REJECTED,
+                                "signature does not verify")  # fmt: skip
+        if cache is not None:
+            cache.add(tx)
+
+    def _hold(self, plan: Plan, now: int) -> None:
+        tx, old = plan.tx, plan.replaces_held
+        if old is not None:
+            self.future.remove(old)
+            log.debug("held %s replaced by %s", old.txid.hex(), tx.txid.hex())
+        elif len(self.future) >= self.policy.max_future_txs:
+            worst = self.future.lowest()
+            assert worst is not None  # _check_future made sure
+            self.future.remove(worst)
+            log.debug("future pool full: dropped held %s", worst.txid.hex())
+        self.future.add(FutureTx(tx, plan.sender, now))
+        log.debug("holding %s (nonce %d) until the sender's nonce gap fills", tx.txid.hex(),
+                  tx.nonce)  # fmt: skip
+
+    def _admit(self, plan: Plan, now: int, height: int | None) -> MempoolEntry:
+        tx = plan.tx
+        need = tx.size + ENTRY_OVERHEAD - sum(e.size + ENTRY_OVERHEAD for e in plan.replaces)
+        if self.usage + need > self.max_bytes:
+            self._make_room(need, plan.sender, tx, now)
+        for old in plan.replaces:
+            self._remove(old, REASON_REPLACED)
+        if plan.replaces:
+            log.debug("%s replaced %d transaction(s) of its sender", tx.txid.hex(),
+                      len(plan.replaces))  # fmt: skip
+        # No log line per admission: at thousands a second it would cost more than the checks
+        # (bitcoind logs them only under -debug=mempool); the 'A' event announces it.
+        entry = self._insert(tx, plan.sender, now, height)
+        chain = self._chains[plan.sender]
+        if chain.account is None:
+            chain.account = plan.account
+        if self.future.has_sender(plan.sender):
+            self._promote(plan.sender, now)
+        return entry
+
+    def _promote(self, sender: bytes, now: int) -> None:
+        """Move the sender's held transactions that now continue its chain into the pool."""
+        account = self._account(sender)
+        chain = self._chains.get(sender)
+        expected = account.nonce + (len(chain.entries) if chain else 0)
+        spend = chain.spend if chain else 0
+        for item in self.future.below(sender, expected):
+            self.future.remove(item)
+            log.debug("dropping held %s: nonce %d is taken", item.txid.hex(), item.nonce)
+        floor = self.min_fee_rate(now)
+        while (item := self.future.get(sender, expected)) is not None:
+            tx = item.tx
+            if spend + tx.amount + tx.fee > account.balance or not meets_rate(tx.fee, tx.size,
+                                                                               floor):
+                break  # held until funds confirm or the floor decays (or it expires)
+            need = tx.size + ENTRY_OVERHEAD
+            if self.usage + need > self.max_bytes:
+                try:
+                    self._make_room(need, sender, tx, now)
+                except MempoolReject:
+                    break
+            self.future.remove(item)
+            self._insert(tx, sender, item.time, None)
+            log.debug("promoted held %s (nonce %d)", tx.txid.hex(), tx.nonce)
+            spend += tx.amount + tx.fee
+            expected += 1
