@@ -29,10 +29,13 @@ the admissions that follow (RPC batches, loading ``mempool.dat``).
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import logging
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from coinium import kernels
 from coinium.consensus.block_rules import check_transaction_sanity
@@ -53,6 +56,7 @@ from coinium.mempool.entries import (
     MempoolEntry,
     MempoolReject,
     SenderChain,
+    nonce_of,
     unix_now,
 )
 from coinium.mempool.future import FutureTx, pays_more
@@ -60,8 +64,41 @@ from coinium.mempool.policy import MAX_REPLACED, fee_for, meets_rate
 
 log = logging.getLogger("coinium.mempool")
 
-_MAX_PREVERIFIED = 100_000  # verdicts kept between `preverify` and the admissions using them
-PREVERIFY_CHUNK = 128  # signatures per kernel call in `preverify`
+# Verdicts kept between queueing the checks and the admissions using them (each holds its
+# transaction: a verdict vouches only for the object it checked).
+_MAX_QUEUED = 20_000
+SIGNATURE_CHUNK = 128  # signatures per kernel call: big enough to batch, small to overlap
+
+
+@dataclass(slots=True)
+class QueuedCheck:
+    """A signature check queued on the worker: the chunk's verdicts and this one's index."""
+
+    tx: Transaction
+    verdicts: Future[list[bool]] | asyncio.Future[list[bool]]
+    index: int
+    decoded: bool  # the caller decoded ``tx`` from its own bytes (no second decode needed)
+
+
+class PendingBefore(Sequence):
+    """The sender's pending transactions below a nonce, as `check_state` reads them, without
+    building a list per admission (most kinds never look)."""
+
+    __slots__ = ("_entries", "_count")
+
+    def __init__(self, entries: list[MempoolEntry], nonce: int):
+        self._entries = entries
+        self._count = bisect.bisect_left(entries, nonce, key=nonce_of)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if isinstance(i, slice):
+            return [e.tx for e in self._entries[: self._count][i]]
+        if not -self._count <= i < self._count:
+            raise IndexError(i)
+        return self._entries[i % self._count].tx
 
 
 @dataclass(slots=True)
@@ -98,8 +135,9 @@ class Admission:
         self, txs: Sequence[Transaction], times: Sequence[int] | None = None
     ) -> list[MempoolEntry | None | MempoolReject]:
         """`add` each transaction in order (``times[i]`` its entry time), their signatures
-        checked first in one kernel batch; each slot holds the entry, None (held) or the
-        refusal."""
+        checked first in kernel batches on a worker thread (waited for: a caller outside the
+        event loop, such as loading ``mempool.dat``); each slot holds the entry, None (held) or
+        the refusal. `add_batch` is the event loop's way."""
         self.preverify(txs)
         results: list[MempoolEntry | None | MempoolReject] = []
         for i, tx in enumerate(txs):
@@ -107,6 +145,27 @@ class Admission:
                 results.append(self.add(tx, times[i] if times is not None else None))
             except MempoolReject as reject:
                 results.append(reject)
+        self._forget_verdicts(txs)
+        return results
+
+    async def add_batch(
+        self, txs: Sequence[Transaction], now: int | None = None, *, decoded: bool = False
+    ) -> list[MempoolEntry | None | MempoolReject]:
+        """Admit a batch (an RPC batch, a P2P message) with exactly the verdicts `add` would
+        give one by one, in order: the signatures not yet vouched for are checked together in
+        kernel batches on the worker thread while this coroutine awaits them (the event loop
+        stays free), each transaction's rules are applied once its chunk is in. ``decoded``:
+        the caller built every transaction with `Transaction.decode` from its bytes, so the
+        second decode (against objects forged around the constructor) is skipped."""
+        self.queue_signatures(txs, decoded=decoded)
+        results: list[MempoolEntry | None | MempoolReject] = []
+        for tx in txs:
+            await self.signature_ready(tx)
+            try:
+                results.append(self.add(tx, now))
+            except MempoolReject as reject:
+                results.append(reject)
+        self._forget_verdicts(txs)
         return results
 
     def test_accept(self, tx: Transaction, now: int | None = None) -> None:
@@ -118,58 +177,82 @@ class Admission:
                                 f"nonce {tx.nonce} is ahead of the sender's next one")  # fmt: skip
 
     def preverify(self, txs: Iterable[Transaction]) -> int:
-        """Start checking the signatures of transactions about to be submitted: in kernel
-        batches of `PREVERIFY_CHUNK` on a worker thread (the kernels release the GIL; the
-        compiled ones spread each batch over every core), so the admissions that follow, in
-        order on this thread, overlap the checks of later chunks and take their verdicts
-        instead of checking one signature at a time. Returns how many were queued."""
-        cache = self.signature_cache
-        todo: dict[bytes, tuple[bytes, bytes, bytes]] = {}
-        for tx in txs:
-            if not isinstance(tx, Transaction) or not KINDS[tx.kind].signed:
-                continue
-            if tx.txid in self._entries or (cache is not None and cache.contains(tx)):
-                continue
-            triple = (tx.sender, signing_hash(tx, self.params.chain_id), tx.signature)
-            key = b"".join(triple)
-            if key not in self._preverified:
-                todo[key] = triple
-        if not todo:
-            return 0
-        while len(self._preverified) + len(todo) > _MAX_PREVERIFIED and self._preverified:
-            del self._preverified[next(iter(self._preverified))]  # the oldest, never used
-        if self._verifier is None:
-            self._verifier = ThreadPoolExecutor(1, thread_name_prefix="mempool-sigs")
-        keys, triples = list(todo), list(todo.values())
-        for start in range(0, len(keys), PREVERIFY_CHUNK):
-            chunk = triples[start:start + PREVERIFY_CHUNK]
-            verdicts = self._verifier.submit(kernels.verify_batch, [t[0] for t in chunk],
-                                             [t[1] for t in chunk], [t[2] for t in chunk])
-            for i, key in enumerate(keys[start:start + PREVERIFY_CHUNK]):
-                self._preverified[key] = (verdicts, i)
-        return len(keys)
+        """Start checking the signatures of transactions about to be submitted from outside
+        the event loop: in kernel batches of `SIGNATURE_CHUNK` on the worker thread (the
+        kernels release the GIL; the compiled ones spread each batch over every core), so the
+        admissions that follow overlap the checks of later chunks and take their verdicts
+        (waiting for them) instead of checking one signature at a time. Returns how many were
+        queued."""
+        return self._queue(txs, False, self._worker().submit)
+
+    def queue_signatures(self, txs: Iterable[Transaction], *, decoded: bool = False) -> int:
+        """`preverify` for the event loop: the verdicts come as asyncio futures, which an
+        admission reads only once `signature_ready` has awaited them (it never blocks the
+        loop). Returns how many were queued."""
+        loop = asyncio.get_running_loop()
+        worker = self._worker()
+        return self._queue(txs, decoded, lambda fn, *args: loop.run_in_executor(worker, fn,
+                                                                                 *args))
+
+    async def signature_ready(self, tx: Transaction) -> None:
+        """Wait until the queued check of ``tx``'s signature, if any, is done."""
+        queued = self._verdicts.get(tx.txid) if isinstance(tx, Transaction) else None
+        if queued is not None and not queued.verdicts.done():
+            await asyncio.wait((queued.verdicts,))  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Stop the signature worker (pending checks finish first)."""
         if self._verifier is not None:
             self._verifier.shutdown(wait=True)
             self._verifier = None
-        self._preverified.clear()
+        self._verdicts.clear()
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._verifier is None:
+            self._verifier = ThreadPoolExecutor(1, thread_name_prefix="mempool-sigs")
+        return self._verifier
+
+    def _queue(self, txs: Iterable[Transaction], decoded: bool,
+               submit: Callable[..., Any]) -> int:  # fmt: skip
+        cache, chain_id = self.signature_cache, self.params.chain_id
+        todo: dict[bytes, Transaction] = {}
+        for tx in txs:
+            if not isinstance(tx, Transaction) or not KINDS[tx.kind].signed:
+                continue
+            txid = tx.txid
+            if txid in todo or txid in self._verdicts or txid in self._entries \
+                    or (cache is not None and cache.contains(tx)):  # fmt: skip
+                continue
+            todo[txid] = tx
+        if not todo:
+            return 0
+        while len(self._verdicts) + len(todo) > _MAX_QUEUED and self._verdicts:
+            del self._verdicts[next(iter(self._verdicts))]  # the oldest, never used
+        queued = list(todo.values())
+        for start in range(0, len(queued), SIGNATURE_CHUNK):
+            chunk = queued[start:start + SIGNATURE_CHUNK]
+            verdicts = submit(kernels.verify_batch, [tx.sender for tx in chunk],
+                              [signing_hash(tx, chain_id) for tx in chunk],
+                              [tx.signature for tx in chunk])  # fmt: skip
+            for i, tx in enumerate(chunk):
+                self._verdicts[tx.txid] = QueuedCheck(tx, verdicts, i, decoded)
+        return len(queued)
+
+    def _forget_verdicts(self, txs: Iterable[Transaction]) -> None:
+        """Drop the verdicts of transactions refused before their signature was read."""
+        if self._verdicts:
+            for tx in txs:
+                if isinstance(tx, Transaction):
+                    self._verdicts.pop(tx.txid, None)
 
     def _check(self, tx: object, now: int) -> Plan:
         """Every admission rule, cheapest first and the signature last: what ``tx`` would do."""
         if not isinstance(tx, Transaction):
             raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR,
                                 f"not a transaction: {type(tx).__name__}")  # fmt: skip
-        try:
-            # A Transaction is validated when built; re-decoding its bytes also catches one that
-            # was forged around the constructor, so nothing below can trip on odd fields.
-            canonical = Transaction.decode(tx.raw)
-        except (DecodeError, ValueError, TypeError, AttributeError) as exc:
-            raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR, str(exc)) from None
-        if canonical != tx or canonical.txid != tx.txid:
-            raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR,
-                                "fields do not match the encoding")  # fmt: skip
+        queued = self._verdicts.get(tx.txid) if self._verdicts else None
+        if queued is None or queued.tx is not tx or not queued.decoded:
+            self._check_encoding(tx)
         try:
             check_transaction_sanity(tx)
         except TransactionError as exc:
@@ -213,13 +296,24 @@ class Admission:
         if chain is not None and tx.nonce < expected:
             self._check_replacement(plan, chain, account)
         if self.check_state is not None:
-            pending = [e.tx for e in chain.entries if e.tx.nonce < tx.nonce] if chain else []
+            pending = PendingBefore(chain.entries, tx.nonce) if chain else ()
             try:
                 self.check_state(tx, pending)
             except ConsensusError as exc:  # NFT kinds raise TransactionError, staking BlockError
                 raise MempoolReject(exc.reason, RPC_VERIFY_REJECTED, exc.detail) from None
         self._check_signature(tx)
         return plan
+
+    def _check_encoding(self, tx: Transaction) -> None:
+        try:
+            # A Transaction is validated when built; re-decoding its bytes also catches one that
+            # was forged around the constructor, so nothing below can trip on odd fields.
+            canonical = Transaction.decode(tx.raw)
+        except (DecodeError, ValueError, TypeError, AttributeError) as exc:
+            raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR, str(exc)) from None
+        if canonical != tx or canonical.txid != tx.txid:
+            raise MempoolReject("TX decode failed", RPC_DESERIALIZATION_ERROR,
+                                "fields do not match the encoding")  # fmt: skip
 
     def _check_future(self, plan: Plan, expected: int, account: Account) -> None:
         tx, policy = plan.tx, self.policy
@@ -306,19 +400,23 @@ class Admission:
 
     def _check_signature(self, tx: Transaction) -> None:
         cache = self.signature_cache
-        triple = (tx.sender, signing_hash(tx, self.params.chain_id), tx.signature)
-        ok: bool | None = None
-        queued = self._preverified.pop(b"".join(triple), None) if self._preverified else None
+        queued = self._verdicts.pop(tx.txid, None) if self._verdicts else None
+        if queued is not None and queued.tx is not tx:
+            queued = None  # a verdict vouches only for the very object it checked
         if queued is None and cache is not None and cache.contains(tx):
             return
-        if queued is not None:
-            verdicts, i = queued
+        ok: bool | None = None
+        verdicts = queued.verdicts if queued is not None else None
+        # A worker's future may be waited on; an asyncio one only read once done (never block
+        # the loop: without its verdict the signature is checked alone, with the same result).
+        if verdicts is not None and (isinstance(verdicts, Future) or verdicts.done()):
             try:
-                ok = bool(verdicts.result()[i])  # waits only if its chunk is still running
+                ok = bool(verdicts.result()[queued.index])  # type: ignore[union-attr]
             except Exception:
                 log.exception("batch signature check failed; checking %s alone", tx.txid.hex())
         if ok is None:
-            ok = bool(kernels.verify_batch([triple[0]], [triple[1]], [triple[2]])[0])
+            ok = bool(kernels.verify_batch([tx.sender], [signing_hash(tx, self.params.chain_id)],
+                                           [tx.signature])[0])  # fmt: skip
         if not ok:
             raise MempoolReject("bad-txns-signature", RPC_VERIFY_REJECTED,
                                 "signature does not verify")  # fmt: skip

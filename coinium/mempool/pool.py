@@ -33,7 +33,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from coinium.chain.events import MempoolListener
@@ -44,7 +44,7 @@ from coinium.core.account import Account
 from coinium.core.block import Block
 from coinium.core.params import NetworkParams
 from coinium.core.transaction import Transaction
-from coinium.mempool.admission import Admission
+from coinium.mempool.admission import Admission, QueuedCheck
 from coinium.mempool.entries import (  # noqa: F401  (the pool's public names, as before the split)
     DEFAULT_BLOCK_MAX_BYTES,
     DEFAULT_BLOCK_MAX_TXS,
@@ -132,10 +132,8 @@ class Mempool(Admission, SizeLimit, ChainEvents):
         self._rolling_milli = 0
         self._rolling_updated = 0
         self._block_since_bump = False
-        # public key + signing hash + signature -> (its chunk's verdicts, index), from
-        # `preverify`; keyed by exactly what was checked, so a verdict never vouches for other
-        # bytes.
-        self._preverified: dict[bytes, tuple[Future[list[bool]], int]] = {}
+        # txid -> a queued signature check (`preverify`, `queue_signatures`).
+        self._verdicts: dict[bytes, QueuedCheck] = {}
         self._verifier: ThreadPoolExecutor | None = None
 
     # --- queries ------------------------------------------------------------------------------
