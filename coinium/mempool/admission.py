@@ -439,7 +439,9 @@ class Admission:
 
     def _admit(self, plan: Plan, now: int, height: int | None) -> MempoolEntry:
         tx = plan.tx
-        need = tx.size + ENTRY_OVERHEAD - sum(e.size + ENTRY_OVERHEAD for e in plan.replaces)
+        need = tx.size + ENTRY_OVERHEAD
+        if plan.replaces:
+            need -= sum(e.size + ENTRY_OVERHEAD for e in plan.replaces)
         if self.usage + need > self.max_bytes:
             self._make_room(need, plan.sender, tx, now)
         for old in plan.replaces:

@@ -94,7 +94,11 @@ class SenderChain:
         return i if i < len(self.entries) and self.entries[i].nonce == nonce else None
 
     def insert(self, entry: MempoolEntry) -> None:
-        bisect.insort(self.entries, entry, key=nonce_of)
+        entries = self.entries
+        if not entries or entries[-1].tx.nonce < entry.tx.nonce:
+            entries.append(entry)  # the next nonce: nearly every admission
+        else:
+            bisect.insort(entries, entry, key=nonce_of)
         self.spend += entry.spend
         self.version += 1
 
