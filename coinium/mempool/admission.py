@@ -159,13 +159,17 @@ class Admission:
         second decode (against objects forged around the constructor) is skipped."""
         self.queue_signatures(txs, decoded=decoded)
         results: list[MempoolEntry | None | MempoolReject] = []
-        for tx in txs:
-            await self.signature_ready(tx)
-            try:
-                results.append(self.add(tx, now))
-            except MempoolReject as reject:
-                results.append(reject)
-        self._forget_verdicts(txs)
+        self.batches_admitting += 1
+        try:
+            for tx in txs:
+                await self.signature_ready(tx)
+                try:
+                    results.append(self.add(tx, now))
+                except MempoolReject as reject:
+                    results.append(reject)
+        finally:
+            self.batches_admitting -= 1
+            self._forget_verdicts(txs)
         return results
 
     def test_accept(self, tx: Transaction, now: int | None = None) -> None:

@@ -134,6 +134,7 @@ class Mempool(Admission, SizeLimit, ChainEvents):
         self._block_since_bump = False
         # txid -> a queued signature check (`preverify`, `queue_signatures`).
         self._verdicts: dict[bytes, QueuedCheck] = {}
+        self.batches_admitting = 0  # `add_batch` calls under way (relay waits for their end)
         self._verifier: ThreadPoolExecutor | None = None
 
     # --- queries ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Transaction relay in batches, at a bounded rate per peer.
 
 What the mempool takes in one step of the event loop (an RPC batch, a TXS message, orphans that a
-parent released) is collected as the mempool announces it and sent when that step is over: one
+parent released; a batch admission that awaits its signatures in several steps counts as one) is
+collected as the mempool announces it and sent when that step is over: one
 TXS frame per `MAX_TXS` transactions (and `MAX_TXS_BYTES`) to peers of protocol 3, a TX frame
 each to older ones. A lone transaction therefore goes out at once, as before; a thousand go out
 as one frame instead of a thousand, and the receiver checks their signatures in one batch.
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 _XPUB = -1  # the drain-timer key of the XPUB backlog (peer ids are >= 0)
 MIN_RETRY_S = 0.005
+BATCH_WAIT_S = 0.001  # how often a flush looks again while a batch admission is under way
 
 
 def takes_batches(peer: Peer) -> bool:
@@ -94,8 +96,19 @@ class TxBatcher:
     def flush(self) -> None:
         self._flush_scheduled = False
         items, self._outbox = self._outbox, []
-        gossip = self.host.gossip
-        fresh = [item for item in items if gossip.txs_relayed.add(item[0])]
+        if self.host.hooks.mempool.batches_admitting:
+            # A batch admission awaits its next signatures: send full frames now, the rest
+            # with what follows.
+            full = len(items) - len(items) % MAX_TXS
+            items, self._outbox = items[:full], items[full:]
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(BATCH_WAIT_S, self.flush)
+            if not items:
+                return
+        gossip, mempool = self.host.gossip, self.host.hooks.mempool
+        # Not what the same step replaced or evicted again: nobody could use it.
+        fresh = [item for item in items
+                 if item[0] in mempool and gossip.txs_relayed.add(item[0])]  # fmt: skip
         if not fresh:
             return
         gossip.relayed["tx"] += len(fresh)

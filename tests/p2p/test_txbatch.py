@@ -84,12 +84,12 @@ def transfers(count: int, fee: int = 1000):
 def test_what_one_loop_step_admits_goes_out_as_few_frames(node):
     manager, mempool = node
     new, old, source = add_peer(manager, 1, 3), add_peer(manager, 2, 2), add_peer(manager, 3, 3)
-    txs = transfers(25)  # the future-nonce limit caps one sender's chain; 25 fit
+    txs = transfers(25)
 
     async def body():
         results = await mempool.add_batch(txs)
         assert all(r is not None and not isinstance(r, Exception) for r in results)
-        await asyncio.sleep(0)  # the flush runs when the admitting step is over
+        await asyncio.sleep(0.05)  # the flush runs once the admitting batch is over
 
     manager.txs._tx_source.update({tx.txid: source for tx in txs[:5]})
     asyncio.run(body())
@@ -102,27 +102,44 @@ def test_what_one_loop_step_admits_goes_out_as_few_frames(node):
     assert manager.gossip.relayed["tx"] == 25
 
 
+def test_what_the_same_step_replaced_is_not_relayed(node):
+    manager, mempool = node
+    peer = add_peer(manager, 1, 3)
+    first = sign_transfer(key(1), CHAIN_ID, key(2).account, 1, 1000, 0)
+    better = sign_transfer(key(1), CHAIN_ID, key(2).account, 1, 3000, 0)
+
+    async def body():
+        await mempool.add_batch([first, better])
+        await asyncio.sleep(0.05)
+
+    asyncio.run(body())
+    assert mempool.txids() == [better.txid]
+    assert [[tx.txid for tx in m.txs] for m in queued(peer)] == [[better.txid]]
+
+
 def test_large_batches_split_at_the_cap_and_the_budget_holds_the_rest(node):
     manager, _ = node
     fast, slow = add_peer(manager, 1, 3), add_peer(manager, 2, 3)
+    budget_since = time.monotonic()
     slow.tx_send = TokenBucket(rate=2_000, burst=300)
-    items = [(bytes([i % 256, i // 256]) * 16, tx.raw) for i, tx in
-             enumerate(transfers(1) * (2 * MAX_TXS + 500))]  # fmt: skip
+    items = transfers(2 * MAX_TXS + 500)
+
+    def allowed() -> float:  # what the slow peer's budget lets through by now, at most
+        return 300 + 2_000 * (time.monotonic() - budget_since)
 
     async def body():
-        for txid, raw in items:
-            manager.txs.batcher.add(txid, raw, None)
-        await asyncio.sleep(0)
-        sizes = [len(m.txs) for m in queued(fast)]
-        assert sizes == [MAX_TXS, MAX_TXS, 500]
-        assert [len(m.txs) for m in queued(slow)] == [300]  # its burst; the rest waits
-        got = 300
+        results = await manager.hooks.mempool.add_batch(items)
+        assert not [r for r in results if isinstance(r, Exception)]
+        await asyncio.sleep(0.05)  # the flush after the batch's last signatures
+        assert [len(m.txs) for m in queued(fast)] == [MAX_TXS, MAX_TXS, 500]
+        got = sum(len(m.txs) for m in queued(slow))
+        assert 300 <= got <= allowed() < len(items)  # its burst went at once, the rest waits
         deadline = time.monotonic() + 30
         while got < len(items) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
             got += sum(len(m.txs) for m in queued(slow))
-        assert got == len(items)  # all of it, in time, never more than the bucket allowed
-        assert len(slow.tx_backlog) == 0
+            assert got <= allowed()  # never more than the budget
+        assert got == len(items) and len(slow.tx_backlog) == 0  # all of it, in the end
 
     asyncio.run(body())
 
@@ -136,9 +153,8 @@ def test_the_xpub_carries_txs_only_if_every_subscriber_reads_them(node):
     txs = transfers(3)
 
     async def relay(batch):
-        for tx in batch:
-            manager.txs.batcher.add(tx.txid, tx.raw, None)
-        await asyncio.sleep(0)
+        await manager.hooks.mempool.add_batch(batch)
+        await asyncio.sleep(0.05)
 
     asyncio.run(relay(txs[:2]))
     assert [type(decode(f)) for f in published] == [TxsMsg]
