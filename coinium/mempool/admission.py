@@ -82,23 +82,27 @@ class QueuedCheck:
 
 class PendingBefore(Sequence):
     """The sender's pending transactions below a nonce, as `check_state` reads them, without
-    building a list per admission (most kinds never look)."""
+    building a list per admission (most kinds never look: nothing is computed until one does)."""
 
-    __slots__ = ("_entries", "_count")
+    __slots__ = ("_entries", "_nonce", "_count")
 
     def __init__(self, entries: list[MempoolEntry], nonce: int):
         self._entries = entries
-        self._count = bisect.bisect_left(entries, nonce, key=nonce_of)
+        self._nonce = nonce
+        self._count = -1
 
     def __len__(self) -> int:
+        if self._count < 0:
+            self._count = bisect.bisect_left(self._entries, self._nonce, key=nonce_of)
         return self._count
 
     def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        count = len(self)
         if isinstance(i, slice):
-            return [e.tx for e in self._entries[: self._count][i]]
-        if not -self._count <= i < self._count:
+            return [e.tx for e in self._entries[:count][i]]
+        if not -count <= i < count:
             raise IndexError(i)
-        return self._entries[i % self._count].tx
+        return self._entries[i % count].tx
 
 
 @dataclass(slots=True)
