@@ -1,14 +1,17 @@
 """Where a node's time goes when it admits transfers from JSON-RPC batches, or from P2P.
 
-    PYTHONPATH=. python bench/profile_admission.py [--txs N] [--cprofile] [--top N] [--p2p]
+    PYTHONPATH=. python bench/profile_admission.py [--txs N] [--p2p] [--phases]
+                                                   [--cprofile [--top N] [--callers NAME ...]]
 
 Starts a real regtest `Node` in this process (tmp datadir, real LMDB, no P2P listener), funds
 ``N/20`` senders, then hands it ``N`` signed transfers (20 nonces per sender, interleaved) as
 JSON-RPC 2.0 batches of 1,000 ``sendrawtransaction`` calls through `RpcServer.process` (the
 request body as the HTTP layer passes it, without the socket), and prints the node's time per
 transaction; ``--p2p`` admits the same transfers as P2P transaction batches would
-(`TxRelay.accept_batch`). --cprofile adds cProfile's top functions by own time (the profiler
-slows Python-level code several times over: use it for where, not how much).
+(`TxRelay.accept_batch`). --phases prints the event loop thread's CPU time per transaction in
+the admission's phases (`time.thread_time` around the functions that do them: no profiler, so
+the figures are those of a normal run). --cprofile adds cProfile's top functions by own time (the
+profiler slows Python-level code several times over: use it for where, not how much).
 """
 
 from __future__ import annotations
@@ -45,6 +48,34 @@ from coinium.node import Node  # noqa: E402
 from coinium.rpc.server import RpcContext  # noqa: E402
 
 NONCES = 20
+# (label, functions of Mempool): the phases --phases times on the event loop's thread (the
+# first name the tree has: `preverify` before issue 18, so the same file measures both).
+PHASES = [
+    ("Mempool.add", ("add",)),
+    ("  _check: the rules and the signature's verdict", ("_check",)),
+    ("  _admit: insert, events", ("_admit",)),
+    ("queueing the signatures (signing hashes)", ("queue_signatures", "preverify")),
+]
+_spent: dict[str, float] = {}
+
+
+def _timed(label: str, fn):  # type: ignore[no-untyped-def]
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _spent[label] = _spent.get(label, 0.0) + time.thread_time() - started
+
+    return wrapper
+
+
+def time_phases() -> None:
+    from coinium.mempool.pool import Mempool
+
+    for label, names in PHASES:
+        name = next(n for n in names if hasattr(Mempool, n))
+        setattr(Mempool, name, _timed(label, getattr(Mempool, name)))
 
 
 async def _call(node: Node, method: str, *params: object) -> object:
@@ -78,6 +109,8 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
                                                                  MINER.account))  # fmt: skip
         assert len(node.mempool) == 0
         profiler = cProfile.Profile() if profile else None
+        _spent.clear()
+        thread_cpu = time.thread_time()
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -93,11 +126,17 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
             profiler.disable()
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu
+        thread_cpu = time.thread_time() - thread_cpu
         assert len(node.mempool) == len(transfers), len(node.mempool)
         path = "P2P batches" if p2p else "JSON-RPC batches of 1,000"
         print(f"{len(transfers):,} transfers over {path}: {len(transfers) / wall:,.0f} tx/s, "
               f"{wall / len(transfers) * 1e6:.1f} us wall and {cpu / len(transfers) * 1e6:.1f} us "
               f"process CPU per transaction{' (under cProfile)' if profile else ''}")
+        if _spent:
+            print(f"{'event loop thread, all of it':<50} {thread_cpu / len(transfers) * 1e6:6.1f} "
+                  "us CPU per transaction")  # fmt: skip
+            for label, spent in _spent.items():
+                print(f"{label:<50} {spent / len(transfers) * 1e6:6.1f}")
         if profiler is not None:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
@@ -116,8 +155,11 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--p2p", action="store_true")
+    parser.add_argument("--phases", action="store_true")
     parser.add_argument("--callers", nargs="*", default=[], help="print who calls these")
     args = parser.parse_args()
+    if args.phases:
+        time_phases()
     asyncio.run(run(args.txs, args.cprofile, args.top, args.p2p, args.callers))
 
 
