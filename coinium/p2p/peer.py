@@ -56,7 +56,7 @@ PRIORITY: dict[MsgType, Priority] = {
 # gossip is repaired by pull).
 TX_SEND_RATE = 16_000.0
 TX_SEND_BURST = 40_000.0
-TX_BACKLOG_MAX = 100_000
+TX_BACKLOG_MAX = 20_000  # about 3.5 MB of transfers per peer
 
 SEND_QUEUE_BYTES = 64 << 20
 SEND_RATE_BYTES = 256 << 20  # per second, per peer
