@@ -9,7 +9,6 @@ Policy (defaults and options in `coinium.mempool.policy`; fee rates in units per
   ``max_future_per_sender`` ahead, and as many per sender; ``max_future_txs`` in all) with its
   signature checked, unannounced, and promoted into the chain ('A') when the gap fills or the
   funds it needs confirm. ``add`` returns None for a held transaction. Farther ahead: "nonce-gap".
-
 - **Replace-by-fee.** A transaction with a pending sender and nonce replaces the pending one if
   it pays a strictly higher fee rate and at least the fees of everything it removes plus the
   incremental relay fee for its own size ("insufficient fee" otherwise, as bitcoind's rules 3, 4
@@ -23,8 +22,12 @@ Every removal but block inclusion is announced with its reason and logged (``coi
 Signatures: with a `SignatureCache`, every transaction whose signature the pool checked goes
 into it, and one already there is not checked again; the chain's ``signature_filter`` reads the
 same cache, so a block of pooled transactions connects without checking them twice.
-`preverify` checks many signatures in one kernel batch (every core with the compiled kernels) for
-the admissions that follow (RPC batches, loading ``mempool.dat``).
+Many signatures are checked in kernel batches (every core with the compiled kernels) on the
+pool's worker thread for the admissions that follow: `add_batch` (a P2P TXS message) and
+`queue_signatures` with `signature_ready` (an RPC batch, each call awaiting its verdict) on the
+event loop, which never blocks on them; `preverify` and `add_many` outside it (loading
+``mempool.dat``). A queued verdict vouches only for the very object it checked, and is read at
+the place the one-by-one check would run, so every verdict is the one `add` alone would give.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ The pool is one class in parts, one module each (mixins sharing the pool's state
 
     entries     `MempoolEntry`, `SenderChain`, `MempoolReject`, the RPC codes and removal reasons
     admission   `Admission`: the rules a new transaction meets (policy, replace-by-fee, held
-                nonces, signatures)
+                nonces, signatures); `add_batch`: many at once, their signatures checked
+                together off the event loop, with the verdicts of one-by-one admission
     sizelimit   `SizeLimit`: eviction by package score, the rolling minimum fee, expiry
     reorg       `ChainEvents`: blocks connected and disconnected
-    batch       `admit_batch`: many transactions, their signatures in one batch off the loop
     policy      the settings and their defaults; future: held nonces; persist: ``mempool.dat``
 """
 
