@@ -19,7 +19,8 @@ mempool, no signature cache).
 
 txrelay: 4 nodes in a line; 5,000 signed transfers go to node 0 in JSON-RPC batches of 500; the
 rate is transactions over the time until the last node's mempool holds them all (``hashtx``
-notifications counted per node).
+notifications counted per node), with each node's CPU time per transaction (all its threads,
+from /proc: independent of what else the machine runs). ``--txs N`` sets the count.
 
 sync: a chain of 2,000 empty blocks on two nodes, then a third node starts with both as peers;
 blocks/s over the time from its start to its tip matching theirs. With ``--txs-blocks B`` the
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -133,6 +135,12 @@ class Net:
         self.ctx.term()
         for node in self.nodes:
             node.stop()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def miner_address() -> str:
@@ -284,6 +292,7 @@ def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
         for _ in range(20):
             net.pump(50)
         net.tx_counts = [0] * nodes
+        cpu_before = [process_cpu_seconds(n.proc.pid) for n in net.nodes]
         started = time.perf_counter()
         for i in range(0, count, 500):
             body = [{"jsonrpc": "2.0", "id": j, "method": "sendrawtransaction",
@@ -298,11 +307,16 @@ def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
         deadline = time.monotonic() + 120
         while min(net.tx_counts) < count and time.monotonic() < deadline:
             net.pump(20)
+        cpu = [process_cpu_seconds(n.proc.pid) - before
+               for n, before in zip(net.nodes, cpu_before, strict=True)]  # fmt: skip
         sizes = [n.rpc("getmempoolinfo")["size"] for n in net.nodes]
         elapsed = max(net.tx_last) - started
         return {"bans": net.bans(), "nodes": nodes, "topology": "line", "transactions": count,
                 "mempool_sizes": sizes, "injection_s": injected, "all_nodes_s": elapsed,
-                "tx_per_s": count / elapsed}  # fmt: skip
+                "tx_per_s": count / elapsed,
+                # CPU of each node process per transaction (all threads, /proc): what the
+                # relay costs, whatever else the machine runs.
+                "node_cpu_us_per_tx": [round(c / count * 1e6, 1) for c in cpu]}  # fmt: skip
     finally:
         mirror.close()
         net.stop()
@@ -371,7 +385,8 @@ def main() -> None:
                 base / f"prop{i}", t, args.nodes, args.blocks, n, prefill=args.prefill))
                 for i, (t, n) in enumerate(shapes)]  # fmt: skip
         if args.what in ("txrelay", "all"):
-            runs.append(("txrelay", lambda: txrelay(base / "txrelay")))
+            count = args.txs if args.what == "txrelay" and args.txs > 1 else 5000
+            runs.append(("txrelay", lambda: txrelay(base / "txrelay", count=count)))
         if args.what in ("sync", "all"):
             runs.append(("sync", lambda: sync(base / "sync", args.blocks if args.what == "sync"
                                                and args.blocks != 50 else 2000, args.txs_blocks)))

@@ -19,15 +19,18 @@ from coinium.p2p.messages import (
     CmpctBlock,
     InvKind,
     MalformedMessage,
+    MsgType,
     OversizedMessage,
     Ping,
     Pong,
     TxMsg,
+    TxsMsg,
     UnknownMessage,
     Verack,
     Version,
     decode,
     frame_type,
+    txs_count,
 )
 from coinium.p2p.peer import RATE_CLASS, Peer, PeerState, RateClass
 from coinium.p2p.scoring import Misbehaviour
@@ -71,7 +74,8 @@ class Dispatcher:
         kind = frame_type(data)
         self._count_in(peer, kind.name.lower() if kind is not None else "unknown", len(data))
         rate_class = RATE_CLASS.get(kind, RateClass.OTHER) if kind is not None else RateClass.OTHER
-        if not peer.buckets[rate_class].take():
+        cost = txs_count(data) if kind == MsgType.TXS else 1  # a batch pays per transaction
+        if not peer.buckets[rate_class].take(max(cost, 1)):
             self.host.misbehaving(peer, Misbehaviour.FLOOD, f"{rate_class.value} messages")
             return
         try:
@@ -85,7 +89,7 @@ class Dispatcher:
         except MalformedMessage as exc:
             self.host.misbehaving(peer, Misbehaviour.MALFORMED, str(exc))
             return
-        if channel == "gossip" and not isinstance(message, (BlockMsg, CmpctBlock, TxMsg)):
+        if channel == "gossip" and not isinstance(message, (BlockMsg, CmpctBlock, TxMsg, TxsMsg)):
             self.host.misbehaving(peer, Misbehaviour.GOSSIP_CHANNEL, type(message).__name__)
             return
         # Pings and pongs are answered as they arrive, not behind what the worker is busy with:

@@ -1,4 +1,5 @@
-"""Gossip: relay each validated block and transaction once, to every peer, by the cheapest path.
+"""Gossip: relay each validated block and transaction once, to every peer, by the cheapest path
+(transactions in batches: `coinium.p2p.txbatch`, which shares the seen-cache and paths here).
 
 A block is relayed when the chain made it the tip (the node's listeners hear it after validation),
 a transaction when the mempool took it: never before it was checked, so an invalid object dies at
@@ -19,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from coinium.p2p.messages import BlockMsg, CmpctBlock, TxMsg, encode
+from coinium.p2p.messages import BlockMsg, CmpctBlock, encode
 from coinium.p2p.peer import Peer, Priority
 
 _KIND = {Priority.BLOCK: "block", Priority.TX: "tx"}
@@ -97,14 +98,6 @@ class Gossip:
 
         self._send(encode(message), block_hash, Priority.BLOCK, peers, source, fallback)
         self.relayed["block"] += 1
-        return True
-
-    def relay_tx(self, message: TxMsg, txid: bytes, peers: Iterable[Peer],
-                 source: Peer | None = None) -> bool:  # fmt: skip
-        if not self.txs_relayed.add(txid):
-            return False
-        self._send(encode(message), txid, Priority.TX, peers, source)
-        self.relayed["tx"] += 1
         return True
 
     def _send(self, frame: bytes, item: bytes, priority: Priority, peers: Iterable[Peer],

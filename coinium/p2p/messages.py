@@ -36,6 +36,8 @@ The layouts (docs/PROTOCOL.md has the same table):
                    | count x short id 6   (coinium.p2p.compact; protocol 2)
     GETBLOCKTXN 18 block_hash 32 | count u32 | count x index u32 (strictly increasing, >= 1)
     BLOCKTXN   19  block_hash 32 | count u32 | count x transaction (self-delimiting)
+    TXS        20  count u16 (1..1000) | count x transaction (self-delimiting), <= 1 MiB in all
+                   (protocol 3: relay in batches)
 """
 
 from __future__ import annotations
@@ -49,12 +51,13 @@ from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.codec import DecodeError, Reader, u16, u32, u64
 from coinium.core.header import HEADER_SIZE, Header
 from coinium.core.kinds import MAX_TX_SIZE as MAX_KIND_TX_SIZE
-from coinium.core.transaction import Transaction
+from coinium.core.transaction import Transaction, read_many
 from coinium.crypto.hashes import blake3_256
 from coinium.p2p.compact import SHORT_ID_SIZE
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 COMPACT_BLOCKS_VERSION = 2  # peers from this version on take CMPCTBLOCK
+TX_BATCH_VERSION = 3  # peers from this version on take TXS
 MIN_PROTOCOL_VERSION = 1
 NODE_NETWORK = 1  # services bit: serves the full chain
 
@@ -62,6 +65,8 @@ MAX_ADDR = 1000
 MAX_INV = 2000
 MAX_LOCATOR = 101
 MAX_HEADERS = 2000
+MAX_TXS = 1000  # transactions in one TXS message
+MAX_TXS_BYTES = 1 << 20  # and their bytes (a sender splits larger batches)
 MAX_USER_AGENT = 256
 MAX_HOST = 255
 MAX_TX_SIZE = MAX_KIND_TX_SIZE  # the longest encoding any registered kind has
@@ -102,6 +107,7 @@ class MsgType(IntEnum):
     CMPCTBLOCK = 17  # a block as header, coinbase and short transaction ids
     GETBLOCKTXN = 18  # the transactions of a compact block the receiver lacks
     BLOCKTXN = 19
+    TXS = 20  # transactions relayed in a batch
 
 
 class InvKind(IntEnum):
@@ -130,6 +136,7 @@ MAX_PAYLOAD: dict[MsgType, int] = {
     MsgType.CMPCTBLOCK: HEADER_SIZE + 8 + 1 + 4 + MAX_TX_SIZE + 4 + MAX_BLOCK_TXS * SHORT_ID_SIZE,
     MsgType.GETBLOCKTXN: HASH + 4 + MAX_BLOCK_TXS * 4,
     MsgType.BLOCKTXN: HASH + 4 + MAX_BLOCK_SIZE - HEADER_SIZE - 4,  # a block's transactions
+    MsgType.TXS: 2 + MAX_TXS_BYTES,
 }
 # The ZMQ_MAXMSGSIZE of every receiving socket: the largest frame of any type.
 MAX_FRAME_SIZE = 1 + max(MAX_PAYLOAD.values())
@@ -549,15 +556,52 @@ class BlockTxn:
         return cls(block_hash, tuple(Transaction.read(r) for _ in range(count)))
 
 
+@dataclass(frozen=True, slots=True)
+class TxsMsg:
+    """Transactions relayed together (protocol 3): one frame, one rate-limit charge per
+    transaction, one signature batch at the receiver."""
+
+    TYPE: ClassVar[MsgType] = MsgType.TXS
+    txs: tuple[Transaction, ...]
+
+    def payload(self) -> bytes:
+        if not self.txs:
+            raise ValueError("TXS carries at least one transaction")
+        return u16(len(self.txs)) + b"".join(tx.raw for tx in self.txs)
+
+    @classmethod
+    def read(cls, r: Reader) -> TxsMsg:
+        offset = r.offset
+        count = _count(r, "count", MAX_TXS)
+        if count == 0:
+            raise r.fail("count", offset, "an empty TXS")
+        start = r.offset
+        rest = r.fixed(r.remaining(), "txs")
+        fast = read_many(rest, 0, count)
+        if fast is not None and fast[1] == len(rest):
+            return cls(tuple(fast[0]))
+        # Not canonical somewhere (or trailing bytes): field by field, for the precise error.
+        inner = Reader(rest, "txs")
+        txs = tuple(Transaction.read(inner) for _ in range(count))
+        if inner.remaining():
+            raise r.fail("txs", start + inner.offset, f"{inner.remaining()} trailing bytes")
+        return cls(txs)
+
+
+def txs_count(frame: bytes) -> int:
+    """The transaction count of a TXS frame, read before decoding (what its rate charge is)."""
+    return int.from_bytes(frame[1:3], "little") if len(frame) >= 3 else 1
+
+
 Message = (Version | Verack | Ping | Pong | GetAddr | Addr | Inv | GetData | NotFound
            | GetHeaders | Headers | BlockMsg | TxMsg | MempoolReq | CheckAddr
-           | CheckAddrReply | CmpctBlock | GetBlockTxn | BlockTxn)  # fmt: skip
+           | CheckAddrReply | CmpctBlock | GetBlockTxn | BlockTxn | TxsMsg)  # fmt: skip
 
 MESSAGE_CLASSES: dict[MsgType, type] = {
     cls.TYPE: cls
     for cls in (Version, Verack, Ping, Pong, GetAddr, Addr, Inv, GetData, NotFound, GetHeaders,
                 Headers, BlockMsg, TxMsg, MempoolReq, CheckAddr, CheckAddrReply, CmpctBlock,
-                GetBlockTxn, BlockTxn)
+                GetBlockTxn, BlockTxn, TxsMsg)
 }  # fmt: skip
 
 

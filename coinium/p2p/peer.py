@@ -17,7 +17,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
@@ -46,9 +46,17 @@ PRIORITY: dict[MsgType, Priority] = {
     MsgType.BLOCK: Priority.BLOCK, MsgType.CMPCTBLOCK: Priority.BLOCK,
     MsgType.BLOCKTXN: Priority.BLOCK, MsgType.GETBLOCKTXN: Priority.CONTROL,
     MsgType.HEADERS: Priority.HEADERS,
-    MsgType.TX: Priority.TX, MsgType.INV: Priority.TX,
+    MsgType.TX: Priority.TX, MsgType.INV: Priority.TX, MsgType.TXS: Priority.TX,
     MsgType.ADDR: Priority.ADDR,
 }  # fmt: skip
+
+# Transactions we relay to one peer: a second's worth, and a burst, below what its receive limit
+# (RATE_LIMITS[TX]) allows, so an honest relay never costs us a flooding penalty. What waits
+# beyond the burst stays in the peer's relay backlog (at most TX_BACKLOG_MAX, oldest shed:
+# gossip is repaired by pull).
+TX_SEND_RATE = 16_000.0
+TX_SEND_BURST = 40_000.0
+TX_BACKLOG_MAX = 20_000  # about 3.5 MB of transfers per peer
 
 SEND_QUEUE_BYTES = 64 << 20
 SEND_RATE_BYTES = 256 << 20  # per second, per peer
@@ -78,6 +86,13 @@ class TokenBucket:
             return True
         return False
 
+    def take_up_to(self, amount: int, now: float | None = None) -> int:
+        """Take as many whole tokens as there are, up to ``amount``; how many it took."""
+        self._refill(time.monotonic() if now is None else now)
+        count = min(amount, int(self.tokens))
+        self.tokens -= count
+        return count
+
     def wait_time(self, amount: float, now: float | None = None) -> float:
         """Seconds until ``amount`` tokens are there (0 if now)."""
         self._refill(time.monotonic() if now is None else now)
@@ -100,14 +115,15 @@ RATE_CLASS: dict[MsgType, RateClass] = {
     MsgType.GETHEADERS: RateClass.REQUEST, MsgType.GETDATA: RateClass.REQUEST,
     MsgType.GETADDR: RateClass.REQUEST, MsgType.MEMPOOL: RateClass.REQUEST,
     MsgType.ADDR: RateClass.ADDR,
-    MsgType.TX: RateClass.TX, MsgType.INV: RateClass.TX,
+    MsgType.TX: RateClass.TX, MsgType.INV: RateClass.TX, MsgType.TXS: RateClass.TX,
     MsgType.BLOCK: RateClass.BLOCK, MsgType.CMPCTBLOCK: RateClass.BLOCK,
     MsgType.BLOCKTXN: RateClass.BLOCK, MsgType.GETBLOCKTXN: RateClass.REQUEST,
     MsgType.VERSION: RateClass.OTHER, MsgType.VERACK: RateClass.OTHER,
     MsgType.HEADERS: RateClass.OTHER, MsgType.NOTFOUND: RateClass.OTHER,
 }  # fmt: skip
-# (messages a second, burst). Honest traffic stays far below: a ping every few seconds, a
-# handful of requests per block, transactions at the rate the whole network makes them.
+# (messages a second, burst; for TX, transactions: a TXS message costs its count). Honest traffic
+# stays far below: a ping every few seconds, a handful of requests per block, transactions at the
+# rate the whole network makes them (a sender keeps under `TX_SEND_RATE`).
 RATE_LIMITS: dict[RateClass, tuple[float, float]] = {
     RateClass.PING: (2.0, 20.0),
     RateClass.REQUEST: (200.0, 1000.0),
@@ -274,6 +290,8 @@ class Peer:
         self.in_flight: dict[bytes, float] = {}  # block hash -> monotonic request time
         self.not_found: BoundedSet = BoundedSet(10_000)  # blocks it said it lacks
         self.tx_requested: BoundedSet = BoundedSet(50_000)
+        self.tx_backlog: deque[tuple[bytes, bytes]] = deque()  # (txid, raw) waiting to be relayed
+        self.tx_send = TokenBucket(TX_SEND_RATE, TX_SEND_BURST)  # transactions, not bytes
         self.subscribed = False  # its SUB is on our XPUB: it gets our gossip there
         self.gossip_connected = False  # our SUB is on its XPUB
         self.routing_id: bytes | None = None  # inbound: its routing id on our ROUTER

@@ -1,6 +1,11 @@
-"""Transaction relay: inventory (INV, GETDATA, NOTFOUND of kind TX), TX messages into the
+"""Transaction relay: inventory (INV, GETDATA, NOTFOUND of kind TX), TX and TXS messages into the
 mempool, transactions held for a nonce gap (orphans), MEMPOOL requests, and relay of what the
-mempool took."""
+mempool took (in batches, `coinium.p2p.txbatch`).
+
+A TXS message is admitted as a batch (`Mempool.add_batch`): the signatures of the transactions
+the node has not seen are checked together on the mempool's worker thread, then each one meets
+the rules in the message's order, with exactly the verdict it would get alone; each refusal
+costs the sender what a TX with that transaction would."""
 
 from __future__ import annotations
 
@@ -24,9 +29,11 @@ from coinium.p2p.messages import (
     MempoolReq,
     NotFound,
     TxMsg,
+    TxsMsg,
 )
 from coinium.p2p.peer import Peer
 from coinium.p2p.scoring import Merit, Misbehaviour
+from coinium.p2p.txbatch import TxBatcher, takes_batches, tx_frames
 
 if TYPE_CHECKING:
     from coinium.p2p.manager import PeerManager
@@ -53,9 +60,10 @@ class TxRelay:
         self.tx_rejects = SeenCache(ttl=600.0)  # txids the mempool refused (cleared on new tips)
         self.tx_orphans: OrderedDict[tuple[bytes, int], _TxOrphan] = OrderedDict()
         self._tx_source: dict[bytes, Peer] = {}
+        self.batcher = TxBatcher(host)
 
     def handlers(self) -> dict[type, Handler]:
-        return {TxMsg: self._on_tx, MempoolReq: self._on_mempool}
+        return {TxMsg: self._on_tx, TxsMsg: self._on_txs, MempoolReq: self._on_mempool}
 
     def new_tip(self) -> None:
         self.tx_rejects = SeenCache(ttl=600.0)  # a new state: refused txs may now be fine
@@ -79,6 +87,7 @@ class TxRelay:
     async def on_getdata(self, peer: Peer, msg: GetData, channel: str) -> None:
         await self.host.links.drain(peer)
         missing = []
+        found = []
         mempool = self.host.hooks.mempool
         for txid in msg.hashes:
             entry = mempool.get(txid)
@@ -86,7 +95,9 @@ class TxRelay:
                 missing.append(txid)
             else:
                 peer.known.add(txid)
-                self.host.send(peer, TxMsg(entry.tx.raw))
+                found.append((txid, entry.tx.raw))
+        for frame in tx_frames(found, takes_batches(peer)):
+            self.host.links.send_frame(peer, frame)
         if missing:
             self.host.send(peer, NotFound(msg.kind, tuple(missing)))
 
@@ -111,6 +122,55 @@ class TxRelay:
             return
         await self.accept_tx(tx, peer)
 
+    async def _on_txs(self, peer: Peer, msg: TxsMsg, channel: str) -> None:
+        mempool = self.host.hooks.mempool
+        relayed, rejects = self.host.gossip.txs_relayed, self.tx_rejects
+        fresh: dict[bytes, Transaction] = {}
+        for tx in msg.txs:
+            txid = tx.txid
+            peer.known.add(txid)
+            peer.tx_requested.discard(txid)
+            if txid not in mempool and txid not in rejects and txid not in relayed:
+                fresh.setdefault(txid, tx)
+        if fresh:
+            await self.accept_batch(list(fresh.values()), peer)
+
+    async def accept_batch(self, txs: list[Transaction], peer: Peer | None) -> list[bool]:
+        """`accept_tx` for many: one signature batch, then each in order; which were taken."""
+        if peer is not None:
+            for tx in txs:
+                self._tx_source[tx.txid] = peer
+        try:
+            results = await self.host.hooks.mempool.add_batch(txs, decoded=True)
+        finally:
+            for tx in txs:
+                self._tx_source.pop(tx.txid, None)
+        taken = []
+        for tx, result in zip(txs, results, strict=True):
+            if isinstance(result, MempoolReject):
+                self._refused(tx, peer, result)
+                taken.append(False)
+                continue
+            taken.append(True)
+            if peer is not None:
+                self.host.reward(peer, Merit.NOVEL_TX)
+        if peer is not None and any(taken):
+            peer.stats.last_transaction = int(time.time())
+        if self.tx_orphans:
+            for tx, took in zip(txs, taken, strict=True):
+                if took:
+                    await self._release_orphans(tx)
+        return taken
+
+    def _refused(self, tx: Transaction, peer: Peer | None, reject: MempoolReject) -> None:
+        offence = scoring.for_tx_reject(reject.reason)
+        if offence is not None and peer is not None:
+            self.host.misbehaving(peer, offence, f"tx {tx.txid.hex()[:16]}: {reject.reason}")
+        if reject.reason == "nonce-gap":
+            self._hold_orphan(tx, peer)
+        elif reject.reason != "txn-already-in-mempool":
+            self.tx_rejects.add(tx.txid)
+
     async def accept_tx(self, tx: Transaction, peer: Peer | None, release: bool = True) -> bool:
         txid = tx.txid
         if peer is not None:
@@ -118,13 +178,7 @@ class TxRelay:
         try:
             await self.host.hooks.submit_transaction(tx)
         except MempoolReject as reject:
-            offence = scoring.for_tx_reject(reject.reason)
-            if offence is not None and peer is not None:
-                self.host.misbehaving(peer, offence, f"tx {txid.hex()[:16]}: {reject.reason}")
-            if reject.reason == "nonce-gap":
-                self._hold_orphan(tx, peer)
-            elif reject.reason != "txn-already-in-mempool":
-                self.tx_rejects.add(txid)
+            self._refused(tx, peer, reject)
             return False
         finally:
             self._tx_source.pop(txid, None)
@@ -166,8 +220,7 @@ class TxRelay:
 
     def transaction_added(self, tx_raw: bytes, txid: bytes, mempool_sequence: int) -> None:
         if self.host.peers:
-            self.host.gossip.relay_tx(TxMsg(tx_raw), txid, self.host.active_peers(),
-                                      self._tx_source.get(txid))  # fmt: skip
+            self.batcher.add(txid, tx_raw, self._tx_source.get(txid))
 
     def transaction_removed(self, tx_raw: bytes, txid: bytes, reason: str,
                             mempool_sequence: int) -> None:  # fmt: skip

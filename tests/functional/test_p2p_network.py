@@ -204,7 +204,7 @@ def test_network_rpcs(start_node):
     b = start_node("b", extra_args=[f"--addnode={peer_address(a)}"])
     wait_connected(a, b)
     info = a.rpc("getnetworkinfo")
-    assert info["protocolversion"] == 2 and info["connections"] == 1
+    assert info["protocolversion"] == 3 and info["connections"] == 1
     assert info["localaddresses"][0]["address"] == peer_address(a)
     assert info["key"] == node_key(a) and info["listening"] is True
     assert a.rpc("getconnectioncount") == 1

@@ -18,7 +18,7 @@ from coinium.core.account import Account
 from coinium.core.params import MAIN, REGTEST
 from coinium.core.transaction import Transaction, sign_transfer
 from coinium.core.units import COIN, MAX_MONEY
-from coinium.mempool import pool as pool_module
+from coinium.mempool import admission as admission_module
 from coinium.mempool.policy import MempoolPolicy
 from coinium.mempool.pool import (
     RPC_DESERIALIZATION_ERROR,
@@ -118,7 +118,7 @@ def test_full_pool_and_oversize_tx_are_refused(funded, alice, bob, monkeypatch):
     with pytest.raises(MempoolReject, match="mempool full"):
         small.add(pay(alice, bob, COIN, 0))
     pool, _ = make_pool(funded)
-    monkeypatch.setattr(pool_module, "DEFAULT_BLOCK_MAX_BYTES", 150)
+    monkeypatch.setattr(admission_module, "DEFAULT_BLOCK_MAX_BYTES", 150)
     with pytest.raises(MempoolReject) as info:
         pool.add(pay(alice, bob, COIN, 0, memo=b"x" * 10))
     assert info.value.reason == "tx-size" and len(pool) == 0

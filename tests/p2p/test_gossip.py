@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from coinium.core.params import REGTEST
 from coinium.p2p.gossip import Gossip, SeenCache
-from coinium.p2p.messages import BlockMsg, TxMsg, decode
+from coinium.p2p.messages import BlockMsg, decode
 from coinium.p2p.peer import Peer, PeerState
 
 
@@ -53,9 +53,9 @@ def test_relay_once_by_the_cheapest_path():
 def test_without_a_gossip_socket_everything_goes_over_request_links():
     gossip = Gossip(None)
     peers = [active_peer(n, True) for n in (1, 2)]
-    tx = REGTEST.genesis.transactions[0]
-    assert gossip.relay_tx(TxMsg.from_tx(tx), tx.txid, peers)
+    block = REGTEST.genesis
+    assert gossip.relay_block(BlockMsg.from_block(block), block.hash, peers)
     assert [len(p.queue) for p in peers] == [1, 1]
     peers[0].known.add(b"x" * 32)
-    assert gossip.relay_tx(TxMsg(b"\x01"), b"x" * 32, peers)
+    assert gossip.relay_block(BlockMsg(bytes(200)), b"x" * 32, peers)
     assert [len(p.queue) for p in peers] == [1, 2]  # the peer that had it is skipped

@@ -17,6 +17,7 @@ from coinium.p2p.messages import (
     MAX_INV,
     MAX_PAYLOAD,
     MAX_TX_SIZE,
+    MAX_TXS,
     Addr,
     AddrRecord,
     BlockMsg,
@@ -38,12 +39,14 @@ from coinium.p2p.messages import (
     Pong,
     Tip,
     TxMsg,
+    TxsMsg,
     UnknownMessage,
     Verack,
     Version,
     decode,
     encode,
     frame_type,
+    txs_count,
 )
 
 hashes = st.binary(min_size=32, max_size=32)
@@ -84,6 +87,7 @@ messages = st.one_of(
     st.builds(GetBlockTxn, hashes,
               st.sets(st.integers(1, 0xFFFFFFFF), max_size=50).map(lambda s: tuple(sorted(s)))),
     st.builds(BlockTxn, hashes, st.lists(coinbases, max_size=5).map(tuple)),
+    st.builds(TxsMsg, st.lists(coinbases, min_size=1, max_size=5).map(tuple)),
 )  # fmt: skip
 
 
@@ -202,3 +206,19 @@ def test_block_and_tx_messages_hash_without_decoding():
     assert TxMsg.from_tx(coinbase).txid == coinbase.txid
     with pytest.raises(DecodeError):
         BlockMsg(genesis.encode()[:-1]).decode()
+
+
+def test_golden_txs_and_its_limits():
+    coinbase = Transaction.coinbase(7, bytes(20), 5)
+    frame = encode(TxsMsg((coinbase, coinbase)))
+    assert frame.hex() == "14" "0200" + coinbase.raw.hex() * 2
+    assert decode(frame) == TxsMsg((coinbase, coinbase))
+    assert txs_count(frame) == 2  # read before decoding: the rate-limit charge
+    with pytest.raises(MalformedMessage, match="empty"):
+        decode(bytes((MsgType.TXS,)) + b"\x00\x00")
+    with pytest.raises(MalformedMessage):  # one transaction more than the count says
+        decode(bytes((MsgType.TXS,)) + b"\x01\x00" + coinbase.raw * 2)
+    with pytest.raises(MalformedMessage):  # count over the cap
+        decode(bytes((MsgType.TXS,)) + (MAX_TXS + 1).to_bytes(2, "little") + coinbase.raw)
+    with pytest.raises(ValueError):
+        encode(TxsMsg(()))

@@ -117,6 +117,7 @@ async def sendrawtransaction(ctx: RpcContext, hexstring: str, maxfeerate: int) -
     # round trip to the chain thread per call would cost more than the admission).
     if tx.txid in node.mempool:
         return tx.txid.hex()
+    await node.mempool.signature_ready(tx)  # a batch's check of it, off the event loop
     max_fee_rate = maxfeerate
     try:
         if fee_too_high(tx, max_fee_rate):
@@ -135,7 +136,8 @@ async def sendrawtransaction(ctx: RpcContext, hexstring: str, maxfeerate: int) -
 
 async def prepare_sendrawtransaction(ctx: RpcContext, params: list[Any]) -> None:
     """Before a batch's sendrawtransaction calls run (one by one, in order): decode them once
-    and start checking their signatures in kernel batches (see `Mempool.preverify`)."""
+    and start checking their signatures together, in kernel batches on the mempool's worker
+    thread (`Mempool.queue_signatures`); each call awaits its verdict, then the rules."""
     parsed: dict[str, Transaction] = {}
     for p in params:
         hexstring = p[0] if isinstance(p, list) and p else (
@@ -147,7 +149,7 @@ async def prepare_sendrawtransaction(ctx: RpcContext, params: list[Any]) -> None
                 continue  # the call itself reports it
     if len(parsed) > 1:
         ctx.prepared["sendrawtransaction"] = parsed
-        ctx.node.mempool.preverify(parsed.values())
+        ctx.node.mempool.queue_signatures(parsed.values(), decoded=True)
 
 
 async def testmempoolaccept(ctx: RpcContext, rawtxs: list[Any],
