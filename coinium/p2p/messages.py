@@ -38,121 +38,65 @@ The layouts (docs/PROTOCOL.md has the same table):
     BLOCKTXN   19  block_hash 32 | count u32 | count x transaction (self-delimiting)
     TXS        20  count u16 (1..1000) | count x transaction (self-delimiting), <= 1 MiB in all
                    (protocol 3: relay in batches)
+
+The building blocks (type bytes, limits, caps, errors, field codecs) are in `coinium.p2p.wire`,
+the compact-block and TXS messages in `coinium.p2p.relay_messages`; this module is the codec's
+public face (every name callers use is importable from here).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import ClassVar
 
-from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
+from coinium.core.block import Block
 from coinium.core.codec import DecodeError, Reader, u16, u32, u64
 from coinium.core.header import HEADER_SIZE, Header
-from coinium.core.kinds import MAX_TX_SIZE as MAX_KIND_TX_SIZE
-from coinium.core.transaction import Transaction, read_many
+from coinium.core.transaction import Transaction
 from coinium.crypto.hashes import blake3_256
-from coinium.p2p.compact import SHORT_ID_SIZE
+from coinium.p2p.relay_messages import BlockTxn, CmpctBlock, GetBlockTxn, TxsMsg, txs_count
+from coinium.p2p.wire import (
+    ADDR_RECORD_SIZE,
+    COMPACT_BLOCKS_VERSION,
+    HASH,
+    MAX_ADDR,
+    MAX_FRAME_SIZE,
+    MAX_HEADERS,
+    MAX_HOST,
+    MAX_INV,
+    MAX_LOCATOR,
+    MAX_PAYLOAD,
+    MAX_TX_SIZE,
+    MAX_TXS,
+    MAX_TXS_BYTES,
+    MAX_USER_AGENT,
+    MIN_PROTOCOL_VERSION,
+    NODE_NETWORK,
+    PROTOCOL_VERSION,
+    TIP_SIZE,
+    TX_BATCH_VERSION,
+    InvKind,
+    MalformedMessage,
+    MsgType,
+    OversizedMessage,
+    UnknownMessage,
+    count16,
+    text_field,
+    u256,
+    var_bytes,
+)
 
-PROTOCOL_VERSION = 3
-COMPACT_BLOCKS_VERSION = 2  # peers from this version on take CMPCTBLOCK
-TX_BATCH_VERSION = 3  # peers from this version on take TXS
-MIN_PROTOCOL_VERSION = 1
-NODE_NETWORK = 1  # services bit: serves the full chain
-
-MAX_ADDR = 1000
-MAX_INV = 2000
-MAX_LOCATOR = 101
-MAX_HEADERS = 2000
-MAX_TXS = 1000  # transactions in one TXS message
-MAX_TXS_BYTES = 1 << 20  # and their bytes (a sender splits larger batches)
-MAX_USER_AGENT = 256
-MAX_HOST = 255
-MAX_TX_SIZE = MAX_KIND_TX_SIZE  # the longest encoding any registered kind has
-HASH = 32
-ADDR_RECORD_SIZE = 32 + 16 + 2 + 8 + 8
-TIP_SIZE = 4 + 32 + 32
-
-
-class MalformedMessage(DecodeError):
-    """A frame that is not a canonical message (a penalty for the sender, never a crash)."""
-
-
-class OversizedMessage(MalformedMessage):
-    """A frame larger than its type allows."""
-
-
-class UnknownMessage(MalformedMessage):
-    """A type byte this version does not know."""
-
-
-class MsgType(IntEnum):
-    VERSION = 1
-    VERACK = 2
-    PING = 3
-    PONG = 4
-    GETADDR = 5
-    ADDR = 6
-    INV = 7
-    GETDATA = 8
-    NOTFOUND = 9
-    GETHEADERS = 10
-    HEADERS = 11
-    BLOCK = 12
-    TX = 13
-    MEMPOOL = 14
-    CHECKADDR = 15  # "dial me back at this port" (the reachability self-test)
-    CHECKADDRREPLY = 16
-    CMPCTBLOCK = 17  # a block as header, coinbase and short transaction ids
-    GETBLOCKTXN = 18  # the transactions of a compact block the receiver lacks
-    BLOCKTXN = 19
-    TXS = 20  # transactions relayed in a batch
-
-
-class InvKind(IntEnum):
-    TX = 1
-    BLOCK = 2
-
-
-# Payload caps, checked before decoding.
-MAX_PAYLOAD: dict[MsgType, int] = {
-    MsgType.VERSION: 4 + 4 + 32 + 8 + 8 + 8 + TIP_SIZE + 2 + 2 + 2 + MAX_HOST + 2 + MAX_USER_AGENT,
-    MsgType.VERACK: 0,
-    MsgType.PING: 8 + TIP_SIZE,
-    MsgType.PONG: 8 + TIP_SIZE,
-    MsgType.GETADDR: 0,
-    MsgType.ADDR: 2 + MAX_ADDR * ADDR_RECORD_SIZE,
-    MsgType.INV: 1 + 2 + MAX_INV * HASH,
-    MsgType.GETDATA: 1 + 2 + MAX_INV * HASH,
-    MsgType.NOTFOUND: 1 + 2 + MAX_INV * HASH,
-    MsgType.GETHEADERS: 1 + MAX_LOCATOR * HASH + HASH,
-    MsgType.HEADERS: 2 + MAX_HEADERS * HEADER_SIZE,
-    MsgType.BLOCK: MAX_BLOCK_SIZE,
-    MsgType.TX: MAX_TX_SIZE,
-    MsgType.MEMPOOL: 0,
-    MsgType.CHECKADDR: 8 + 2,
-    MsgType.CHECKADDRREPLY: 8 + 2 + 1 + 2 + MAX_HOST,
-    MsgType.CMPCTBLOCK: HEADER_SIZE + 8 + 1 + 4 + MAX_TX_SIZE + 4 + MAX_BLOCK_TXS * SHORT_ID_SIZE,
-    MsgType.GETBLOCKTXN: HASH + 4 + MAX_BLOCK_TXS * 4,
-    MsgType.BLOCKTXN: HASH + 4 + MAX_BLOCK_SIZE - HEADER_SIZE - 4,  # a block's transactions
-    MsgType.TXS: 2 + MAX_TXS_BYTES,
-}
-# The ZMQ_MAXMSGSIZE of every receiving socket: the largest frame of any type.
-MAX_FRAME_SIZE = 1 + max(MAX_PAYLOAD.values())
-
-
-def _u256(value: int) -> bytes:
-    return value.to_bytes(32, "big")
-
-
-def _text(r: Reader, what: str, limit: int, encoding: str) -> str:
-    offset = r.offset
-    raw = r.var_bytes(what, limit)
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError:
-        raise r.fail(what, offset, f"not {encoding} text") from None
+__all__ = [
+    "ADDR_RECORD_SIZE", "COMPACT_BLOCKS_VERSION", "HASH", "MAX_ADDR", "MAX_FRAME_SIZE",
+    "MAX_HEADERS", "MAX_HOST", "MAX_INV", "MAX_LOCATOR", "MAX_PAYLOAD", "MAX_TX_SIZE", "MAX_TXS",
+    "MAX_TXS_BYTES", "MAX_USER_AGENT", "MESSAGE_CLASSES", "MIN_PROTOCOL_VERSION", "NODE_NETWORK",
+    "PROTOCOL_VERSION", "TIP_SIZE", "TX_BATCH_VERSION", "Addr", "AddrRecord", "BlockMsg",
+    "BlockTxn", "CheckAddr", "CheckAddrReply", "CmpctBlock", "GetAddr", "GetBlockTxn", "GetData",
+    "GetHeaders", "Headers", "Inv", "InvKind", "MalformedMessage", "MempoolReq", "Message",
+    "MsgType", "NotFound", "OversizedMessage", "Ping", "Pong", "Tip", "TxMsg", "TxsMsg",
+    "UnknownMessage", "Verack", "Version", "decode", "encode", "frame_type", "txs_count",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +108,7 @@ class Tip:
     work: int
 
     def encode(self) -> bytes:
-        return u32(self.height) + self.hash + _u256(self.work)
+        return u32(self.height) + self.hash + u256(self.work)
 
     @classmethod
     def read(cls, r: Reader) -> Tip:
@@ -194,8 +138,8 @@ class Version:
         return (u32(self.protocol) + u32(self.chain_id) + self.genesis + u64(self.services)
                 + u64(self.timestamp) + u64(self.nonce) + self.tip.encode()
                 + u16(self.listen_port) + u16(self.pub_port)
-                + _var(self.listen_host.encode("ascii"))
-                + _var(self.user_agent.encode()))  # fmt: skip
+                + var_bytes(self.listen_host.encode("ascii"))
+                + var_bytes(self.user_agent.encode()))  # fmt: skip
 
     @classmethod
     def read(cls, r: Reader) -> Version:
@@ -208,8 +152,8 @@ class Version:
         tip = Tip.read(r)
         listen_port = r.u16("listen_port")
         pub_port = r.u16("pub_port")
-        host = _text(r, "listen_host", MAX_HOST, "ascii")
-        agent = _text(r, "user_agent", MAX_USER_AGENT, "utf-8")
+        host = text_field(r, "listen_host", MAX_HOST, "ascii")
+        agent = text_field(r, "user_agent", MAX_USER_AGENT, "utf-8")
         return cls(protocol, chain_id, genesis, services, timestamp, nonce, tip, listen_port,
                    pub_port, host, agent)  # fmt: skip
 
@@ -298,7 +242,7 @@ class Addr:
 
     @classmethod
     def read(cls, r: Reader) -> Addr:
-        count = _count(r, "count", MAX_ADDR)
+        count = count16(r, "count", MAX_ADDR)
         return cls(tuple(AddrRecord.read(r) for _ in range(count)))
 
 
@@ -316,7 +260,7 @@ class _InvLike:
         kind = r.u8("kind")
         if kind not in InvKind._value2member_map_:
             raise r.fail("kind", offset, f"unknown inventory kind {kind}")
-        count = _count(r, "count", MAX_INV)
+        count = count16(r, "count", MAX_INV)
         return cls(InvKind(kind), tuple(r.fixed(HASH, "hash") for _ in range(count)))
 
 
@@ -364,7 +308,7 @@ class Headers:
 
     @classmethod
     def read(cls, r: Reader) -> Headers:
-        count = _count(r, "count", MAX_HEADERS)
+        count = count16(r, "count", MAX_HEADERS)
         return cls(tuple(Header.decode(r.fixed(HEADER_SIZE, "header")) for _ in range(count)))
 
 
@@ -462,8 +406,8 @@ class CheckAddrReply:
     host: str  # the IP the peer dialled: where it sees us
 
     def payload(self) -> bytes:
-        return u64(self.nonce) + u16(self.port) + bytes((int(self.reachable),)) + _var(
-            self.host.encode("ascii"))
+        return (u64(self.nonce) + u16(self.port) + bytes((int(self.reachable),))
+                + var_bytes(self.host.encode("ascii")))  # fmt: skip
 
     @classmethod
     def read(cls, r: Reader) -> CheckAddrReply:
@@ -472,125 +416,7 @@ class CheckAddrReply:
         flag = r.u8("reachable")
         if flag > 1:
             raise r.fail("reachable", offset, f"{flag} is not 0 or 1")
-        return cls(nonce, port, bool(flag), _text(r, "host", MAX_HOST, "ascii"))
-
-
-@dataclass(frozen=True, slots=True)
-class CmpctBlock:
-    """A block as its header, its coinbase and one short id per other transaction."""
-
-    TYPE: ClassVar[MsgType] = MsgType.CMPCTBLOCK
-    header: Header
-    salt: int
-    coinbase: bytes  # the coinbase's encoding
-    short_ids: tuple[bytes, ...]
-    # True: the sender's chain accepted the block. False: relayed after its proof of work and
-    # Merkle root only (high-bandwidth mode): if it turns out invalid, the relayer is not to blame.
-    checked: bool = True
-
-    @property
-    def hash(self) -> bytes:
-        return self.header.hash
-
-    def payload(self) -> bytes:
-        return (self.header.encode() + u64(self.salt) + bytes((int(self.checked),))
-                + u32(len(self.coinbase)) + self.coinbase
-                + u32(len(self.short_ids)) + b"".join(self.short_ids))  # fmt: skip
-
-    @classmethod
-    def read(cls, r: Reader) -> CmpctBlock:
-        header = Header.decode(r.fixed(HEADER_SIZE, "header"))
-        salt = r.u64("salt")
-        offset = r.offset
-        checked = r.u8("checked")
-        if checked > 1:
-            raise r.fail("checked", offset, f"{checked} is not 0 or 1")
-        offset = r.offset
-        size = r.u32("coinbase_size")
-        if not 1 <= size <= MAX_TX_SIZE:
-            raise r.fail("coinbase_size", offset, f"{size} bytes (1 to {MAX_TX_SIZE})")
-        coinbase = r.fixed(size, "coinbase")
-        count = _count32(r, "count", MAX_BLOCK_TXS - 1)
-        ids = tuple(r.fixed(SHORT_ID_SIZE, "short_id") for _ in range(count))
-        return cls(header, salt, coinbase, ids, bool(checked))
-
-
-@dataclass(frozen=True, slots=True)
-class GetBlockTxn:
-    TYPE: ClassVar[MsgType] = MsgType.GETBLOCKTXN
-    block_hash: bytes
-    indexes: tuple[int, ...]  # in the block (the coinbase is 0, never asked for)
-
-    def payload(self) -> bytes:
-        return self.block_hash + u32(len(self.indexes)) + b"".join(u32(i) for i in self.indexes)
-
-    @classmethod
-    def read(cls, r: Reader) -> GetBlockTxn:
-        block_hash = r.fixed(HASH, "block_hash")
-        count = _count32(r, "count", MAX_BLOCK_TXS - 1)
-        indexes = []
-        previous = 0
-        for _ in range(count):
-            offset = r.offset
-            index = r.u32("index")
-            if index <= previous:
-                raise r.fail("index", offset, f"{index} after {previous} (must increase)")
-            indexes.append(index)
-            previous = index
-        return cls(block_hash, tuple(indexes))
-
-
-@dataclass(frozen=True, slots=True)
-class BlockTxn:
-    TYPE: ClassVar[MsgType] = MsgType.BLOCKTXN
-    block_hash: bytes
-    txs: tuple[Transaction, ...]  # in the order they were asked for (self-delimiting)
-
-    def payload(self) -> bytes:
-        return self.block_hash + u32(len(self.txs)) + b"".join(tx.raw for tx in self.txs)
-
-    @classmethod
-    def read(cls, r: Reader) -> BlockTxn:
-        block_hash = r.fixed(HASH, "block_hash")
-        count = _count32(r, "count", MAX_BLOCK_TXS - 1)
-        return cls(block_hash, tuple(Transaction.read(r) for _ in range(count)))
-
-
-@dataclass(frozen=True, slots=True)
-class TxsMsg:
-    """Transactions relayed together (protocol 3): one frame, one rate-limit charge per
-    transaction, one signature batch at the receiver."""
-
-    TYPE: ClassVar[MsgType] = MsgType.TXS
-    txs: tuple[Transaction, ...]
-
-    def payload(self) -> bytes:
-        if not self.txs:
-            raise ValueError("TXS carries at least one transaction")
-        return u16(len(self.txs)) + b"".join(tx.raw for tx in self.txs)
-
-    @classmethod
-    def read(cls, r: Reader) -> TxsMsg:
-        offset = r.offset
-        count = _count(r, "count", MAX_TXS)
-        if count == 0:
-            raise r.fail("count", offset, "an empty TXS")
-        start = r.offset
-        rest = r.fixed(r.remaining(), "txs")
-        fast = read_many(rest, 0, count)
-        if fast is not None and fast[1] == len(rest):
-            return cls(tuple(fast[0]))
-        # Not canonical somewhere (or trailing bytes): field by field, for the precise error.
-        inner = Reader(rest, "txs")
-        txs = tuple(Transaction.read(inner) for _ in range(count))
-        if inner.remaining():
-            raise r.fail("txs", start + inner.offset, f"{inner.remaining()} trailing bytes")
-        return cls(txs)
-
-
-def txs_count(frame: bytes) -> int:
-    """The transaction count of a TXS frame, read before decoding (what its rate charge is)."""
-    return int.from_bytes(frame[1:3], "little") if len(frame) >= 3 else 1
+        return cls(nonce, port, bool(flag), text_field(r, "host", MAX_HOST, "ascii"))
 
 
 Message = (Version | Verack | Ping | Pong | GetAddr | Addr | Inv | GetData | NotFound
@@ -603,26 +429,6 @@ MESSAGE_CLASSES: dict[MsgType, type] = {
                 Headers, BlockMsg, TxMsg, MempoolReq, CheckAddr, CheckAddrReply, CmpctBlock,
                 GetBlockTxn, BlockTxn, TxsMsg)
 }  # fmt: skip
-
-
-def _var(data: bytes) -> bytes:
-    return u16(len(data)) + data
-
-
-def _count32(r: Reader, what: str, limit: int) -> int:
-    offset = r.offset
-    count = r.u32(what)
-    if count > limit:
-        raise r.fail(what, offset, f"{count} exceeds limit {limit}")
-    return count
-
-
-def _count(r: Reader, what: str, limit: int) -> int:
-    offset = r.offset
-    count = r.u16(what)
-    if count > limit:
-        raise r.fail(what, offset, f"{count} exceeds limit {limit}")
-    return count
 
 
 # --- frames -------------------------------------------------------------------------------------
