@@ -234,6 +234,52 @@ def keyed_hash64(bytes key, list blocks):
         free(buf)
 
 
+def short_ids(bytes key, list txids, int size):
+    """[BLAKE3 keyed_hash(key, txid)[:size] for txid in txids], each txid 32 `bytes` (the compact
+    block short ids of coinium/p2p/compact.py: one compression each, a 32-byte single-block
+    message). Raises NotAllBytes if some txid is not exactly bytes."""
+    cdef Py_ssize_t n = len(txids), i
+    cdef uint32_t cv[8]
+    cdef uint32_t m[16]
+    cdef uint32_t out[16]
+    cdef uint8_t digest[32]
+    cdef const uint8_t *k
+    cdef const uint8_t *t
+    cdef PyObject *txid
+    cdef list result
+    cdef int w
+    if PyBytes_GET_SIZE(key) != 32:
+        raise ValueError("short_ids: key must be 32 bytes")
+    if not 1 <= size <= 32:
+        raise ValueError("short_ids: size must be 1 to 32")
+    k = <const uint8_t *>PyBytes_AS_STRING(key)
+    for w in range(8):
+        cv[w] = (<uint32_t>k[4 * w] | (<uint32_t>k[4 * w + 1] << 8) | (<uint32_t>k[4 * w + 2] << 16)
+                 | (<uint32_t>k[4 * w + 3] << 24))
+    for w in range(8, 16):
+        m[w] = 0
+    result = [None] * n
+    for i in range(n):
+        txid = PyList_GET_ITEM_borrowed(txids, i)
+        if not PyBytes_CheckExact_ptr(txid):
+            raise NotAllBytes()
+        if PyBytes_GET_SIZE_ptr(txid) != 32:
+            raise ValueError("short_ids: every txid must be 32 bytes")
+        t = <const uint8_t *>PyBytes_AS_STRING_ptr(txid)
+        for w in range(8):
+            m[w] = (<uint32_t>t[4 * w] | (<uint32_t>t[4 * w + 1] << 8)
+                    | (<uint32_t>t[4 * w + 2] << 16) | (<uint32_t>t[4 * w + 3] << 24))
+        # CHUNK_START | CHUNK_END | ROOT | KEYED_HASH, block length 32, counter 0
+        coinium_b3_compress(cv, m, 0, 32, 1 | 2 | 8 | 16, out)
+        for w in range(8):
+            digest[4 * w] = out[w] & 0xFF
+            digest[4 * w + 1] = (out[w] >> 8) & 0xFF
+            digest[4 * w + 2] = (out[w] >> 16) & 0xFF
+            digest[4 * w + 3] = (out[w] >> 24) & 0xFF
+        result[i] = PyBytes_FromStringAndSize(<char *>digest, size)
+    return result
+
+
 cdef int _as_bytes_item(object obj, list keep, const unsigned char **ptr, size_t *length):
     """Point at obj's bytes (converting with bytes() if needed); length -1 if it has none."""
     if not PyBytes_CheckExact(obj):

@@ -247,7 +247,7 @@ def propagation(base: Path, topology: str, nodes: int, blocks: int, txs: int,
             catch_up(mirror, net.nodes[0])
             print(f"  building {blocks} blocks of {txs} transfers...", flush=True)
             prepared = mirror.full_blocks(blocks, txs)
-        times, sent = [], []
+        times, sent, offsets = [], [], []
         for i in range(blocks):
             if mirror is not None:
                 block = prepared[i]
@@ -260,6 +260,7 @@ def propagation(base: Path, topology: str, nodes: int, blocks: int, txs: int,
                 (block_hash,) = net.nodes[0].rpc("generatetoaddress", 1, miner_address())
             arrival = net.wait_block(block_hash)
             times.append(max(arrival) - arrival[0])
+            offsets.append([a - arrival[0] for a in arrival])
             if mirror is not None:
                 sent.append(_bytes_sent(net) - before)
         size = len(prepared[0].encode()) if prepared else None
@@ -269,7 +270,10 @@ def propagation(base: Path, topology: str, nodes: int, blocks: int, txs: int,
                 "bytes_sent_per_block": statistics.median(sent) if sent else None,
                 "median_ms": 1000 * statistics.median(times),
                 "worst_ms": 1000 * max(times),
-                "p90_ms": 1000 * sorted(times)[int(0.9 * len(times))]}  # fmt: skip
+                "p90_ms": 1000 * sorted(times)[int(0.9 * len(times))],
+                # where the time goes: each node's median arrival after the first's
+                "per_node_median_ms": [round(1000 * statistics.median(o), 1)
+                                       for o in zip(*offsets, strict=True)]}  # fmt: skip
     finally:
         if mirror is not None:
             mirror.close()

@@ -68,3 +68,22 @@ def test_repeated_ids_and_a_mismatched_candidate_are_collisions_or_a_wrong_root(
 def test_short_ids_depend_on_the_salt():
     block = _block(POOL[:10])
     assert compact_of(block, 1).short_ids != compact_of(block, 2).short_ids
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.lists(st.binary(min_size=32, max_size=32),
+                                                     max_size=50))  # fmt: skip
+def test_the_compiled_short_ids_are_the_definition(key, txids):
+    """The C loop the rebuild uses (when built) gives BLAKE3_keyed(key, txid)[:6], as
+    docs/PROTOCOL.md defines the short id; a txid that is not 32 bytes is refused."""
+    import pytest
+    from kernels.kernels_testlib import load_or_skip
+
+    load_or_skip("cython")  # its extension holds the loop (CI fails rather than skips)
+    from coinium.kernels import _ckernels
+
+    assert _ckernels.short_ids(key, txids, SHORT_ID_SIZE) == [short_id(key, t) for t in txids]
+    with pytest.raises(ValueError):
+        _ckernels.short_ids(key, [*txids, b"\x00" * 31], SHORT_ID_SIZE)
+    with pytest.raises(TypeError):
+        _ckernels.short_ids(key, [*txids, bytearray(32)], SHORT_ID_SIZE)
