@@ -6,7 +6,8 @@
 Starts a real regtest `Node` in this process (tmp datadir, real LMDB, no P2P listener), funds
 ``N/20`` senders, then hands it ``N`` signed transfers (20 nonces per sender, interleaved) as
 JSON-RPC 2.0 batches of 1,000 ``sendrawtransaction`` calls through `RpcServer.process` (the
-request body as the HTTP layer passes it, without the socket), and prints the node's time per
+request body as the HTTP layer passes it, without the socket; the replies written to bytes as
+the HTTP layer writes them), and prints the node's time per
 transaction; ``--p2p`` admits the same transfers as P2P transaction batches would
 (`TxRelay.accept_batch`). --phases prints the event loop thread's CPU time per transaction in
 the admission's phases (`time.thread_time` around the functions that do them: no profiler, so
@@ -45,6 +46,7 @@ from coinium.crypto.address import encode_address  # noqa: E402
 from coinium.crypto.hashes import blake3_256  # noqa: E402
 from coinium.crypto.keys import PrivateKey  # noqa: E402
 from coinium.node import Node  # noqa: E402
+from coinium.rpc.encoding import dumps_bytes  # noqa: E402
 from coinium.rpc.server import RpcContext  # noqa: E402
 
 NONCES = 20
@@ -109,6 +111,7 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
                                                                  MINER.account))  # fmt: skip
         assert len(node.mempool) == 0
         profiler = cProfile.Profile() if profile else None
+        reply_bytes = 0
         _spent.clear()
         thread_cpu = time.thread_time()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -121,6 +124,7 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
             for body in bodies:
                 status, replies = await node.rpc.process(body, RpcContext(node, node.rpc,
                                                                           "bench"))  # fmt: skip
+                reply_bytes += len(dumps_bytes(replies))  # the reply body, as the HTTP layer
                 assert status == 200 and all("error" not in r for r in replies), replies[:2]
         if profiler is not None:
             profiler.disable()

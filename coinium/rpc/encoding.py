@@ -152,6 +152,10 @@ def _write(value: Any, out: list[str], encode_str: Any = _encode_str) -> None:
             _write(item, out, encode_str)
         out.append("}")
     elif isinstance(value, (list, tuple)):
+        # A batch's replies, each PlainJson: one pass of the C encoder over the whole list.
+        if value and type(value[0]) is PlainJson and all(type(v) is PlainJson for v in value) \
+                and _append_plain(value, out, encode_str):  # fmt: skip
+            return
         out.append("[")
         for i, item in enumerate(value):
             if i:
@@ -162,7 +166,7 @@ def _write(value: Any, out: list[str], encode_str: Any = _encode_str) -> None:
         raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def _append_plain(value: PlainJson, out: list[str], encode_str: Any) -> bool:
+def _append_plain(value: PlainJson | list | tuple, out: list[str], encode_str: Any) -> bool:
     """Write ``value`` with json's C encoder; False (nothing written) where `_write` must."""
     if encode_str is _encode_str:
         encoder = _plain_utf8
