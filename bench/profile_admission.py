@@ -50,13 +50,16 @@ from coinium.rpc.encoding import dumps_bytes  # noqa: E402
 from coinium.rpc.server import RpcContext  # noqa: E402
 
 NONCES = 20
-# (label, functions of Mempool): the phases --phases times on the event loop's thread (the
-# first name the tree has: `preverify` before issue 18, so the same file measures both).
+# (label, class, functions of it): the phases --phases times on the event loop's thread (the
+# first name the tree has: `preverify` before issue 18, so the same file measures both). What
+# the top-level ones leave of the thread's time is the RPC machinery's (parsing the body, the
+# calls' framing and parameters, the handlers' own steps, the replies) and the event loop's.
 PHASES = [
-    ("Mempool.add", ("add",)),
-    ("  _check: the rules and the signature's verdict", ("_check",)),
-    ("  _admit: insert, events", ("_admit",)),
-    ("queueing the signatures (signing hashes)", ("queue_signatures", "preverify")),
+    ("Mempool.add", "Mempool", ("add",)),
+    ("  _check: the rules and the signature's verdict", "Mempool", ("_check",)),
+    ("  _admit: insert, events", "Mempool", ("_admit",)),
+    ("queueing the signatures (signing hashes)", "Mempool", ("queue_signatures", "preverify")),
+    ("decoding the transactions (Transaction.decode)", "Transaction", ("decode",)),
 ]
 _spent: dict[str, float] = {}
 
@@ -73,11 +76,14 @@ def _timed(label: str, fn):  # type: ignore[no-untyped-def]
 
 
 def time_phases() -> None:
+    from coinium.core.transaction import Transaction
     from coinium.mempool.pool import Mempool
 
-    for label, names in PHASES:
-        name = next(n for n in names if hasattr(Mempool, n))
-        setattr(Mempool, name, _timed(label, getattr(Mempool, name)))
+    classes = {"Mempool": Mempool, "Transaction": Transaction}
+    for label, owner, names in PHASES:
+        cls = classes[owner]
+        name = next(n for n in names if hasattr(cls, n))
+        setattr(cls, name, _timed(label, getattr(cls, name)))
 
 
 async def _call(node: Node, method: str, *params: object) -> object:
@@ -141,6 +147,9 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
                   "us CPU per transaction")  # fmt: skip
             for label, spent in _spent.items():
                 print(f"{label:<50} {spent / len(transfers) * 1e6:6.1f}")
+            rest = thread_cpu - sum(v for k, v in _spent.items() if not k.startswith(" "))
+            print(f"{'the rest: RPC machinery and the event loop':<50} "
+                  f"{rest / len(transfers) * 1e6:6.1f}")  # fmt: skip
         if profiler is not None:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")

@@ -27,6 +27,10 @@ Framing, per request object:
 - A batch (an array) answers HTTP 200 with one reply per non-notification element, in order;
   errors stay inside their element; a batch of only notifications answers 204. An empty batch
   answers ``[]`` (HTTP 200), as Bitcoin Core 28 does.
+- Consecutive calls in a batch of a method with a `Method.run_batch` (sendrawtransaction) run as
+  one unit: parameters bound in one loop, one handler invocation for the run, no call timer or
+  ``getrpcinfo`` entry per call (the metrics' timers get each call's share of the run's time).
+  Each call's reply is exactly the one it gets run alone (``tests/rpc/test_rpc_batch_equivalence``).
 - A string holding a lone surrogate (``"\\udc80"``: valid JSON escapes, but no Unicode text) in an
   element's id, method or params makes that element a -32600 error (id null if the id is the bad
   part); the rest of a batch is answered as usual.
