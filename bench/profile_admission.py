@@ -6,7 +6,8 @@
 Starts a real regtest `Node` in this process (tmp datadir, real LMDB, no P2P listener), funds
 ``N/20`` senders, then hands it ``N`` signed transfers (20 nonces per sender, interleaved) as
 JSON-RPC 2.0 batches of 1,000 ``sendrawtransaction`` calls through `RpcServer.process` (the
-request body as the HTTP layer passes it, without the socket), and prints the node's time per
+request body as the HTTP layer passes it, without the socket; the replies written to bytes as
+the HTTP layer writes them), and prints the node's time per
 transaction; ``--p2p`` admits the same transfers as P2P transaction batches would
 (`TxRelay.accept_batch`). --phases prints the event loop thread's CPU time per transaction in
 the admission's phases (`time.thread_time` around the functions that do them: no profiler, so
@@ -45,16 +46,20 @@ from coinium.crypto.address import encode_address  # noqa: E402
 from coinium.crypto.hashes import blake3_256  # noqa: E402
 from coinium.crypto.keys import PrivateKey  # noqa: E402
 from coinium.node import Node  # noqa: E402
+from coinium.rpc.encoding import dumps_bytes  # noqa: E402
 from coinium.rpc.server import RpcContext  # noqa: E402
 
 NONCES = 20
-# (label, functions of Mempool): the phases --phases times on the event loop's thread (the
-# first name the tree has: `preverify` before issue 18, so the same file measures both).
+# (label, class, functions of it): the phases --phases times on the event loop's thread (the
+# first name the tree has: `preverify` before issue 18, so the same file measures both). What
+# the top-level ones leave of the thread's time is the RPC machinery's (parsing the body, the
+# calls' framing and parameters, the handlers' own steps, the replies) and the event loop's.
 PHASES = [
-    ("Mempool.add", ("add",)),
-    ("  _check: the rules and the signature's verdict", ("_check",)),
-    ("  _admit: insert, events", ("_admit",)),
-    ("queueing the signatures (signing hashes)", ("queue_signatures", "preverify")),
+    ("Mempool.add", "Mempool", ("add",)),
+    ("  _check: the rules and the signature's verdict", "Mempool", ("_check",)),
+    ("  _admit: insert, events", "Mempool", ("_admit",)),
+    ("queueing the signatures (signing hashes)", "Mempool", ("queue_signatures", "preverify")),
+    ("decoding the transactions (Transaction.decode)", "Transaction", ("decode",)),
 ]
 _spent: dict[str, float] = {}
 
@@ -71,11 +76,14 @@ def _timed(label: str, fn):  # type: ignore[no-untyped-def]
 
 
 def time_phases() -> None:
+    from coinium.core.transaction import Transaction
     from coinium.mempool.pool import Mempool
 
-    for label, names in PHASES:
-        name = next(n for n in names if hasattr(Mempool, n))
-        setattr(Mempool, name, _timed(label, getattr(Mempool, name)))
+    classes = {"Mempool": Mempool, "Transaction": Transaction}
+    for label, owner, names in PHASES:
+        cls = classes[owner]
+        name = next(n for n in names if hasattr(cls, n))
+        setattr(cls, name, _timed(label, getattr(cls, name)))
 
 
 async def _call(node: Node, method: str, *params: object) -> object:
@@ -109,6 +117,7 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
                                                                  MINER.account))  # fmt: skip
         assert len(node.mempool) == 0
         profiler = cProfile.Profile() if profile else None
+        reply_bytes = 0
         _spent.clear()
         thread_cpu = time.thread_time()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -121,6 +130,7 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
             for body in bodies:
                 status, replies = await node.rpc.process(body, RpcContext(node, node.rpc,
                                                                           "bench"))  # fmt: skip
+                reply_bytes += len(dumps_bytes(replies))  # the reply body, as the HTTP layer
                 assert status == 200 and all("error" not in r for r in replies), replies[:2]
         if profiler is not None:
             profiler.disable()
@@ -137,6 +147,9 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
                   "us CPU per transaction")  # fmt: skip
             for label, spent in _spent.items():
                 print(f"{label:<50} {spent / len(transfers) * 1e6:6.1f}")
+            rest = thread_cpu - sum(v for k, v in _spent.items() if not k.startswith(" "))
+            print(f"{'the rest: RPC machinery and the event loop':<50} "
+                  f"{rest / len(transfers) * 1e6:6.1f}")  # fmt: skip
         if profiler is not None:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")

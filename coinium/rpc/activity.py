@@ -21,7 +21,7 @@ class ActiveCommands:
                 for name, started in self._running.values()]  # fmt: skip
 
     def tracked(self, method: Method) -> Method:
-        """``method`` with a handler that is listed while it runs."""
+        """``method`` with a handler (and batch runner) that is listed while it runs."""
         handler: Handler = method.handler
 
         async def run(ctx: Any, **kwargs: Any) -> Any:
@@ -32,4 +32,16 @@ class ActiveCommands:
             finally:
                 del self._running[call]
 
-        return dataclasses.replace(method, handler=run)
+        run_batch = method.run_batch
+        if run_batch is None:
+            return dataclasses.replace(method, handler=run)
+
+        async def run_many(ctx: Any, calls: list[dict[str, Any]]) -> list[Any]:
+            call = next(self._ids)  # a batch's run of calls is listed once, while it runs
+            self._running[call] = (method.name, time.monotonic())
+            try:
+                return await run_batch(ctx, calls)
+            finally:
+                del self._running[call]
+
+        return dataclasses.replace(method, handler=run, run_batch=run_many)

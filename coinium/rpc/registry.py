@@ -75,6 +75,10 @@ class Method:
     # they run (one by one, in order): shared work such as one signature batch. Speed only: the
     # calls' results must be the same without it.
     prepare_batch: Callable[[Any, list[Any]], Awaitable[None]] | None = None
+    # Runs consecutive calls of this method in a batch as one unit (after prepare_batch): takes
+    # each call's bound arguments, returns each call's result or the exception it raised, in
+    # order; the same results as calling the handler for each, one after the other.
+    run_batch: Callable[[Any, list[dict[str, Any]]], Awaitable[list[Any]]] | None = None
 
     # --- help ---------------------------------------------------------------------------------
     def signature(self) -> str:
@@ -120,9 +124,7 @@ class Method:
             if value is None:
                 if param.required:
                     raise RpcError(RPC_MISC_ERROR, self.help_text())
-                # Defaults go through the same conversion (an amount default is written in coins).
-                default = param.default
-                bound[param.name] = default if default is None else convert(param, default)
+                bound[param.name] = _converted_default(param)
             else:
                 bound[param.name] = convert(param, value)
         return bound
@@ -150,6 +152,25 @@ class Method:
             positional.extend([None] * (i + 1 - len(positional)))
             positional[i] = value
         return positional
+
+
+# Converted defaults that cannot change under a handler (ints, text), by the Param's id (the
+# Param is kept with it, so the id is not reused): an amount default (coins as a Decimal)
+# would cost a conversion per call otherwise.
+_DEFAULTS: dict[int, tuple[Param, Any]] = {}
+_IMMUTABLE = (int, str, bytes, Decimal, type(None))
+
+
+def _converted_default(param: Param) -> Any:
+    """A parameter's default as a call gets it: through the same conversion as a value sent."""
+    cached = _DEFAULTS.get(id(param))
+    if cached is not None and cached[0] is param:
+        return cached[1]
+    default = param.default
+    value = default if default is None else convert(param, default)
+    if isinstance(value, _IMMUTABLE) and isinstance(default, _IMMUTABLE):
+        _DEFAULTS[id(param)] = (param, value)
+    return value
 
 
 def _arg_word(param: Param) -> str:

@@ -27,6 +27,10 @@ Framing, per request object:
 - A batch (an array) answers HTTP 200 with one reply per non-notification element, in order;
   errors stay inside their element; a batch of only notifications answers 204. An empty batch
   answers ``[]`` (HTTP 200), as Bitcoin Core 28 does.
+- Consecutive calls in a batch of a method with a `Method.run_batch` (sendrawtransaction) run as
+  one unit: parameters bound in one loop, one handler invocation for the run, no call timer or
+  ``getrpcinfo`` entry per call (the metrics' timers get each call's share of the run's time).
+  Each call's reply is exactly the one it gets run alone (``tests/rpc/test_rpc_batch_equivalence``).
 - A string holding a lone surrogate (``"\\udc80"``: valid JSON escapes, but no Unicode text) in an
   element's id, method or params makes that element a -32600 error (id null if the id is the bad
   part); the rest of a batch is answered as usual.
@@ -55,7 +59,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 
 from coinium.config import ConfigError, NodeOptions
-from coinium.rpc.encoding import JsonParseError, dumps_bytes, has_lone_surrogate, loads
+from coinium.rpc.encoding import (
+    JsonParseError,
+    PlainJson,
+    dumps_bytes,
+    has_lone_surrogate,
+    loads,
+)
 from coinium.rpc.errors import (
     RPC_IN_WARMUP,
     RPC_INTERNAL_ERROR,
@@ -86,6 +96,7 @@ SHUTDOWN_TIMEOUT_S = 5.0  # in-flight calls (say a long generatetoaddress) get t
 
 _LEGACY, _V2 = "1.0", "2.0"
 _NO_ID = object()  # a request object without an "id" key (a notification, in 2.0)
+_SCALARS = frozenset({str, int, bool, float, type(None)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,16 +352,20 @@ class RpcServer:
             data = loads(body)
         except JsonParseError:
             return 500, _reply(_Request(), error=RpcError(RPC_PARSE_ERROR, "Parse error"))
+        # A lone surrogate can only come from a \u escape (strict UTF-8 refuses encoded ones):
+        # a body without one needs no scan of its strings.
+        scan = b"\\u" in body
         if isinstance(data, dict):
-            return await self._single(data, ctx)
+            return await self._single(data, ctx, scan)
         if isinstance(data, list):
-            return await self._batch(data, ctx)
+            return await self._batch(data, ctx, scan)
         return 500, _reply(_Request(), error=RpcError(RPC_PARSE_ERROR,
                                                       "Top-level object parse error"))
 
-    async def _single(self, data: dict[str, Any], ctx: RpcContext) -> tuple[int, Any | None]:
+    async def _single(self, data: dict[str, Any], ctx: RpcContext,
+                      scan: bool = True) -> tuple[int, Any | None]:  # fmt: skip
         try:
-            request = _parse_request(data)
+            request = _parse_request(data, scan)
         except _BadRequest as bad:
             return _legacy_status(bad.error.code), _reply(bad.request, error=bad.error)
         try:
@@ -364,24 +379,45 @@ class RpcServer:
             return 204, None
         return 200, _reply(request, result=result)
 
-    async def _batch(self, items: list[Any], ctx: RpcContext) -> tuple[int, Any | None]:
+    async def _batch(self, items: list[Any], ctx: RpcContext,
+                     scan: bool = True) -> tuple[int, Any | None]:  # fmt: skip
         if not items:
             return 200, []  # Bitcoin Core 28 (JSON-RPC 2.0 would have an error)
         parsed: list[_Request | _BadRequest] = []
         for item in items:
             try:
-                parsed.append(_parse_request(item))
+                parsed.append(_parse_request(item, scan))
             except _BadRequest as bad:
                 parsed.append(bad)
         requests = [r for r in parsed if isinstance(r, _Request)]
         # One debug line per batch, not per call: a line per call costs more than a cheap call.
-        log.debug("%s called a batch of %d: %s", ctx.user, len(items),
-                  ", ".join(f"{n} x{c}" for n, c in Counter(r.method for r in requests).items()))
+        if log.isEnabledFor(logging.DEBUG):
+            counts = Counter(r.method for r in requests)
+            log.debug("%s called a batch of %d: %s", ctx.user, len(items),
+                      ", ".join(f"{n} x{c}" for n, c in counts.items()))
         await self._prepare_batch(requests, ctx)
         replies = []
-        for request in parsed:
+        i, count = 0, len(parsed)
+        while i < count:
+            request = parsed[i]
             if isinstance(request, _BadRequest):
                 replies.append(_reply(request.request, error=request.error))
+                i += 1
+                continue
+            method = self.methods.get(request.method)
+            if method is not None and method.run_batch is not None:
+                # Consecutive calls of a method that runs them as one unit: one run, in order.
+                end = i + 1
+                while end < count and getattr(parsed[end], "method", None) == request.method:
+                    end += 1
+                run = parsed[i:end]
+                outcomes = await self._execute_run(method, run, ctx)
+                for call, outcome in zip(run, outcomes, strict=True):
+                    if not call.is_notification:  # type: ignore[union-attr]
+                        replies.append(_reply(call, error=outcome)  # type: ignore[arg-type]
+                                       if isinstance(outcome, RpcError)
+                                       else _reply(call, result=outcome))  # type: ignore[arg-type]
+                i = end
                 continue
             try:
                 reply = _reply(request, result=await self._execute(request, ctx, in_batch=True))
@@ -389,7 +425,47 @@ class RpcServer:
                 reply = _reply(request, error=error)
             if not request.is_notification:
                 replies.append(reply)
+            i += 1
         return (200, replies) if replies else (204, None)
+
+    async def _execute_run(self, method: Method, run: list[Any],
+                           ctx: RpcContext) -> list[Any]:  # fmt: skip
+        """Each call's result or RpcError for a run of calls of ``method`` (`Method.run_batch`),
+        exactly what `_execute` gives for each in turn. The metrics' timers get each call's
+        share of the run's time (one clock reading per run, not per call)."""
+        if method.needs_chain and self.node.chain is None:
+            error = RpcError(RPC_IN_WARMUP, "The chain is not loaded (starting or shutting down)")
+            return [error] * len(run)
+        started = time.monotonic()
+        outcomes: list[Any] = [None] * len(run)
+        bound: list[dict[str, Any]] = []
+        where: list[int] = []
+        for k, request in enumerate(run):
+            try:
+                bound.append(method.bind(request.params))
+                where.append(k)
+            except RpcError as error:
+                outcomes[k] = error
+            except Exception as exc:
+                outcomes[k] = self._internal_error(method, exc)
+        if bound:
+            assert method.run_batch is not None
+            try:
+                results = await method.run_batch(ctx, bound)
+                if len(results) != len(bound):
+                    raise RuntimeError(f"{len(results)} outcomes for {len(bound)} calls")
+            except Exception as exc:  # a bug in the runner: each of its calls gets the error
+                results = [exc] * len(bound)
+            for k, result in zip(where, results, strict=True):
+                if isinstance(result, Exception) and not isinstance(result, RpcError):
+                    result = self._internal_error(method, result)
+                outcomes[k] = result
+        if self.call_timers:
+            share = (time.monotonic() - started) / len(run)
+            for timer in self.call_timers:
+                for _ in run:
+                    timer(method.name, share)
+        return outcomes
 
     async def _prepare_batch(self, requests: list[_Request], ctx: RpcContext) -> None:
         """Each method's `prepare_batch` hook, once, with the params of its calls in the batch."""
@@ -421,12 +497,15 @@ class RpcServer:
         except RpcError:
             raise
         except Exception as exc:
-            self._log_failure(f"RPC {method.name}", exc)
-            message = f"Internal error: {type(exc).__name__}: {exc}"
-            raise RpcError(RPC_INTERNAL_ERROR, message) from exc
+            raise self._internal_error(method, exc) from exc
         finally:
             for timer in self.call_timers:
                 timer(method.name, time.monotonic() - started)
+
+    def _internal_error(self, method: Method, exc: Exception) -> RpcError:
+        """-32603 for a handler's unexpected exception (logged)."""
+        self._log_failure(f"RPC {method.name}", exc)
+        return RpcError(RPC_INTERNAL_ERROR, f"Internal error: {type(exc).__name__}: {exc}")
 
     def _log_failure(self, what: str, exc: Exception) -> None:
         """A traceback the first time per (what, exception type), one line after that."""
@@ -439,15 +518,17 @@ class RpcServer:
         log.error("%s failed", what, exc_info=exc)
 
 
-def _parse_request(data: Any) -> _Request:
+def _parse_request(data: Any, scan: bool = True) -> _Request:
     """bitcoind's JSONRPCRequest::parse: fields are read in order, so an error reply carries the
-    id and version read before the problem."""
+    id and version read before the problem. ``scan``: whether strings may hold lone surrogates
+    (False when the body has no ``\\u`` escape at all)."""
     request = _Request()
     if not isinstance(data, dict):
         raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Invalid Request object"), request)
-    if "id" in data and not has_lone_surrogate(data["id"]):
+    if "id" in data and not (scan and has_lone_surrogate(data["id"])):
         request.id = data["id"]
-    if has_lone_surrogate(data):  # the id (left null if it is the bad part), method or params
+    # The id (left null if it is the bad part), method or params.
+    if scan and has_lone_surrogate(data):
         if "jsonrpc" in data and data["jsonrpc"] in (_LEGACY, _V2):
             request.version = data["jsonrpc"]
         raise _BadRequest(RpcError(RPC_INVALID_REQUEST, "Invalid Request: a string holds a lone "
@@ -479,8 +560,11 @@ def _parse_request(data: Any) -> _Request:
 
 
 def _reply(request: _Request, *, result: Any = None, error: RpcError | None = None) -> dict:
-    """bitcoind's JSONRPCReplyObj: legacy has both result and error, 2.0 has one of them."""
-    reply: dict[str, Any] = {}
+    """bitcoind's JSONRPCReplyObj: legacy has both result and error, 2.0 has one of them.
+    Every key in it is text when the result is a scalar (the id comes from parsed JSON, an
+    error is code and message): then it is `PlainJson`, which `dumps` writes at C speed."""
+    plain = error is not None or type(result) in _SCALARS
+    reply: dict[str, Any] = PlainJson() if plain else {}
     if request.version == _V2:
         reply["jsonrpc"] = "2.0"
         if error is not None:

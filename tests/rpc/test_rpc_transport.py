@@ -259,3 +259,23 @@ def test_uptime_and_stop(run_node):
         assert h.node._stop.is_set()
 
     run_node(body)
+
+
+def test_a_run_of_batched_calls_reaches_the_timers_once_per_call(run_node):
+    """A batch's run of sendrawtransaction calls (one unit, `Method.run_batch`) still reaches the
+    metrics' timers once per call, with the method's name, and is listed while it runs."""
+
+    async def body(h: Harness) -> None:
+        timed: list[tuple[str, float]] = []
+        h.node.rpc.call_timers.append(lambda name, seconds: timed.append((name, seconds)))
+        batch = [{"jsonrpc": "2.0", "id": i, "method": "sendrawtransaction", "params": [text]}
+                 for i, text in enumerate(["zz", "0011", "00"])]  # fmt: skip
+        batch.append({"jsonrpc": "2.0", "id": 9, "method": "sendrawtransaction"})  # no params
+        status, replies = await h.request(batch)
+        assert status == 200 and [r["error"]["code"] for r in replies] == [-22, -22, -22, -1]
+        assert [name for name, _ in timed] == ["sendrawtransaction"] * 4
+        assert all(seconds >= 0 for _, seconds in timed)
+        info = await h.call("getrpcinfo")
+        assert [c["method"] for c in info["active_commands"]] == ["getrpcinfo"]  # run finished
+
+    run_node(body)

@@ -105,10 +105,31 @@ def _reject_error(reject: MempoolReject) -> RpcError:
 
 
 async def sendrawtransaction(ctx: RpcContext, hexstring: str, maxfeerate: int) -> str:
+    return await _send(ctx, _decoded(ctx, hexstring), maxfeerate)
+
+
+async def sendrawtransaction_run(ctx: RpcContext, calls: list[dict[str, Any]]) -> list[Any]:
+    """A run of consecutive sendrawtransaction calls in a batch, as one unit: each call's txid
+    or the exception it raises, in order; the very steps `sendrawtransaction` takes, without a
+    handler invocation per call."""
+    outcomes: list[Any] = []
+    for kwargs in calls:
+        try:
+            tx = _decoded(ctx, kwargs["hexstring"])
+            outcomes.append(await _send(ctx, tx, kwargs["maxfeerate"]))
+        except Exception as exc:  # the server turns it into this call's error reply
+            outcomes.append(exc)
+    return outcomes
+
+
+def _decoded(ctx: RpcContext, hexstring: str) -> Transaction:
+    """The batch's decode of ``hexstring`` (`prepare_sendrawtransaction`), else a fresh one."""
     prepared = ctx.prepared.get("sendrawtransaction")
     tx = prepared.pop(hexstring, None) if prepared else None
-    if tx is None:
-        tx = parse_transaction(hexstring)
+    return parse_transaction(hexstring) if tx is None else tx
+
+
+async def _send(ctx: RpcContext, tx: Transaction, max_fee_rate: int) -> str:
     node = ctx.node
     # bitcoind's BroadcastTransaction order: already confirmed, already pooled (then it only
     # re-announces and succeeds), the mempool's verdict, then the fee cap. A confirmed
@@ -118,7 +139,6 @@ async def sendrawtransaction(ctx: RpcContext, hexstring: str, maxfeerate: int) -
     if tx.txid in node.mempool:
         return tx.txid.hex()
     await node.mempool.signature_ready(tx)  # a batch's check of it, off the event loop
-    max_fee_rate = maxfeerate
     try:
         if fee_too_high(tx, max_fee_rate):
             node.mempool.test_accept(tx)
@@ -244,6 +264,7 @@ with blockhash given, "in_active_chain" too.""",
         '"hex"    (string) The transaction hash in hex',
         (Param("hexstring", "hex", "The hex string of the raw transaction"), _MAXFEERATE),
         prepare_batch=prepare_sendrawtransaction,
+        run_batch=sendrawtransaction_run,
     ),
     Method(
         "testmempoolaccept", "rawtransactions", testmempoolaccept,
