@@ -141,7 +141,8 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
         path = "P2P batches" if p2p else "JSON-RPC batches of 1,000"
         print(f"{len(transfers):,} transfers over {path}: {len(transfers) / wall:,.0f} tx/s, "
               f"{wall / len(transfers) * 1e6:.1f} us wall and {cpu / len(transfers) * 1e6:.1f} us "
-              f"process CPU per transaction{' (under cProfile)' if profile else ''}")
+              f"process CPU per transaction{' (under cProfile)' if profile else ''}; "
+              f"{thread_cpu / len(transfers) * 1e6:.1f} us CPU of the event loop's thread")
         if _spent:
             print(f"{'event loop thread, all of it':<50} {thread_cpu / len(transfers) * 1e6:6.1f} "
                   "us CPU per transaction")  # fmt: skip

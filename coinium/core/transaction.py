@@ -139,21 +139,22 @@ class Transaction:
 # registry's path through `Transaction.read`.
 _TRANSFER_HEAD = struct.Struct("<BB32sQQ20sQH")  # version .. memo length: 80 bytes
 _COINBASE_HEAD = struct.Struct("<BBI20sQH")  # version .. extra length: 36 bytes
-_SLOTS = {name: Transaction.__dict__[name].__set__ for name in (
+# The slots' setters and the two kinds, looked up once: read_many also decodes single
+# transactions (every sendrawtransaction), where its setup would otherwise cost as much as the read.
+_SETTERS = tuple(Transaction.__dict__[name].__set__ for name in (
     "kind", "recipient", "amount", "nonce", "fee", "sender", "payload", "signature", "raw", "txid"
-)}  # fmt: skip
+))  # fmt: skip
+_BUILTIN_KINDS = (TxKind(_transfer.NUMBER), TxKind(_coinbase.NUMBER))
 
 
 def read_many(data: bytes, offset: int, count: int) -> tuple[list[Transaction], int] | None:
     """``count`` transactions back to back in ``data`` from ``offset``: (transactions, end
     offset), or None if any of them is not a canonical encoding (decode it with `read` then)."""
-    set_kind, set_recipient, set_amount, set_nonce, set_fee = (
-        _SLOTS["kind"], _SLOTS["recipient"], _SLOTS["amount"], _SLOTS["nonce"], _SLOTS["fee"])
-    set_sender, set_payload, set_signature, set_raw, set_txid = (
-        _SLOTS["sender"], _SLOTS["payload"], _SLOTS["signature"], _SLOTS["raw"], _SLOTS["txid"])
+    (set_kind, set_recipient, set_amount, set_nonce, set_fee, set_sender, set_payload,
+     set_signature, set_raw, set_txid) = _SETTERS
     transfer_head, coinbase_head = _TRANSFER_HEAD.unpack_from, _COINBASE_HEAD.unpack_from
     hasher, new, cls = _blake3, object.__new__, Transaction
-    transfer, coinbase = TxKind(_transfer.NUMBER), TxKind(_coinbase.NUMBER)
+    transfer, coinbase = _BUILTIN_KINDS
     transfer_byte, coinbase_byte = _transfer.NUMBER, _coinbase.NUMBER
     size = len(data)
     pos = offset

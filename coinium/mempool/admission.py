@@ -205,6 +205,12 @@ class Admission:
         return self._queue(txs, decoded, lambda fn, *args: loop.run_in_executor(worker, fn,
                                                                                  *args))
 
+    def signature_pending(self, tx: Transaction) -> bool:
+        """Whether a queued check of ``tx``'s signature is still running (`signature_ready`
+        waits for it; a caller with many transactions asks first and skips the coroutine)."""
+        queued = self._verdicts.get(tx.txid) if self._verdicts else None
+        return queued is not None and not queued.verdicts.done()
+
     async def signature_ready(self, tx: Transaction) -> None:
         """Wait until the queued check of ``tx``'s signature, if any, is done."""
         queued = self._verdicts.get(tx.txid) if isinstance(tx, Transaction) else None

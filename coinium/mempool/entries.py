@@ -47,7 +47,10 @@ class MempoolReject(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though nothing changes an entry once built: a frozen dataclass's __init__ sets each
+# field through object.__setattr__, a microsecond more per admission. Compared by identity (each
+# entry is one admission), so it is hashable as the frozen one was.
+@dataclass(slots=True, eq=False)
 class MempoolEntry:
     tx: Transaction
     txid: bytes

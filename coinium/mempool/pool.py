@@ -269,8 +269,11 @@ class Mempool(Admission, SizeLimit, ChainEvents):
         self._dirty.add(sender)
         self._bytes += size
         self._fees += entry.fee
-        self._notify(lambda listener: listener.transaction_added(tx.raw, entry.txid,
-                                                                 entry.sequence))  # fmt: skip
+        for listener in list(self.listeners):  # _notify, without a closure per admission
+            try:
+                listener.transaction_added(tx.raw, entry.txid, entry.sequence)
+            except Exception:
+                log.exception("mempool listener %r failed", listener)
         return entry
 
     def _remove(self, entry: MempoolEntry, reason: str | None) -> None:

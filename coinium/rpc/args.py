@@ -3,6 +3,8 @@ messages, so a bad argument is always an RpcError and never an exception from de
 
 from __future__ import annotations
 
+import binascii
+
 from coinium.core.block import Block
 from coinium.core.codec import DecodeError
 from coinium.core.params import NetworkParams
@@ -29,13 +31,11 @@ def parse_hash(text: str, name: str) -> bytes:
 
 
 def _hex_bytes(text: str) -> bytes | None:
-    # ASCII letters and digits only (fromhex alone would skip whitespace); fromhex refuses the
-    # letters past f. Two C scans instead of a set test per character.
-    if len(text) % 2 or not (text.isascii() and text.isalnum()):
-        return b"" if text == "" else None
+    # binascii is strict where bytes.fromhex is not: an odd length, whitespace, a non-hex or a
+    # non-ASCII character are all refused, in one C pass (a third of fromhex's time, too).
     try:
-        return bytes.fromhex(text)
-    except ValueError:
+        return binascii.unhexlify(text)
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
         return None
 
 

@@ -13,14 +13,18 @@ from coinium.core.params import REGTEST
 from coinium.core.transaction import sign_transfer
 
 
-def test_bounded_and_salted():
-    cache, other = SignatureCache(max_entries=3), SignatureCache()
+def test_bounded_oldest_dropped_first():
+    cache = SignatureCache(max_entries=3)
     txs = [sign_transfer(key(1), REGTEST.chain_id, bytes(20), n, 0, n) for n in range(5)]
-    for tx in txs:
+    for tx in txs[:3]:
         cache.add(tx)
+    cache.add(txs[0])  # seen again: the newest now
+    cache.add(txs[3])
+    cache.add(txs[4])
     assert len(cache) == 3
-    assert not cache.contains(txs[0]) and cache.contains(txs[4])
-    assert cache._key(txs[4]) != other._key(txs[4])  # a new salt per cache (per process)
+    assert [cache.contains(tx) for tx in txs] == [True, False, False, True, True]
+    cache.discard(txs[0])
+    assert not cache.contains(txs[0]) and len(cache) == 2
 
 
 def test_cached_signature_of_a_changed_transaction_is_checked_again(chain, alice, bob):

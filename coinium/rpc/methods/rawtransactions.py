@@ -7,6 +7,7 @@ from typing import Any
 
 from coinium.chain.chainstate import ChainState
 from coinium.core.transaction import Transaction
+from coinium.mempool.admission import SIGNATURE_CHUNK
 from coinium.mempool.pool import MempoolReject
 from coinium.rpc.args import parse_hash, parse_transaction
 from coinium.rpc.encoding import Amount
@@ -105,18 +106,28 @@ def _reject_error(reject: MempoolReject) -> RpcError:
 
 
 async def sendrawtransaction(ctx: RpcContext, hexstring: str, maxfeerate: int) -> str:
-    return await _send(ctx, _decoded(ctx, hexstring), maxfeerate)
+    tx = _decoded(ctx, hexstring)
+    await ctx.node.mempool.signature_ready(tx)  # a batch's check of it, off the event loop
+    try:
+        return _submit(ctx, tx, maxfeerate)
+    except MempoolReject as reject:
+        raise await _refusal(ctx, tx, reject) from None
 
 
 async def sendrawtransaction_run(ctx: RpcContext, calls: list[dict[str, Any]]) -> list[Any]:
     """A run of consecutive sendrawtransaction calls in a batch, as one unit: each call's txid
     or the exception it raises, in order; the very steps `sendrawtransaction` takes, without a
-    handler invocation per call."""
+    handler invocation (or a coroutine) per call."""
+    mempool = ctx.node.mempool
     outcomes: list[Any] = []
     for kwargs in calls:
         try:
             tx = _decoded(ctx, kwargs["hexstring"])
-            outcomes.append(await _send(ctx, tx, kwargs["maxfeerate"]))
+            if mempool.signature_pending(tx):
+                await mempool.signature_ready(tx)
+            outcomes.append(_submit(ctx, tx, kwargs["maxfeerate"]))
+        except MempoolReject as reject:
+            outcomes.append(await _refusal(ctx, tx, reject))
         except Exception as exc:  # the server turns it into this call's error reply
             outcomes.append(exc)
     return outcomes
@@ -129,47 +140,61 @@ def _decoded(ctx: RpcContext, hexstring: str) -> Transaction:
     return parse_transaction(hexstring) if tx is None else tx
 
 
-async def _send(ctx: RpcContext, tx: Transaction, max_fee_rate: int) -> str:
-    node = ctx.node
-    # bitcoind's BroadcastTransaction order: already confirmed, already pooled (then it only
-    # re-announces and succeeds), the mempool's verdict, then the fee cap. A confirmed
-    # transaction's nonce is below its sender's account nonce, so the mempool refuses it with
-    # bad-txns-nonce before anything else that could apply: only then is the chain asked (a
-    # round trip to the chain thread per call would cost more than the admission).
-    if tx.txid in node.mempool:
+def _submit(ctx: RpcContext, tx: Transaction, max_fee_rate: int) -> str:
+    """Admit ``tx`` (its queued signature check, if any, done): its txid, or the mempool's
+    MempoolReject, or the fee cap's RpcError.
+
+    bitcoind's BroadcastTransaction order: already confirmed, already pooled (then it only
+    re-announces and succeeds), the mempool's verdict, then the fee cap. A confirmed
+    transaction's nonce is below its sender's account nonce, so the mempool refuses it with
+    bad-txns-nonce before anything else that could apply: only then is the chain asked
+    (`_refusal`; a round trip to the chain thread per call would cost more than the admission).
+    The mempool is added to directly, as `Node.submit_transaction` does."""
+    mempool = ctx.node.mempool
+    if tx.txid in mempool:
         return tx.txid.hex()
-    await node.mempool.signature_ready(tx)  # a batch's check of it, off the event loop
-    try:
-        if fee_too_high(tx, max_fee_rate):
-            node.mempool.test_accept(tx)
-            raise RpcError(RPC_TRANSACTION_ERROR,
-                           "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)")
-        await node.submit_transaction(tx)
-    except MempoolReject as reject:
-        if reject.reason == "bad-txns-nonce" and await ctx.on_chain(
-                lambda chain: chain.get_tx_location(tx.txid)) is not None:  # fmt: skip
-            raise RpcError(RPC_TRANSACTION_ALREADY_IN_CHAIN,
-                           "Transaction already in block chain") from None
-        raise _reject_error(reject) from None
+    if fee_too_high(tx, max_fee_rate):
+        mempool.test_accept(tx)
+        raise RpcError(RPC_TRANSACTION_ERROR,
+                       "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)")
+    mempool.add(tx)
     return tx.txid.hex()
+
+
+async def _refusal(ctx: RpcContext, tx: Transaction, reject: MempoolReject) -> RpcError:
+    """The RPC error for a mempool refusal: -27 for a transaction the chain already holds."""
+    if reject.reason == "bad-txns-nonce" and await ctx.on_chain(
+            lambda chain: chain.get_tx_location(tx.txid)) is not None:  # fmt: skip
+        return RpcError(RPC_TRANSACTION_ALREADY_IN_CHAIN, "Transaction already in block chain")
+    return _reject_error(reject)
 
 
 async def prepare_sendrawtransaction(ctx: RpcContext, params: list[Any]) -> None:
     """Before a batch's sendrawtransaction calls run (one by one, in order): decode them once
     and start checking their signatures together, in kernel batches on the mempool's worker
-    thread (`Mempool.queue_signatures`); each call awaits its verdict, then the rules."""
+    thread (`Mempool.queue_signatures`); each call awaits its verdict, then the rules. A chunk
+    is queued as soon as it is decoded, so the worker checks signatures while the rest decode."""
+    if len(params) < 2:
+        return
     parsed: dict[str, Transaction] = {}
+    chunk: list[Transaction] = []
+    mempool = ctx.node.mempool
     for p in params:
         hexstring = p[0] if isinstance(p, list) and p else (
             p.get("hexstring") if isinstance(p, dict) else None)  # fmt: skip
         if isinstance(hexstring, str):
             try:
-                parsed[hexstring] = parse_transaction(hexstring)
+                tx = parse_transaction(hexstring)
             except RpcError:
                 continue  # the call itself reports it
-    if len(parsed) > 1:
-        ctx.prepared["sendrawtransaction"] = parsed
-        ctx.node.mempool.queue_signatures(parsed.values(), decoded=True)
+            parsed[hexstring] = tx
+            chunk.append(tx)
+            if len(chunk) == SIGNATURE_CHUNK:
+                mempool.queue_signatures(chunk, decoded=True)
+                chunk = []
+    if chunk:
+        mempool.queue_signatures(chunk, decoded=True)
+    ctx.prepared["sendrawtransaction"] = parsed
 
 
 async def testmempoolaccept(ctx: RpcContext, rawtxs: list[Any],
