@@ -313,7 +313,7 @@ def test_sequence_wraps_at_u32(chain, alice, make_notifier, subscribe):
 class RefusingSocket:
     """Stands in for a PUB socket whose queue is full."""
 
-    def send_multipart(self, frames, flags=0):
+    def send(self, data, flags=0):
         assert flags & zmq.NOBLOCK, "a notifier must never block the event loop"
         raise zmq.Again()
 
