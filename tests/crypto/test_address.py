@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coinium.core.params import MAIN, REGTEST, TEST
+from coinium.crypto import address
 from coinium.crypto.address import (
     _BECH32M_CONST,
     _CHARSET,
@@ -18,6 +19,7 @@ from coinium.crypto.address import (
     decode_address,
     encode_address,
 )
+from coinium.crypto.hashes import blake3_256
 from coinium.crypto.keys import PrivateKey
 
 accounts = st.binary(min_size=20, max_size=20)
@@ -79,6 +81,23 @@ def test_wrong_length_payload():
     text = "rcn1" + "".join(_CHARSET[d] for d in data + checksum)
     with pytest.raises(AddressError, match="21 bytes"):
         decode_address(text, "rcn")
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40))
+def test_account_id_is_the_hash_whether_remembered_or_not(keys):
+    """The ids the lookup table remembers are the hash's, before and after it is emptied when
+    full, and for key types it does not remember (bytearray)."""
+    address._RECENT_IDS_MAX, saved = 7, address._RECENT_IDS_MAX
+    try:
+        for key in keys + keys:
+            expected = blake3_256(b"coinium account v1" + key)[:20]
+            assert account_id(key) == expected == account_id(bytearray(key))
+            assert len(address._RECENT_IDS) <= 7
+    finally:
+        address._RECENT_IDS_MAX = saved
+    for bad in (b"", bytes(31), bytes(33), bytearray(33)):
+        with pytest.raises(ValueError, match="32 bytes"):
+            account_id(bad)
 
 
 def test_account_id_depends_on_key():
