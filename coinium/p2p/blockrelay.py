@@ -72,6 +72,8 @@ class BlockRelay:
             await self.host.links.drain(peer)
             chunk = msg.hashes[i : i + SERVE_BATCH]
             for block_hash, raw in await self.host.on_chain(raw_blocks, chunk):
+                if raw is None:  # or one relayed ahead of validation, not yet stored
+                    raw = self._recent_raw.get(block_hash)
                 if raw is None:
                     missing.append(block_hash)
                 else:
@@ -109,7 +111,8 @@ class BlockRelay:
             mempool = self.host.hooks.mempool
             known = sum(1 for tx in block.transactions[1:] if tx.txid in mempool)
             self.host.compact.note_known(block_hash, known, len(block.transactions) - 1)
-            await self.submit_pushed(block, peer, msg.raw)
+            await self.submit_pushed(block, peer, msg.raw, ahead=True,
+                                     vouched=self.host.compact.vouched(peer, block_hash))
 
     def handled(self, block_hash: bytes) -> bool:
         """Whether a pushed block (full or compact) is nothing to act on: stored, refused for
@@ -131,13 +134,16 @@ class BlockRelay:
         return False
 
     async def submit_pushed(self, block: Block, peer: Peer, raw: bytes | None, *,
-                            vouched: bool = True) -> None:  # fmt: skip
+                            vouched: bool = True, ahead: bool = False) -> None:  # fmt: skip
         """``vouched``: the peer said its chain accepted the block (a compact block relayed
-        before validation says not: if it fails, the relayer is not penalised)."""
+        before validation says not: if it fails, the relayer is not penalised). ``ahead``:
+        relay it before validation if it qualifies (`CompactRelay.relay_ahead`)."""
         block_hash = block.hash
         self._processing.add(block_hash)
         try:
             self._remember_source(block, peer, raw)
+            if ahead:
+                self.host.compact.relay_ahead(block, peer, raw)
             result = self._settle(block, peer, await self.host.hooks.submit_block(block),
                                   vouched=vouched)  # fmt: skip
         finally:
@@ -178,6 +184,7 @@ class BlockRelay:
                 vouched: bool = True) -> AcceptResult:  # fmt: skip
         block_hash = block.hash
         if result.status == AcceptStatus.INVALID:
+            self._recent_raw.pop(block_hash, None)  # never served to anyone again
             offence = scoring.for_block_error(result.error)
             if peer is not None and offence is not None and vouched:
                 self.host.misbehaving(peer, offence,

@@ -8,8 +8,12 @@ its Merkle root is passed on to the other peers at once, marked unchecked, befor
 validates it (BIP152's high-bandwidth mode: forging one costs a block's proof of work). If the
 chain then refuses it, a sender that vouched for it (``checked``) gets the usual penalty
 (`BlockRelay._settle`), one that relayed it unchecked none, and the block is remembered as
-refused, so this node never relays it again. A block our mempool mostly lacked is relayed in full
-once accepted (our peers would lack its transactions too). Peers of protocol 1 get full blocks.
+refused, so this node never relays it again. A full block a peer pushes (or that we fetched
+because our mempool mostly lacked its transactions) goes on the same way, as an unchecked compact
+block, once its proof of work and Merkle root hold: every hop then validates at the same time
+instead of one after the other. A peer that asks for the full block gets it from the blocks this
+node holds in memory, and one that fetched it after an unchecked compact block does not blame
+the sender if it fails. Peers of protocol 1 get full blocks, and only validated ones.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from coinium import kernels
 from coinium.chain.locator import raw_blocks
 from coinium.consensus.errors import ConsensusError
 from coinium.consensus.header_rules import check_proof_of_work
@@ -67,6 +72,10 @@ class CompactRelay:
         self._rebuilding: OrderedDict[bytes, tuple[Rebuild, Peer, bool]] = OrderedDict()
         self._mostly_unknown = SeenCache(max_entries=1024, ttl=600.0)
         self._asked_full = SeenCache(max_entries=1024, ttl=120.0)
+        # Full blocks asked for after an unchecked compact block: block hash -> the peer asked
+        # (it did not vouch for the block, so it is not blamed if the block fails).
+        self._asked_unchecked: OrderedDict[bytes, Peer] = OrderedDict()
+        self._relayed_unchecked = SeenCache(max_entries=1024, ttl=600.0)
         # What happened to the compact blocks received (the bench reads them).
         self.counts = {"rebuilt": 0, "round_trips": 0, "full_blocks": 0}
 
@@ -81,15 +90,51 @@ class CompactRelay:
         of protocol 1 (to all with ``full``: a block whose transactions our own mempool mostly
         lacked, so our peers' probably do too and a compact block would cost them a round
         trip). ``checked``: false for a block relayed before our chain validated it."""
+        peers = self.host.active_peers()
+        if not checked:
+            # Before validation: compact blocks only, marked unchecked. A peer of protocol 1
+            # reads only full blocks, which vouch for the block: it gets one once we accept it.
+            self._relayed_unchecked.add(block.hash)
+            compact = compact_of(block, random.getrandbits(64), checked=False)
+            return self.host.gossip.relay_block(
+                compact, block.hash, [p for p in peers if takes_compact(p)], source)
+        if block.hash in self._relayed_unchecked:
+            self._send_full_to_old_peers(block, source, raw)
+            return False
         if full:
             message = BlockMsg(raw if raw is not None else block.encode())
-            return self.host.gossip.relay_block(message, block.hash, self.host.active_peers(),
-                                                source)  # fmt: skip
+            return self.host.gossip.relay_block(message, block.hash, peers, source)
         compact = compact_of(block, random.getrandbits(64), checked=checked)
         return self.host.gossip.relay_block(
-            compact, block.hash, self.host.active_peers(), source,
+            compact, block.hash, peers, source,
             full=lambda: BlockMsg(raw if raw is not None else block.encode()),
             takes=takes_compact)
+
+    def relay_ahead(self, block: Block, source: Peer, raw: bytes | None) -> bool:
+        """Pass a pushed full block on before the chain validates it (as an unchecked compact
+        block), if it extends our tip and its proof of work and Merkle root hold; True if sent.
+        Whatever fails here is left to the chain, which judges the block as usual."""
+        header = block.header
+        if header.prev_hash != self.host.tip().hash:
+            return False
+        try:
+            check_proof_of_work(header, self.host.params)
+        except ConsensusError:
+            return False
+        if kernels.merkle_root(block.txids()) != header.merkle_root:
+            return False
+        return self.relay(block, source, raw, checked=False)
+
+    def _send_full_to_old_peers(self, block: Block, source: Peer | None,
+                                raw: bytes | None) -> None:  # fmt: skip
+        message = None
+        for peer in self.host.active_peers():
+            if peer is source or takes_compact(peer) or block.hash in peer.known:
+                continue
+            peer.known.add(block.hash)
+            if message is None:
+                message = BlockMsg(raw if raw is not None else block.encode())
+            self.host.send(peer, message)
 
     async def _on_getblocktxn(self, peer: Peer, msg: GetBlockTxn, channel: str) -> None:
         raw = self.host.blocks.recent_raw(msg.block_hash)
@@ -124,13 +169,13 @@ class CompactRelay:
         found = rebuild(msg.header, msg.salt, coinbase, msg.short_ids,
                         ((e.txid, e.tx) for e in entries))  # fmt: skip
         if found.collision:
-            self._ask_full(peer, block_hash)
+            self._ask_full(peer, block_hash, msg.checked)
             return
         missing = found.missing
         if 2 * len(missing) > len(msg.short_ids):
             # Most of it is new to us: the full block is as big as the missing transactions and
-            # decodes faster (then it goes on in full: our peers will lack them too).
-            self._ask_full(peer, block_hash)
+            # decodes faster (then it goes on at once, compact: `BlockRelay` calls relay_ahead).
+            self._ask_full(peer, block_hash, msg.checked)
             return
         if missing:
             self.counts["round_trips"] += 1
@@ -167,7 +212,7 @@ class CompactRelay:
         block_hash = found.header.hash
         block = found.block()
         if block is None:  # a short id matched the wrong transaction: not the sender's fault
-            self._ask_full(peer, block_hash)
+            self._ask_full(peer, block_hash, checked)
             return
         blocks = self.host.blocks
         if blocks.handled(block_hash):
@@ -176,15 +221,30 @@ class CompactRelay:
         self.note_known(block_hash, len(found.slots) - fetched, len(found.slots))
         # High-bandwidth mode: header, proof of work and Merkle root hold (rebuild checked the
         # root), and it extends our tip: pass it on before the chain's full validation, marked
-        # unchecked. A block our mempool mostly lacked waits, and goes in full once accepted.
-        if block.header.prev_hash == self.host.tip().hash and not self.mostly_unknown(block_hash):
-            self.relay(block, peer, None, checked=False)
-        await blocks.submit_pushed(block, peer, None, vouched=checked)
+        # unchecked.
+        # A peer that lacks most of it asks for the full block, served from the raw bytes kept.
+        raw = None
+        if block.header.prev_hash == self.host.tip().hash:
+            raw = block.encode()
+            self.relay(block, peer, raw, checked=False)
+        await blocks.submit_pushed(block, peer, raw, vouched=checked)
 
-    def _ask_full(self, peer: Peer, block_hash: bytes) -> None:
+    def _ask_full(self, peer: Peer, block_hash: bytes, checked: bool) -> None:
         self.counts["full_blocks"] += 1
         self._asked_full.add(block_hash)
+        if not checked:
+            self._asked_unchecked[block_hash] = peer
+            while len(self._asked_unchecked) > MAX_REBUILDING * 64:
+                self._asked_unchecked.popitem(last=False)
         self.host.send(peer, GetData(InvKind.BLOCK, (block_hash,)))
+
+    def vouched(self, peer: Peer, block_hash: bytes) -> bool:
+        """Whether ``peer`` vouches for the full block it sent: not if we asked it for the block
+        after its compact block said unchecked."""
+        if self._asked_unchecked.get(block_hash) is not peer:
+            return True
+        del self._asked_unchecked[block_hash]
+        return False
 
     def asked_full(self, peer: Peer, hashes: Sequence[bytes]) -> bool:
         """Whether a NOTFOUND answers our request for full blocks (so it is no offence)."""

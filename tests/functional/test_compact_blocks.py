@@ -4,6 +4,7 @@ the transactions, so every byte is what an honest miner makes."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -12,6 +13,7 @@ from nodeproc import peer_address, peer_keys, sync_blocks, wait_connected, wait_
 from p2ppeer import RawPeer
 from test_p2p_hostile import banned_reasons, blocks_on
 
+from coinium.chain.builder import mine
 from coinium.core.block import Block
 from coinium.core.params import REGTEST
 from coinium.core.transaction import sign_transfer
@@ -201,6 +203,43 @@ def test_the_honest_relayer_of_a_block_that_fails_is_not_blamed_downstream(start
         assert downstream.rpc("getbestblockhash") != lying.hash.hex()
     finally:
         liar.close()
+
+
+def test_a_pushed_full_block_goes_on_unchecked_before_validation_and_blames_only_its_author(
+        mined, start_node):  # fmt: skip
+    """A full block (of transactions the relayer lacks) pushed to a node goes on at once as an
+    unchecked compact block; a downstream node that lacks them too fetches the full block from
+    the relayer. A bad one (same transactions, a wrong state root, real proof of work) bans its
+    author at the relayer, and the downstream node blames nobody."""
+    relayer, block, _ = mined
+    downstream = start_node("downstream", extra_args=[f"--connect={peer_address(relayer)}"])
+    wait_connected(relayer, downstream)
+    sync_blocks([relayer, downstream])
+    link = [p["id"] for p in downstream.rpc("getpeerinfo")]
+    bad = mine(Block(dataclasses.replace(block.header, state_root=bytes([0x5A]) * 32, nonce=0),
+                     block.transactions))  # fmt: skip
+    watcher, author = RawPeer(peer_address(relayer)), RawPeer(peer_address(relayer))
+    try:
+        watcher.handshake()
+        author.handshake()
+        author.send(BlockMsg.from_block(bad))
+        relayed = watcher.wait_for(CmpctBlock, where=lambda m: m.hash == bad.hash)
+        assert not relayed.checked and len(relayed.short_ids) == TRANSFERS
+        wait_until(lambda: banned_reasons(relayer).get(author.key_hex) == "invalid-block", 10,
+                   message="the author banned")  # fmt: skip
+        # The good block, pushed by the watcher: relayed the same way, fetched in full.
+        watcher.send(BlockMsg.from_block(block))
+        _tip_is(relayer, block)
+        _tip_is(downstream, block)
+        assert downstream.rpc("getpeerinfo")[0]["bytesrecv_per_msg"].get("block", 0) > 0
+        assert [p["id"] for p in downstream.rpc("getpeerinfo")] == link
+        assert downstream.rpc("listbanned") == []
+        assert watcher.alive() and watcher.key_hex not in banned_reasons(relayer)
+        assert sum(isinstance(m, CmpctBlock) and m.hash == bad.hash
+                   for m in watcher.received) == 1  # never relayed again  # fmt: skip
+    finally:
+        watcher.close()
+        author.close()
 
 
 def test_a_new_tip_goes_compact_to_protocol_2_peers_and_in_full_to_protocol_1(start_node):
