@@ -71,8 +71,13 @@ class BlockRelay:
         for i in range(0, len(msg.hashes), SERVE_BATCH):
             await self.host.links.drain(peer)
             chunk = msg.hashes[i : i + SERVE_BATCH]
-            for block_hash, raw in await self.host.on_chain(raw_blocks, chunk):
-                if raw is None:  # or one relayed ahead of validation, not yet stored
+            # A new block is served from memory first: it may not be stored yet (relayed ahead of
+            # validation), and the chain thread may be busy validating it.
+            recent = [(h, self._recent_raw.get(h)) for h in chunk]
+            if any(raw is None for _, raw in recent):
+                recent = await self.host.on_chain(raw_blocks, chunk)
+            for block_hash, raw in recent:
+                if raw is None:
                     raw = self._recent_raw.get(block_hash)
                 if raw is None:
                     missing.append(block_hash)
