@@ -34,7 +34,7 @@ from coinium.chain.gc_pause import cyclic_gc_paused
 from coinium.consensus.block_rules import SignatureFilter
 from coinium.core.block import Block
 from coinium.core.kinds import KINDS
-from coinium.core.transaction import signing_hash
+from coinium.core.transaction import signing_hashes
 from coinium.store.chainstore import BatchLostError
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def known_good_signatures(
     if to_check:
         verdicts = kernels.verify_batch(
             [tx.sender for tx in to_check],
-            [signing_hash(tx, chain_id) for tx in to_check],
+            signing_hashes(to_check, chain_id),
             [tx.signature for tx in to_check],
         )
         good += [tx.txid for tx, ok in zip(to_check, verdicts, strict=True) if ok]

@@ -12,7 +12,7 @@ from coinium import kernels
 from coinium.consensus.errors import BlockError, TransactionError
 from coinium.core.block import MAX_BLOCK_SIZE, MAX_BLOCK_TXS, Block
 from coinium.core.kinds import KINDS
-from coinium.core.transaction import Transaction, signing_hash
+from coinium.core.transaction import Transaction, signing_hashes
 
 # Returns True for a transaction whose signature is already known good (a signature cache).
 SignatureFilter = Callable[[Transaction], bool]
@@ -68,7 +68,7 @@ def check_signatures(
         return
     verdicts = kernels.verify_batch(
         [tx.sender for tx in to_check],
-        [signing_hash(tx, chain_id) for tx in to_check],
+        signing_hashes(to_check, chain_id),
         [tx.signature for tx in to_check],
     )
     for tx, ok in zip(to_check, verdicts, strict=True):

@@ -12,6 +12,7 @@ txid = BLAKE3(full encoding, signature included). The signature covers the signi
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from blake3 import blake3 as _blake3
@@ -23,6 +24,7 @@ from coinium.core.kinds import transfer as _transfer
 from coinium.core.units import MAX_MONEY
 from coinium.crypto.hashes import blake3_256
 from coinium.crypto.signing import signing_hash as _signing_hash
+from coinium.crypto.signing import signing_prefix
 
 TX_VERSION = 1
 # TxKind names each kind registered at import; a kind added later (tests do) stays a plain int.
@@ -216,6 +218,13 @@ def signing_hash(tx: Transaction, chain_id: int) -> bytes:
     # raw is the unsigned encoding followed by the signature: slicing it packs nothing again.
     raw = tx.raw
     return _signing_hash(chain_id, raw[: len(raw) - len(tx.signature)])
+
+
+def signing_hashes(txs: Iterable[Transaction], chain_id: int) -> list[bytes]:
+    """`signing_hash` of each (the batches of signature checks): the chain id's prefix built
+    once, one BLAKE3 per transaction."""
+    prefix = signing_prefix(chain_id)
+    return [_blake3(prefix + tx.raw[: len(tx.raw) - len(tx.signature)]).digest() for tx in txs]
 
 
 def sign_transfer(

@@ -14,4 +14,9 @@ _DOMAIN = b"coinium tx signing v1"
 
 
 def signing_hash(chain_id: int, unsigned_encoding: bytes) -> bytes:
-    return blake3_256(_DOMAIN + struct.pack("<I", chain_id) + unsigned_encoding)
+    return blake3_256(signing_prefix(chain_id) + unsigned_encoding)
+
+
+def signing_prefix(chain_id: int) -> bytes:
+    """What every signing hash of ``chain_id`` starts with (the unsigned encoding follows)."""
+    return _DOMAIN + struct.pack("<I", chain_id)

@@ -37,7 +37,7 @@ import bisect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from coinium import kernels
@@ -47,7 +47,7 @@ from coinium.core.account import Account
 from coinium.core.codec import DecodeError
 from coinium.core.kinds import KINDS
 from coinium.core.kinds.transfer import MAX_NONCE
-from coinium.core.transaction import Transaction, signing_hash
+from coinium.core.transaction import Transaction, signing_hash, signing_hashes
 from coinium.crypto.address import account_id
 from coinium.mempool.entries import (
     DEFAULT_BLOCK_MAX_BYTES,
@@ -116,7 +116,7 @@ class Plan:
     sender: bytes
     account: Account  # the sender's confirmed state it was checked against
     held: bool = False  # goes to the future pool
-    replaces: list[MempoolEntry] = field(default_factory=list)  # pending entries it evicts
+    replaces: Sequence[MempoolEntry] = ()  # pending entries it evicts
     replaces_held: FutureTx | None = None  # a held transaction with the same nonce
 
 
@@ -249,7 +249,7 @@ class Admission:
         for start in range(0, len(queued), SIGNATURE_CHUNK):
             chunk = queued[start:start + SIGNATURE_CHUNK]
             verdicts = submit(kernels.verify_batch, [tx.sender for tx in chunk],
-                              [signing_hash(tx, chain_id) for tx in chunk],
+                              signing_hashes(chunk, chain_id),
                               [tx.signature for tx in chunk])  # fmt: skip
             for i, tx in enumerate(chunk):
                 self._verdicts[tx.txid] = QueuedCheck(tx, verdicts, i, decoded)
@@ -277,7 +277,7 @@ class Admission:
         if not KINDS[tx.kind].signed:  # the pool orders by sender nonce and fee: signed kinds only
             raise MempoolReject("bad-txns-kind", RPC_VERIFY_REJECTED,
                                 f"{KINDS[tx.kind].name} transactions are not relayed")  # fmt: skip
-        if tx.size > DEFAULT_BLOCK_MAX_BYTES:
+        if len(tx.raw) > DEFAULT_BLOCK_MAX_BYTES:
             raise MempoolReject("tx-size", RPC_VERIFY_REJECTED,
                                 f"{tx.size} bytes do not fit in a block")  # fmt: skip
         if tx.txid in self._entries:

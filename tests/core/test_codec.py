@@ -240,3 +240,16 @@ def test_amount_text_round_trip(units):
 def test_bad_amount_text(text):
     with pytest.raises(ValueError):
         parse_amount(text)
+
+
+@given(st.lists(transfers, max_size=8), st.integers(0, 2**32 - 1))
+def test_batch_signing_hashes_are_the_single_ones(txs, chain_id):
+    """The batch form the signature checks use hashes exactly what signing_hash does: the
+    chain id's prefix and the encoding without its signature."""
+    from coinium.core.transaction import signing_hash, signing_hashes
+
+    assert signing_hashes(txs, chain_id) == [signing_hash(tx, chain_id) for tx in txs]
+    for tx in txs:
+        assert signing_hash(tx, chain_id) == blake3.blake3(
+            b"coinium tx signing v1" + chain_id.to_bytes(4, "little") + tx.unsigned_encoding()
+        ).digest()
