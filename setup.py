@@ -60,7 +60,8 @@ def _remove(path):
 
 # BLAKE3: compression and SIMD dispatch, nonce search, keyed hashes of 64-byte blocks, Merkle root
 # (blake3_internal.h holds what they share; blake3_kernels.h is their API).
-BLAKE3_SOURCES = [f"_ext/csrc/blake3_{part}.c" for part in ("core", "pow", "keyed", "merkle")]
+BLAKE3_SOURCES = [f"_ext/csrc/blake3_{part}.c"
+                  for part in ("core", "pow", "keyed", "merkle", "chunk")]  # fmt: skip
 BLAKE3_HEADERS = ["_ext/csrc/blake3_kernels.h", "_ext/csrc/blake3_internal.h"]
 # Coinium's Ed25519 rule: field, group, multi-scalar multiplication, single and batch checks.
 ED25519_SOURCES = [f"_ext/csrc/ed25519_{part}.c" for part in ("field", "group", "msm", "batch")]
@@ -95,8 +96,17 @@ def extensions():
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
-    return cythonize([ext, state], language_level=3, compiler_directives={"boundscheck": False,
-                                                                    "wraparound": False})
+    # The transaction decoder's fast path (core/transaction.py) hashes txids with the same BLAKE3.
+    tx = Extension(
+        "coinium.core._tx_fast",
+        sources=["_ext/tx_fast.pyx", *BLAKE3_SOURCES],
+        include_dirs=["_ext/csrc"],
+        depends=BLAKE3_HEADERS,
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+    return cythonize([ext, state, tx], language_level=3,
+                     compiler_directives={"boundscheck": False, "wraparound": False})
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

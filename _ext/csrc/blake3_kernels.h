@@ -4,7 +4,8 @@
  * variants run many independent inputs side by side, one input per 32-bit lane, and are chosen at
  * run time from the CPU's features so that one build runs on any x86-64 CPU. Implemented in
  * blake3_core.c (compression, SIMD level), blake3_pow.c (nonce search), blake3_keyed.c (keyed
- * hashes of 64-byte blocks), blake3_merkle.c (Merkle root) and verify_threads.c.
+ * hashes of 64-byte blocks), blake3_merkle.c (Merkle root), blake3_chunk.c (a one-chunk hash) and
+ * verify_threads.c.
  */
 #ifndef COINIUM_BLAKE3_KERNELS_H
 #define COINIUM_BLAKE3_KERNELS_H
@@ -32,6 +33,9 @@ int coinium_simd_level(void);
 int coinium_simd_set(int level);
 /* Lanes used by the nonce search at the current level (1, 8 or 16). */
 int coinium_simd_lanes(void);
+
+/* BLAKE3-256 of len <= 1024 bytes (one chunk) into out; returns 0, or -1 if len is larger. */
+int coinium_blake3_chunk(const uint8_t *in, size_t len, uint8_t out[32]);
 
 /* Plain BLAKE3 compression: 16 output words. */
 void coinium_b3_compress(const uint32_t cv[8], const uint32_t m[16], uint64_t counter, uint32_t b,

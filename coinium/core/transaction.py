@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from blake3 import blake3 as _blake3
 
+from coinium import kernels
 from coinium.core.codec import DecodeError, Reader
 from coinium.core.kinds import KINDS, TxKind, named_error, read_kind
 from coinium.core.kinds import coinbase as _coinbase
@@ -151,7 +152,17 @@ _BUILTIN_KINDS = (TxKind(_transfer.NUMBER), TxKind(_coinbase.NUMBER))
 
 def read_many(data: bytes, offset: int, count: int) -> tuple[list[Transaction], int] | None:
     """``count`` transactions back to back in ``data`` from ``offset``: (transactions, end
-    offset), or None if any of them is not a canonical encoding (decode it with `read` then)."""
+    offset), or None if any of them is not a canonical encoding (decode it with `read` then).
+    The compiled path (`_ext/tx_fast.pyx`) when the cython kernels are in use, else the
+    reference below; both give the same objects or the same None."""
+    if _compiled is not None and type(data) is bytes and offset >= 0 \
+            and kernels.BACKEND == "cython":  # fmt: skip
+        return _compiled(data, offset, count)
+    return _read_many_python(data, offset, count)
+
+
+def _read_many_python(data: bytes, offset: int, count: int
+                      ) -> tuple[list[Transaction], int] | None:  # fmt: skip
     (set_kind, set_recipient, set_amount, set_nonce, set_fee, set_sender, set_payload,
      set_signature, set_raw, set_txid) = _SETTERS
     transfer_head, coinbase_head = _TRANSFER_HEAD.unpack_from, _COINBASE_HEAD.unpack_from
@@ -200,6 +211,18 @@ def read_many(data: bytes, offset: int, count: int) -> tuple[list[Transaction], 
         append(tx)
         pos = end
     return txs, pos
+
+
+try:
+    from coinium.core import _tx_fast
+except ImportError:  # not built: the reference decodes
+    _compiled = None
+else:
+    _tx_fast.configure(Transaction, [Transaction.__dict__[name] for name in (
+        "kind", "recipient", "amount", "nonce", "fee", "sender", "payload", "signature", "raw",
+        "txid")], *_BUILTIN_KINDS, _transfer.NUMBER, _coinbase.NUMBER, TX_VERSION, MAX_MONEY,
+        MAX_MEMO_SIZE, MAX_COINBASE_EXTRA_SIZE, SIGNATURE_SIZE)  # fmt: skip
+    _compiled = _tx_fast.read_many
 
 
 def _check_fields(tx: Transaction) -> None:

@@ -88,3 +88,17 @@ def test_merkle_parent_is_the_keyed_hash_of_64_bytes(name):
         leaves = np.frombuffer(data, dtype="<u4").reshape(2, 8)
         root = module._merkle_words(leaves, words(KEY)).tobytes()
         assert root.hex() == case["keyed_hash"][:64]
+
+
+@pytest.mark.parametrize("case", SINGLE_CHUNK_CASES, ids=lambda c: f"len{c['input_len']}")
+def test_one_chunk_hash_matches_vectors(case):
+    """The compiled decoder's txid hash (blake3_chunk.c) on the official single-chunk cases."""
+    tx_fast = pytest.importorskip("coinium.core._tx_fast")
+    data = vector_input(case["input_len"])
+    assert tx_fast.blake3_chunk(data).hex() == case["hash"][:64]
+
+
+def test_one_chunk_hash_refuses_more_than_a_chunk():
+    tx_fast = pytest.importorskip("coinium.core._tx_fast")
+    with pytest.raises(ValueError, match="chunk"):
+        tx_fast.blake3_chunk(bytes(1025))
