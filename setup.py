@@ -63,9 +63,11 @@ def _remove(path):
 BLAKE3_SOURCES = [f"_ext/csrc/blake3_{part}.c"
                   for part in ("core", "pow", "keyed", "merkle", "chunk")]  # fmt: skip
 BLAKE3_HEADERS = ["_ext/csrc/blake3_kernels.h", "_ext/csrc/blake3_internal.h"]
-# Coinium's Ed25519 rule: field, group, multi-scalar multiplication, single and batch checks.
-ED25519_SOURCES = [f"_ext/csrc/ed25519_{part}.c" for part in ("field", "group", "msm", "batch")]
-ED25519_HEADERS = [f"_ext/csrc/ed25519_{part}.h" for part in ("field", "group", "msm", "batch")]
+# Coinium's Ed25519 rule: field, group, multi-scalar multiplication, the decoded-key cache, single
+# and batch checks.
+ED25519_PARTS = ("field", "group", "msm", "keycache", "batch")
+ED25519_SOURCES = [f"_ext/csrc/ed25519_{part}.c" for part in ED25519_PARTS]
+ED25519_HEADERS = [f"_ext/csrc/ed25519_{part}.h" for part in ED25519_PARTS]
 
 
 def extensions():

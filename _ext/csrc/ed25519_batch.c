@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ed25519_group.h"
+#include "ed25519_keycache.h"
 #include "ed25519_msm.h"
 
 #if !defined(_WIN32) && (defined(__GNUC__) || defined(__clang__))
@@ -88,7 +89,7 @@ static int prepare(prepared *out, ge_p3 *r_point, ge_p3 *a_point, coinium_sha512
                    size_t msg_len, const unsigned char *sig, size_t sig_len, int rule) {
     if (!pk || !sig || pk_len != 32 || sig_len != 64 || (!msg && msg_len)) return 0;
     if (!sc_is_canonical(sig + 32)) return 0;
-    if (ge_frombytes_zip215(a_point, pk) != 0) return 0;
+    if (ge_frombytes_key_cached(a_point, pk) != 0) return 0;
     if ((rule & COINIUM_ED25519_REJECT_SMALL_ORDER_KEY) && ge_has_small_order(a_point)) return 0;
     if (ge_frombytes_zip215(r_point, sig) != 0) return 0;
     if (challenge(&out->k, sha512, sig, pk, msg, msg_len) != 0) return -1;

@@ -235,3 +235,24 @@ def test_arbitrary_bytes_never_raise_and_agree(cases):
     expected = verdicts.pop("reference")
     for name, got in verdicts.items():
         assert got == expected, name
+
+
+def test_remembered_keys_give_the_verdicts_of_fresh_ones():
+    """The C checks remember decoded public keys (ed25519_keycache.c). Every verdict the second
+    time a key is seen is the first one's and the reference's: the published edge cases, the
+    small-order keys, a key that does not decode, and one key over many messages, one of them
+    with a bad signature."""
+    not_a_point = next(bytes([i]) + bytes(31) for i in range(2, 256)
+                       if ref.decode_point(bytes([i]) + bytes(31)) is None)  # fmt: skip
+    signer = SigningKey(bytes(range(32)))
+    many = [(bytes(signer.verify_key), m, signer.sign(m).signature)
+            for m in (b"message %d" % i for i in range(150))]  # fmt: skip
+    many[77] = (many[77][0], b"not what was signed", many[77][2])
+    cases = [*load_speccheck(), *zip215_small_order_grid()[::13],
+             (not_a_point, b"m", many[0][2]), *many]  # fmt: skip
+    expected = [ref.verify(*case) for case in cases]
+    assert expected.count(False) > 10 and expected[-150:].count(False) == 1
+    single = c_single(COINIUM)
+    for _ in range(2):  # cold (for keys no other test decoded) and warm
+        assert c_batch(cases, COINIUM, 0, 2) == expected
+        assert [single(*case) for case in cases] == expected
