@@ -169,7 +169,8 @@ class Admission:
         self.batches_admitting += 1
         try:
             for tx in txs:
-                await self.signature_ready(tx)
+                if self.signature_pending(tx):  # no coroutine per transaction once it is in
+                    await self.signature_ready(tx)
                 try:
                     results.append(self.add(tx, now))
                 except MempoolReject as reject:
@@ -208,7 +209,9 @@ class Admission:
     def signature_pending(self, tx: Transaction) -> bool:
         """Whether a queued check of ``tx``'s signature is still running (`signature_ready`
         waits for it; a caller with many transactions asks first and skips the coroutine)."""
-        queued = self._verdicts.get(tx.txid) if self._verdicts else None
+        if not self._verdicts or not isinstance(tx, Transaction):
+            return False
+        queued = self._verdicts.get(tx.txid)
         return queued is not None and not queued.verdicts.done()
 
     async def signature_ready(self, tx: Transaction) -> None:
