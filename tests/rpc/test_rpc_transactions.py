@@ -3,6 +3,8 @@ getrawtransaction from the pool and the chain, testmempoolaccept, accounts and t
 
 from __future__ import annotations
 
+import dataclasses
+
 from rpc_harness import Harness, keypair
 
 from coinium.core.units import COIN
@@ -175,6 +177,17 @@ def test_testmempoolaccept(run_node):
         await h.generate(1, MINER)
         (known,) = await h.call("testmempoolaccept", [good.raw.hex()])
         assert known["reject-reason"] == "txn-already-known"
+
+        # The signatures are checked together: a forged one among good ones is refused alone,
+        # and each verdict is the one a single testmempoolaccept gives.
+        later = [h.transfer(ALICE, BOB, COIN, FEE, n) for n in (1, 2)]
+        forged = dataclasses.replace(later[0], amount=COIN + 1)
+        batch = [later[0], forged, later[1], later[0]]
+        together = await h.call("testmempoolaccept", [tx.raw.hex() for tx in batch])
+        alone = [(await h.call("testmempoolaccept", [tx.raw.hex()]))[0] for tx in batch]
+        assert together == alone
+        assert [r.get("reject-reason") for r in together] == \
+            [None, "bad-txns-signature", "nonce-gap", None]  # fmt: skip
 
         await h.fails(-8, "testmempoolaccept", [])
         await h.fails(-8, "testmempoolaccept", [good.raw.hex()] * 26)

@@ -208,6 +208,10 @@ async def testmempoolaccept(ctx: RpcContext, rawtxs: list[Any],
             raise RpcError(RPC_INVALID_PARAMETER, "rawtxs must hold hex strings")
         txs.append(parse_transaction(raw))
     max_fee_rate = maxfeerate
+    mempool = ctx.node.mempool
+    # The signatures are checked together on the mempool's worker while the chain is asked
+    # (off the event loop); each test then reads its verdict.
+    mempool.queue_signatures(txs, decoded=True)
     confirmed = await ctx.on_chain(
         lambda chain: {tx.txid for tx in txs if chain.get_tx_location(tx.txid) is not None})
     results = []
@@ -217,8 +221,10 @@ async def testmempoolaccept(ctx: RpcContext, rawtxs: list[Any],
         if tx.txid in confirmed:
             reason = "txn-already-known"
         else:
+            if mempool.signature_pending(tx):
+                await mempool.signature_ready(tx)
             try:
-                ctx.node.mempool.test_accept(tx)
+                mempool.test_accept(tx)
             except MempoolReject as reject:
                 reason = reject.reason
             else:
