@@ -1,6 +1,6 @@
 """Where a node's time goes when it admits transfers from JSON-RPC batches, or from P2P.
 
-    PYTHONPATH=. python bench/profile_admission.py [--txs N] [--p2p] [--phases]
+    PYTHONPATH=. python bench/profile_admission.py [--txs N] [--p2p] [--phases] [--gc-node]
                                                    [--cprofile [--top N] [--callers NAME ...]]
 
 Starts a real regtest `Node` in this process (tmp datadir, real LMDB, no P2P listener), funds
@@ -39,6 +39,7 @@ from test_bench_mempool import (  # noqa: E402
     batch_bodies,
 )
 
+from coinium.chain.gc_pause import settle_for_node  # noqa: E402
 from coinium.config import build_options  # noqa: E402
 from coinium.core.params import REGTEST  # noqa: E402
 from coinium.core.transaction import sign_transfer  # noqa: E402
@@ -93,7 +94,8 @@ async def _call(node: Node, method: str, *params: object) -> object:
     return reply["result"]
 
 
-async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]) -> None:
+async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str],
+              gc_node: bool = False) -> None:
     senders = [PrivateKey(blake3_256(b"bench mempool sender %d" % i))
                for i in range(n_txs // NONCES)]  # fmt: skip
     funding = [sign_transfer(RICH, REGTEST.chain_id, key.account, NONCES * (AMOUNT + FEE),
@@ -108,6 +110,8 @@ async def run(n_txs: int, profile: bool, top: int, p2p: bool, callers: list[str]
         "listen": False, "persistmempool": False})  # fmt: skip
     node = Node(options)
     await node.start()
+    if gc_node:
+        settle_for_node()  # what `coinium node` does once started (Node.run)
     try:
         await _call(node, "generatetoaddress", 1, encode_address(REGTEST.address_prefix,
                                                                  RICH.account))  # fmt: skip
@@ -170,11 +174,13 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--p2p", action="store_true")
     parser.add_argument("--phases", action="store_true")
+    parser.add_argument("--gc-node", action="store_true",
+                        help="set the garbage collector as a node process does (Node.run)")
     parser.add_argument("--callers", nargs="*", default=[], help="print who calls these")
     args = parser.parse_args()
     if args.phases:
         time_phases()
-    asyncio.run(run(args.txs, args.cprofile, args.top, args.p2p, args.callers))
+    asyncio.run(run(args.txs, args.cprofile, args.top, args.p2p, args.callers, args.gc_node))
 
 
 if __name__ == "__main__":

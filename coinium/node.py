@@ -24,6 +24,7 @@ from coinium.chain.admission import state_check
 from coinium.chain.builder import build_block, drop_inapplicable
 from coinium.chain.chainstate import AcceptResult, AcceptStatus, ChainState
 from coinium.chain.events import ChainListener
+from coinium.chain.gc_pause import settle_for_node
 from coinium.config import NodeOptions
 from coinium.core.block import Block
 from coinium.core.governance.proposals import statuses as proposal_statuses
@@ -147,6 +148,7 @@ class Node:
         check_listen_ports(self.options)  # before anything starts: a taken port is one line
         try:
             await self.start()
+            settle_for_node()  # a node process: the collector set for a long run (gc_pause.py)
             await self._stop.wait()
         finally:
             await self.shutdown()

@@ -243,3 +243,20 @@ def test_cyclic_gc_is_paused_per_block_and_left_as_found(tmp_path, stream):
             assert not gc.isenabled()  # paused by someone else: still paused
         finally:
             gc.enable()
+
+
+def test_a_node_process_settles_the_collector_for_a_long_run():
+    """settle_for_node (Node.run, once started): the collector stays on, scans the young
+    generation less often, and leaves what the process held at start out of later passes."""
+    import gc
+
+    from coinium.chain.gc_pause import NODE_THRESHOLDS, settle_for_node
+
+    thresholds = gc.get_threshold()
+    try:
+        settle_for_node()
+        assert gc.isenabled() and gc.get_threshold() == NODE_THRESHOLDS
+        assert gc.get_freeze_count() > 1000 and NODE_THRESHOLDS[0] > thresholds[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
