@@ -49,6 +49,28 @@ class SeenCache:
             self._entries.popitem(last=False)
         return fresh
 
+    def add_all(self, items: list[bytes]) -> list[bool]:
+        """`add` for each of ``items`` at one clock reading: whether each was new (of an item
+        that repeats in ``items``, the first)."""
+        now = self.clock()
+        self._expire(now)
+        entries, expiry = self._entries, now + self.ttl
+        first = []
+        for item in items:
+            new = item not in entries
+            entries[item] = expiry
+            if not new:
+                entries.move_to_end(item)
+            first.append(new)
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
+        return first
+
+    def unseen(self, items: list[bytes]) -> list[bytes]:
+        """Those of ``items`` not seen (or no longer: expired), at one clock reading."""
+        now, get = self.clock(), self._entries.get
+        return [item for item in items if not ((expiry := get(item)) is not None and expiry > now)]
+
     def __contains__(self, item: object) -> bool:
         expiry = self._entries.get(item)  # type: ignore[call-overload]
         return expiry is not None and expiry > self.clock()
