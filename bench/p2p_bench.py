@@ -339,6 +339,9 @@ def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
         return {"bans": net.bans(), "nodes": nodes, "topology": "line", "transactions": count,
                 "mempool_sizes": sizes, "injection_s": injected, "all_nodes_s": elapsed,
                 "tx_per_s": count / elapsed,
+                # When each node held the last transaction, after node 0 did: the line's tail.
+                "last_arrival_after_node0_ms": [round((t - net.tx_last[0]) * 1e3, 1)
+                                                for t in net.tx_last],  # fmt: skip
                 # CPU of each node process per transaction (all threads, /proc): what the
                 # relay costs, whatever else the machine runs.
                 "node_cpu_us_per_tx": [round(c / count * 1e6, 1) for c in cpu],

@@ -1,6 +1,7 @@
 """Where a relaying node's event loop goes per transaction, without the sockets.
 
-    PYTHONPATH=. python bench/relay_profile.py [--txs N] [--batch B] [--echo] [--cprofile [--top N]]
+    PYTHONPATH=. python bench/relay_profile.py [--txs N] [--batch B] [--echo] [--gc-freeze]
+                                               [--cprofile [--top N]]
 
 Starts a real regtest `Node` in this process (tmp datadir, real LMDB, no listener) with two
 peers of protocol 3 made by hand, as a node in the middle of a line has them: ``upstream`` sends
@@ -12,7 +13,9 @@ batch back to its source): what such an echo costs. It prints the event loop thr
 transaction (`time.thread_time`), in phases: the frames' decode (`Dispatcher.receive`), the TXS
 handler around the admission (dedupe, bookkeeping), the admission (`Mempool.add_batch`, the
 signatures' wait included, their check on the worker thread not) and the relay's flush; and the
-process CPU (all threads). Run it with ``PYTHONPATH`` naming another tree to compare trees.
+process CPU (all threads). ``--gc-freeze`` calls `gc.freeze()` once the node has started, to
+show what the garbage collector's passes over the node's long-lived objects cost. It imports
+`coinium` from the tree it sits in: to compare two trees, run each tree's copy.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parents[1]
+for path in (REPO / "tests", REPO / "bench", REPO):
+    sys.path.insert(0, str(path))
 
 from test_bench_mempool import AMOUNT, FEE, FUNDING_FEE, MINER, RICH  # noqa: E402
 
@@ -140,7 +145,8 @@ def hand_made_peer(node: Node, n: int) -> Peer:
     return peer
 
 
-async def run(n_txs: int, batch: int, echo: bool, profile: bool, top: int) -> None:
+async def run(n_txs: int, batch: int, echo: bool, profile: bool, top: int,
+              freeze: bool) -> None:  # fmt: skip
     senders = [PrivateKey(blake3_256(b"bench relay sender %d" % i))
                for i in range(n_txs // NONCES)]  # fmt: skip
     funding = [sign_transfer(RICH, REGTEST.chain_id, key.account, NONCES * (AMOUNT + FEE),
@@ -163,6 +169,8 @@ async def run(n_txs: int, batch: int, echo: bool, profile: bool, top: int) -> No
         await _generate(node, MINER)
         assert len(node.mempool) == 0
         upstream, downstream = hand_made_peer(node, 1), hand_made_peer(node, 2)
+        if freeze:
+            gc.freeze()  # what the node holds from its start: out of every later pass
         profiler = cProfile.Profile() if profile else None
         _spent.clear()
         _collections.clear()
@@ -226,10 +234,12 @@ def main() -> None:
     parser.add_argument("--echo", action="store_true")
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() once the node has started (what it would save)")
     args = parser.parse_args()
     if not args.cprofile:
         time_phases()
-    asyncio.run(run(args.txs, args.batch, args.echo, args.cprofile, args.top))
+    asyncio.run(run(args.txs, args.batch, args.echo, args.cprofile, args.top, args.gc_freeze))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,19 @@
 """Gossip: relay each validated block and transaction once, to every peer, by the cheapest path
-(transactions in batches: `coinium.p2p.txbatch`, which shares the seen-cache and paths here).
+(transactions in batches on the request links only: `coinium.p2p.txbatch`, which shares the
+seen-cache here).
 
 A block is relayed when the chain made it the tip (the node's listeners hear it after validation),
 a transaction when the mempool took it: never before it was checked, so an invalid object dies at
 the first honest node. The seen-caches (bounded, timed) make each object go out once: a block
 that every neighbour pushes to us is decoded once and relayed once.
 
-Paths: one send on the XPUB reaches every peer subscribed to our gossip socket; a peer that is not
-subscribed (it cannot reach our gossip port, say behind NAT, or it is still connecting its SUB)
-gets the same frame on its request link, through its priority queue. Nothing goes back to the
-peer it came from, and a peer known to have an object already (it announced it) is skipped on the
-request link. The XPUB cannot skip single subscribers; receivers drop duplicates by hash before
-decoding anything.
+Paths for a block: one send on the XPUB reaches every peer subscribed to our gossip socket; a
+peer that is not subscribed (it cannot reach our gossip port, say behind NAT, or it is still
+connecting its SUB) gets the same frame on its request link, through its priority queue. Nothing
+goes back to the peer it came from, and a peer known to have an object already (it announced it)
+is skipped on the request link. The XPUB cannot skip single subscribers; receivers drop duplicate
+blocks by hash before decoding anything (a block is one frame a block; transactions come by the
+thousand, which is why they take the request links, where every peer can be skipped).
 """
 
 from __future__ import annotations
