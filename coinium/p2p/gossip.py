@@ -56,16 +56,16 @@ class SeenCache:
         that repeats in ``items``, the first)."""
         now = self.clock()
         self._expire(now)
-        entries, expiry = self._entries, now + self.ttl
+        entries, expiry, limit = self._entries, now + self.ttl, self.max_entries
         first = []
         for item in items:
             new = item not in entries
             entries[item] = expiry
             if not new:
                 entries.move_to_end(item)
+            elif len(entries) > limit:
+                entries.popitem(last=False)
             first.append(new)
-        while len(entries) > self.max_entries:
-            entries.popitem(last=False)
         return first
 
     def unseen(self, items: list[bytes]) -> list[bytes]:

@@ -206,24 +206,24 @@ class BoundedSet:
 
     def update(self, items: Iterable[bytes]) -> None:
         """`add` for each of ``items``, in order."""
-        members = self._items
+        members, limit = self._items, self.limit
         for item in items:
             members[item] = None
             members.move_to_end(item)
-        while len(members) > self.limit:
-            members.popitem(last=False)
+            if len(members) > limit:
+                members.popitem(last=False)
 
     def add_new(self, pairs: list[tuple[bytes, T]]) -> list[tuple[bytes, T]]:
-        """The ``(item, value)`` pairs whose item is not a member yet, in order (an item that
-        repeats, once); all of those items become members."""
-        members = self._items
+        """The ``(item, value)`` pairs whose item is not a member at its turn, in order; each
+        becomes one then (as `add` one at a time: the oldest beyond the limit go)."""
+        members, limit = self._items, self.limit
         new = []
         for pair in pairs:
             if pair[0] not in members:
                 members[pair[0]] = None
                 new.append(pair)
-        while len(members) > self.limit:
-            members.popitem(last=False)
+                if len(members) > limit:
+                    members.popitem(last=False)
         return new
 
     def discard_all(self, items: Iterable[bytes]) -> None:
