@@ -92,7 +92,8 @@ class TxBatcher:
             self.flush()
 
     def removed(self) -> None:
-        """The mempool let a transaction go: what waits to be relayed is checked again."""
+        """The mempool let transactions go (a removal, a new tip): what waits to be relayed is
+        checked against it before it goes."""
         if self._outbox:
             self._removed_since_flush = True
 

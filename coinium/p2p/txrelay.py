@@ -67,6 +67,8 @@ class TxRelay:
 
     def new_tip(self) -> None:
         self.tx_rejects = SeenCache(ttl=600.0)  # a new state: refused txs may now be fine
+        self.batcher.removed()  # the block may hold some that wait to be relayed (the mempool
+        # announces no removal for a block's transactions)
 
     def expire_orphans(self, now: float) -> None:
         expired = [k for k, o in self.tx_orphans.items() if o.expires < now]
