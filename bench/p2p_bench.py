@@ -146,6 +146,23 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time of a process's live threads by kind: its main thread (the node's event loop),
+    libzmq's I/O threads, and the rest (the mempool's signature worker among them; threads that
+    already ended count in the process's total only)."""
+    kinds = {"event loop": 0.0, "zmq io": 0.0, "other threads": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        kind = "event loop" if task.name == str(pid) else \
+            "zmq io" if comm.startswith("ZMQbg") else "other threads"  # fmt: skip
+        kinds[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return kinds
+
+
 def miner_address() -> str:
     return encode_address(REGTEST.address_prefix, PrivateKey((7).to_bytes(32, "big")).account)
 
@@ -300,6 +317,7 @@ def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
             net.pump(50)
         net.tx_counts = [0] * nodes
         cpu_before = [process_cpu_seconds(n.proc.pid) for n in net.nodes]
+        threads_before = [thread_cpu_seconds(n.proc.pid) for n in net.nodes]
         started = time.perf_counter()
         for i in range(0, count, 500):
             body = [{"jsonrpc": "2.0", "id": j, "method": "sendrawtransaction",
@@ -316,14 +334,22 @@ def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
             net.pump(20)
         cpu = [process_cpu_seconds(n.proc.pid) - before
                for n, before in zip(net.nodes, cpu_before, strict=True)]  # fmt: skip
+        threads = [{kind: round((seconds - before[kind]) / count * 1e6, 1)
+                    for kind, seconds in thread_cpu_seconds(n.proc.pid).items()}
+                   for n, before in zip(net.nodes, threads_before, strict=True)]  # fmt: skip
         sizes = [n.rpc("getmempoolinfo")["size"] for n in net.nodes]
         elapsed = max(net.tx_last) - started
         return {"bans": net.bans(), "nodes": nodes, "topology": "line", "transactions": count,
                 "mempool_sizes": sizes, "injection_s": injected, "all_nodes_s": elapsed,
                 "tx_per_s": count / elapsed,
+                # When each node held the last transaction, after node 0 did: the line's tail.
+                "last_arrival_after_node0_ms": [round((t - net.tx_last[0]) * 1e3, 1)
+                                                for t in net.tx_last],  # fmt: skip
                 # CPU of each node process per transaction (all threads, /proc): what the
                 # relay costs, whatever else the machine runs.
-                "node_cpu_us_per_tx": [round(c / count * 1e6, 1) for c in cpu]}  # fmt: skip
+                "node_cpu_us_per_tx": [round(c / count * 1e6, 1) for c in cpu],
+                # The same by thread: where a relaying node's time goes.
+                "node_cpu_us_per_tx_by_thread": threads}  # fmt: skip
     finally:
         mirror.close()
         net.stop()

@@ -1,17 +1,19 @@
 """Gossip: relay each validated block and transaction once, to every peer, by the cheapest path
-(transactions in batches: `coinium.p2p.txbatch`, which shares the seen-cache and paths here).
+(transactions in batches on the request links only: `coinium.p2p.txbatch`, which shares the
+seen-cache here).
 
 A block is relayed when the chain made it the tip (the node's listeners hear it after validation),
 a transaction when the mempool took it: never before it was checked, so an invalid object dies at
 the first honest node. The seen-caches (bounded, timed) make each object go out once: a block
 that every neighbour pushes to us is decoded once and relayed once.
 
-Paths: one send on the XPUB reaches every peer subscribed to our gossip socket; a peer that is not
-subscribed (it cannot reach our gossip port, say behind NAT, or it is still connecting its SUB)
-gets the same frame on its request link, through its priority queue. Nothing goes back to the
-peer it came from, and a peer known to have an object already (it announced it) is skipped on the
-request link. The XPUB cannot skip single subscribers; receivers drop duplicates by hash before
-decoding anything.
+Paths for a block: one send on the XPUB reaches every peer subscribed to our gossip socket; a
+peer that is not subscribed (it cannot reach our gossip port, say behind NAT, or it is still
+connecting its SUB) gets the same frame on its request link, through its priority queue. Nothing
+goes back to the peer it came from, and a peer known to have an object already (it announced it)
+is skipped on the request link. The XPUB cannot skip single subscribers; receivers drop duplicate
+blocks by hash before decoding anything (a block is one frame a block; transactions come by the
+thousand, which is why they take the request links, where every peer can be skipped).
 """
 
 from __future__ import annotations
@@ -48,6 +50,28 @@ class SeenCache:
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         return fresh
+
+    def add_all(self, items: list[bytes]) -> list[bool]:
+        """`add` for each of ``items`` at one clock reading: whether each was new (of an item
+        that repeats in ``items``, the first)."""
+        now = self.clock()
+        self._expire(now)
+        entries, expiry, limit = self._entries, now + self.ttl, self.max_entries
+        first = []
+        for item in items:
+            new = item not in entries
+            entries[item] = expiry
+            if not new:
+                entries.move_to_end(item)
+            elif len(entries) > limit:
+                entries.popitem(last=False)
+            first.append(new)
+        return first
+
+    def unseen(self, items: list[bytes]) -> list[bytes]:
+        """Those of ``items`` not seen (or no longer: expired), at one clock reading."""
+        now, get = self.clock(), self._entries.get
+        return [item for item in items if not ((expiry := get(item)) is not None and expiry > now)]
 
     def __contains__(self, item: object) -> bool:
         expiry = self._entries.get(item)  # type: ignore[call-overload]

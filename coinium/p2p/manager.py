@@ -284,8 +284,8 @@ class PeerManager:
     def misbehaving(self, peer: Peer, what: Misbehaviour, detail: str = "") -> None:
         self.penalties.misbehaving(peer, what, detail)
 
-    def reward(self, peer: Peer | None, what: Merit) -> None:
-        self.penalties.reward(peer, what)
+    def reward(self, peer: Peer | None, what: Merit, count: int = 1) -> None:
+        self.penalties.reward(peer, what, count)
 
     async def submit_block(self, block: Block, peer: Peer | None,
                            raw: bytes | None) -> AcceptResult:  # fmt: skip
@@ -315,7 +315,7 @@ class PeerManager:
 
     def transaction_removed(self, tx_raw: bytes, txid: bytes, reason: str,
                             mempool_sequence: int) -> None:  # fmt: skip
-        pass
+        self.txs.transaction_removed(tx_raw, txid, reason, mempool_sequence)
 
     # --- upkeep -------------------------------------------------------------------------------
     async def _maintenance_loop(self) -> None:

@@ -18,14 +18,17 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
+from typing import TypeVar
 
 from coinium.p2p.messages import MsgType, Tip, Version
 from coinium.p2p.scoring import Reputation
 from coinium.p2p.sendwindow import SendWindow
 from coinium.p2p.transport import Connection, PeerAddress
+
+T = TypeVar("T")
 
 
 class Priority(IntEnum):
@@ -200,6 +203,34 @@ class BoundedSet:
         self._items.move_to_end(item)
         if len(self._items) > self.limit:
             self._items.popitem(last=False)
+
+    def update(self, items: Iterable[bytes]) -> None:
+        """`add` for each of ``items``, in order."""
+        members, limit = self._items, self.limit
+        for item in items:
+            members[item] = None
+            members.move_to_end(item)
+            if len(members) > limit:
+                members.popitem(last=False)
+
+    def add_new(self, pairs: list[tuple[bytes, T]]) -> list[tuple[bytes, T]]:
+        """The ``(item, value)`` pairs whose item is not a member at its turn, in order; each
+        becomes one then (as `add` one at a time: the oldest beyond the limit go)."""
+        members, limit = self._items, self.limit
+        new = []
+        for pair in pairs:
+            if pair[0] not in members:
+                members[pair[0]] = None
+                new.append(pair)
+                if len(members) > limit:
+                    members.popitem(last=False)
+        return new
+
+    def discard_all(self, items: Iterable[bytes]) -> None:
+        if self._items:
+            pop = self._items.pop
+            for item in items:
+                pop(item, None)
 
     def __contains__(self, item: object) -> bool:
         return item in self._items

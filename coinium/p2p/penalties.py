@@ -73,7 +73,7 @@ class Penalties:
         log.warning("banning address %s for %d s: %d of its keys were banned", ip,
                     self.host.config.ban_time, len(times))  # fmt: skip
 
-    def reward(self, peer: Peer | None, what: Merit) -> None:
-        if peer is not None and peer.state != PeerState.CLOSED:
-            peer.reputation.reward(what, time.monotonic())
+    def reward(self, peer: Peer | None, what: Merit, count: int = 1) -> None:
+        if peer is not None and peer.state != PeerState.CLOSED and count:
+            peer.reputation.reward(what, time.monotonic(), count)
 

@@ -138,9 +138,10 @@ class Reputation:
             self.last_offence = what
         return self._score
 
-    def reward(self, what: Merit, now: float) -> float:
+    def reward(self, what: Merit, now: float, count: int = 1) -> float:
+        """Apply a reward ``count`` times (the cap, as one at a time would); the new score."""
         self._settle(now)
-        self._score = min(MAX_SCORE, self._score + REWARD[what])
+        self._score = min(MAX_SCORE, self._score + REWARD[what] * count)
         return self._score
 
     def should_ban(self, now: float) -> bool:

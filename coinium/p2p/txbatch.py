@@ -7,13 +7,15 @@ TXS frame per `MAX_TXS` transactions (and `MAX_TXS_BYTES`) to peers of protocol 
 each to older ones. A lone transaction therefore goes out at once, as before; a thousand go out
 as one frame instead of a thousand, and the receiver checks their signatures in one batch.
 
-Paths as for every gossip (`coinium.p2p.gossip`): one XPUB send reaches every subscriber; a peer
-that is not subscribed gets the frames on its request link, never the transactions it sent us or
-already has. Each request-link peer has a budget of `TX_SEND_RATE` transactions a second (burst
-`TX_SEND_BURST`), below what its receive limit allows; the XPUB has one budget of the same size
-(every subscriber receives what it sends). What is over budget waits in a backlog (bounded,
-oldest shed: a peer that misses a transaction gets it by pull, MEMPOOL or a compact block's
-round trip) and goes out when tokens come back.
+Transactions go on each peer's request link, never on the XPUB (which blocks still use): the
+XPUB reaches every subscriber alike, so a batch would go back to the peer it came from and to
+peers that announced it, and each of those copies costs the receiver a decode and a dedupe. Per
+peer, the known-inventory filter (`Peer.known`, as bitcoind's) holds what it sent us, announced
+to us, or was sent: a peer never gets a transaction back. Each peer has a budget of
+`TX_SEND_RATE` transactions a second (burst `TX_SEND_BURST`), below what its receive limit
+allows; what is over budget waits in a backlog (bounded, oldest shed: a peer that misses a
+transaction gets it by pull, MEMPOOL or a compact block's round trip) and goes out when tokens
+come back.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from coinium.core.codec import u16
 from coinium.p2p.messages import MAX_TXS, MAX_TXS_BYTES, TX_BATCH_VERSION, MsgType
 from coinium.p2p.peer import (
     TX_BACKLOG_MAX,
-    TX_SEND_BURST,
-    TX_SEND_RATE,
     Peer,
     Priority,
     TokenBucket,
@@ -37,7 +37,6 @@ from coinium.p2p.peer import (
 if TYPE_CHECKING:
     from coinium.p2p.manager import PeerManager
 
-_XPUB = -1  # the drain-timer key of the XPUB backlog (peer ids are >= 0)
 MIN_RETRY_S = 0.005
 BATCH_WAIT_S = 0.001  # how often a flush looks again while a batch admission is under way
 
@@ -76,10 +75,9 @@ class TxBatcher:
     def __init__(self, host: PeerManager) -> None:
         self.host = host
         self._outbox: list[tuple[bytes, bytes, Peer | None]] = []
+        self._removed_since_flush = False
         self._flush_scheduled = False
-        self._xpub_backlog: deque[tuple[bytes, bytes]] = deque()
-        self._xpub_send = TokenBucket(TX_SEND_RATE, TX_SEND_BURST)
-        self._timers: set[int] = set()  # backlogs with a drain already scheduled
+        self._timers: set[int] = set()  # peers with a drain already scheduled
         self.frames_sent = 0
 
     def add(self, txid: bytes, raw: bytes, source: Peer | None) -> None:
@@ -92,6 +90,12 @@ class TxBatcher:
             asyncio.get_running_loop().call_soon(self.flush)
         except RuntimeError:  # no event loop (a direct call): now
             self.flush()
+
+    def removed(self) -> None:
+        """The mempool let transactions go (a removal, a new tip): what waits to be relayed is
+        checked against it before it goes."""
+        if self._outbox:
+            self._removed_since_flush = True
 
     def flush(self) -> None:
         self._flush_scheduled = False
@@ -106,46 +110,23 @@ class TxBatcher:
             if not items:
                 return
         gossip, mempool = self.host.gossip, self.host.hooks.mempool
-        # Not what the same step replaced or evicted again: nobody could use it.
-        fresh = [item for item in items
-                 if item[0] in mempool and gossip.txs_relayed.add(item[0])]  # fmt: skip
+        if self._removed_since_flush:
+            # Not what the same step replaced or evicted again: nobody could use it.
+            self._removed_since_flush = bool(self._outbox)
+            items = [item for item in items if item[0] in mempool]
+        first = gossip.txs_relayed.add_all([txid for txid, _, _ in items])
+        fresh = [item for item, new in zip(items, first, strict=True) if new]
         if not fresh:
             return
         gossip.relayed["tx"] += len(fresh)
-        via_xpub = gossip.publish is not None
-        if via_xpub:
-            self._xpub_backlog.extend((txid, raw) for txid, raw, _ in fresh)
-            _shed(self._xpub_backlog)
-            self._drain_xpub()
         for peer in self.host.active_peers():
-            if via_xpub and peer.subscribed:
-                for txid, _, _ in fresh:
-                    peer.known.add(txid)
+            unsent = peer.known.add_new([(txid, raw) for txid, raw, source in fresh
+                                         if source is not peer])  # fmt: skip
+            if not unsent:
                 continue
-            known, backlog = peer.known, peer.tx_backlog
-            for txid, raw, source in fresh:
-                if source is peer or txid in known:
-                    continue
-                known.add(txid)
-                backlog.append((txid, raw))
-            _shed(backlog)
+            peer.tx_backlog.extend(unsent)
+            _shed(peer.tx_backlog)
             self._drain(peer)
-
-    def _drain_xpub(self) -> None:
-        backlog, publish = self._xpub_backlog, self.host.gossip.publish
-        if publish is None:
-            backlog.clear()
-            return
-        items = _take(backlog, self._xpub_send)
-        if items:
-            subscribers = [p for p in self.host.active_peers() if p.subscribed]
-            for frame in tx_frames(items, all(takes_batches(p) for p in subscribers)):
-                publish(frame)
-                self.frames_sent += 1
-                for peer in subscribers:
-                    peer.stats.sent("tx", len(frame))  # the XPUB send reached it
-        if backlog:
-            self._later(_XPUB, self._xpub_send, self._drain_xpub)
 
     def _drain(self, peer: Peer) -> None:
         backlog = peer.tx_backlog
@@ -175,6 +156,10 @@ class TxBatcher:
 def _take(backlog: deque[tuple[bytes, bytes]], bucket: TokenBucket) -> list[tuple[bytes, bytes]]:
     """As many of the oldest items as the budget allows now."""
     count = bucket.take_up_to(len(backlog))
+    if count == len(backlog):
+        items = list(backlog)
+        backlog.clear()
+        return items
     return [backlog.popleft() for _ in range(count)]
 
 

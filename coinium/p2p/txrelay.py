@@ -67,6 +67,8 @@ class TxRelay:
 
     def new_tip(self) -> None:
         self.tx_rejects = SeenCache(ttl=600.0)  # a new state: refused txs may now be fine
+        self.batcher.removed()  # the block may hold some that wait to be relayed (the mempool
+        # announces no removal for a block's transactions)
 
     def expire_orphans(self, now: float) -> None:
         expired = [k for k, o in self.tx_orphans.items() if o.expires < now]
@@ -123,39 +125,37 @@ class TxRelay:
         await self.accept_tx(tx, peer)
 
     async def _on_txs(self, peer: Peer, msg: TxsMsg, channel: str) -> None:
-        mempool = self.host.hooks.mempool
-        relayed, rejects = self.host.gossip.txs_relayed, self.tx_rejects
+        txids = [tx.txid for tx in msg.txs]
+        peer.known.update(txids)
+        peer.tx_requested.discard_all(txids)
         fresh: dict[bytes, Transaction] = {}
-        for tx in msg.txs:
-            txid = tx.txid
-            peer.known.add(txid)
-            peer.tx_requested.discard(txid)
-            if txid not in mempool and txid not in rejects and txid not in relayed:
-                fresh.setdefault(txid, tx)
-        if fresh:
-            await self.accept_batch(list(fresh.values()), peer)
+        for txid, tx in zip(txids, msg.txs, strict=True):
+            fresh.setdefault(txid, tx)  # of a transaction that repeats, the first
+        mempool = self.host.hooks.mempool
+        unseen = [txid for txid in fresh if txid not in mempool]
+        unseen = self.host.gossip.txs_relayed.unseen(self.tx_rejects.unseen(unseen))
+        if unseen:
+            await self.accept_batch([fresh[txid] for txid in unseen], peer)
 
     async def accept_batch(self, txs: list[Transaction], peer: Peer | None) -> list[bool]:
         """`accept_tx` for many: one signature batch, then each in order; which were taken."""
         if peer is not None:
-            for tx in txs:
-                self._tx_source[tx.txid] = peer
+            self._tx_source.update((tx.txid, peer) for tx in txs)
         try:
             results = await self.host.hooks.mempool.add_batch(txs, decoded=True)
         finally:
+            pop = self._tx_source.pop
             for tx in txs:
-                self._tx_source.pop(tx.txid, None)
-        taken = []
-        for tx, result in zip(txs, results, strict=True):
-            if isinstance(result, MempoolReject):
-                self._refused(tx, peer, result)
-                taken.append(False)
-                continue
-            taken.append(True)
-            if peer is not None:
-                self.host.reward(peer, Merit.NOVEL_TX)
-        if peer is not None and any(taken):
+                pop(tx.txid, None)
+        taken = [not isinstance(result, MempoolReject) for result in results]
+        novel = sum(taken)
+        if peer is not None and novel:
+            self.host.reward(peer, Merit.NOVEL_TX, novel)
             peer.stats.last_transaction = int(time.time())
+        if novel < len(txs):
+            for tx, result in zip(txs, results, strict=True):
+                if isinstance(result, MempoolReject):
+                    self._refused(tx, peer, result)
         if self.tx_orphans:
             for tx, took in zip(txs, taken, strict=True):
                 if took:
@@ -224,5 +224,5 @@ class TxRelay:
 
     def transaction_removed(self, tx_raw: bytes, txid: bytes, reason: str,
                             mempool_sequence: int) -> None:  # fmt: skip
-        pass
+        self.batcher.removed()
 

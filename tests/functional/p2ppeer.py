@@ -42,8 +42,9 @@ class RawPeer:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.RECONNECT_IVL, 200)
-        self.sock.curve_serverkey = z85.encode(server_key or self.address.key)
-        self.sock.curve_publickey = z85.encode(claim or self.keys.public)
+        self.curve_keys = (z85.encode(server_key or self.address.key),
+                           z85.encode(claim or self.keys.public))  # (the node's, ours)
+        self.sock.curve_serverkey, self.sock.curve_publickey = self.curve_keys
         self.sock.curve_secretkey = self.keys.secret_z85
         if slow_reader:
             self.sock.setsockopt(zmq.RCVHWM, 1)
@@ -52,12 +53,15 @@ class RawPeer:
         self.sock.connect(self.address.endpoint())
         self.received: list[Message] = []
         self.node_version: Version | None = None
+        self.sub: zmq.Socket | None = None  # on the node's gossip socket, once `subscribe`d
 
     @property
     def key_hex(self) -> str:
         return self.keys.public.hex()
 
     def close(self) -> None:
+        if self.sub is not None:
+            self.sub.close(0)
         self.sock.disable_monitor()
         self.monitor.close(0)
         self.sock.close(0)
@@ -70,11 +74,31 @@ class RawPeer:
     def send_raw(self, frame: bytes) -> None:
         self.sock.send(frame)
 
+    def subscribe(self) -> None:
+        """Subscribe to the node's gossip socket with our key, as a node that can reach it does
+        (after the handshake: the port is in the node's version); `recv` then reads both links."""
+        assert self.node_version is not None and self.node_version.pub_port
+        sub = self.ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.curve_serverkey, sub.curve_publickey = self.curve_keys
+        sub.curve_secretkey = self.keys.secret_z85
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(f"tcp://{self.address.host}:{self.node_version.pub_port}")
+        self.sub = sub
+
     # --- receiving ----------------------------------------------------------------------------
     def recv(self, timeout: float = 15.0) -> Message | None:
-        if not self.sock.poll(int(timeout * 1000)):
+        """The next message from the node, on the request link or (once subscribed) its gossip."""
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        if self.sub is not None:
+            poller.register(self.sub, zmq.POLLIN)
+        ready = dict(poller.poll(int(timeout * 1000)))
+        if not ready:
             return None
-        message = decode(self.sock.recv())
+        sock = self.sock if self.sock in ready else self.sub
+        assert sock is not None
+        message = decode(sock.recv())
         if isinstance(message, Ping):
             self.send(Pong(message.nonce, Tip(0, REGTEST.genesis_hash, 0)))
         self.received.append(message)

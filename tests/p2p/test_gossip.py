@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from coinium.core.params import REGTEST
 from coinium.p2p.gossip import Gossip, SeenCache
 from coinium.p2p.messages import BlockMsg, decode
@@ -59,3 +62,21 @@ def test_without_a_gossip_socket_everything_goes_over_request_links():
     peers[0].known.add(b"x" * 32)
     assert gossip.relay_block(BlockMsg(bytes(200)), b"x" * 32, peers)
     assert [len(p.queue) for p in peers] == [1, 2]  # the peer that had it is skipped
+
+
+_ITEMS = st.lists(st.sampled_from([bytes([i]) * 32 for i in range(12)]), max_size=30)
+
+
+@given(before=_ITEMS, batch=_ITEMS, max_entries=st.integers(1, 15),
+       advance=st.sampled_from([0.0, 5.0, 11.0]))  # fmt: skip
+def test_the_bulk_calls_answer_what_one_at_a_time_would(before, batch, max_entries, advance):
+    # add_all and unseen (the TXS handler's and the relay's) against add and `in`, one by one.
+    clock = [0.0]
+    bulk, single = (SeenCache(max_entries, ttl=10.0, clock=lambda: clock[0]) for _ in range(2))
+    for item in before:
+        bulk.add(item)
+        single.add(item)
+    clock[0] += advance
+    assert bulk.unseen(batch) == [item for item in batch if item not in single]
+    assert bulk.add_all(batch) == [single.add(item) for item in batch]
+    assert len(bulk) == len(single) and all((i in bulk) == (i in single) for i in before + batch)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from coinium.p2p.peer import BoundedSet, Priority, SendQueue, TokenBucket
 
 
@@ -86,3 +89,26 @@ def test_a_full_send_window_holds_bulk_frames_but_lets_control_through():
         assert window.unacked == window.sent - 4 * len(block)
 
     asyncio.run(run())
+
+
+_HASHES = st.lists(st.sampled_from([bytes([i]) * 32 for i in range(12)]), max_size=30)
+
+
+@given(before=_HASHES, batch=_HASHES, limit=st.integers(1, 15))
+def test_bounded_set_bulk_calls_match_one_at_a_time(before, batch, limit):
+    # update and add_new (the relay's known-inventory filter) against add and `in`.
+    bulk, single = BoundedSet(limit), BoundedSet(limit)
+    bulk.update(before)
+    for item in before:
+        single.add(item)
+    assert [i in bulk for i in before] == [i in single for i in before]
+    new = bulk.add_new([(item, n) for n, item in enumerate(batch)])
+    expected = []
+    for n, item in enumerate(batch):
+        if item not in single:
+            single.add(item)
+            expected.append((item, n))
+    assert new == expected
+    assert len(bulk) == len(single) <= limit
+    bulk.discard_all(batch)
+    assert not any(item in bulk for item in batch)

@@ -1,7 +1,8 @@
 """Transaction relay in batches (`coinium.p2p.txbatch`) and batch admission of TXS messages, on a
 real PeerManager over a real chain (no listener; peers are `Peer` objects whose send queues we
-read): what goes out in how many frames to which peer, the per-peer budget, the XPUB path, the
-receive-side charge per transaction, and the verdicts and penalties of a TXS message."""
+read): what goes out in how many frames to which peer, the per-peer budget, the request links
+(never the XPUB), the receive-side charge per transaction, and the verdicts and penalties of a TXS
+message."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 import pytest
 from helpers import key
 
-from coinium.chain.builder import generate
+from coinium.chain.builder import build_block, generate, mine
 from coinium.chain.chainstate import ChainState
 from coinium.core.params import REGTEST
 from coinium.core.transaction import sign_transfer
@@ -117,15 +118,41 @@ def test_what_the_same_step_replaced_is_not_relayed(node):
     assert [[tx.txid for tx in m.txs] for m in queued(peer)] == [[better.txid]]
 
 
+def test_what_a_block_took_in_the_same_step_is_not_relayed(node):
+    # The mempool announces no removal for a block's transactions: the new tip says it.
+    manager, mempool = node
+    peer = add_peer(manager, 1, 3)
+    mined, waiting = transfers(2)
+
+    async def body():
+        mempool.add(mined)
+        mempool.add(waiting)
+        # The fixture's chain hooks never suspend: all this is one step of the loop.
+        block = await manager.hooks.on_chain(
+            lambda chain: mine(build_block(chain, [mined], key(1).account)))
+        assert (await manager.hooks.submit_block(block)).status.value == "new-tip"
+        mempool.block_connected(block)  # what the node's chain listeners hear
+        mempool.tip_updated(block)
+        manager.tip_updated(block)
+        assert not [m for m in queued(peer) if isinstance(m, TxsMsg)]  # no flush yet (the block
+        # itself went to the peer)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(body())
+    assert mempool.txids() == [waiting.txid]
+    assert [[tx.txid for tx in m.txs] for m in queued(peer)] == [[waiting.txid]]
+
+
 def test_large_batches_split_at_the_cap_and_the_budget_holds_the_rest(node):
     manager, _ = node
     fast, slow = add_peer(manager, 1, 3), add_peer(manager, 2, 3)
+    items = transfers(2 * MAX_TXS + 500)  # (signed before the budget starts: a loaded machine
+    # can take a second over it)
     budget_since = time.monotonic()
-    slow.tx_send = TokenBucket(rate=2_000, burst=300)
-    items = transfers(2 * MAX_TXS + 500)
+    slow.tx_send = TokenBucket(rate=500, burst=300)
 
     def allowed() -> float:  # what the slow peer's budget lets through by now, at most
-        return 300 + 2_000 * (time.monotonic() - budget_since)
+        return 300 + 500 * (time.monotonic() - budget_since)
 
     async def body():
         results = await manager.hooks.mempool.add_batch(items)
@@ -144,25 +171,30 @@ def test_large_batches_split_at_the_cap_and_the_budget_holds_the_rest(node):
     asyncio.run(body())
 
 
-def test_the_xpub_carries_txs_only_if_every_subscriber_reads_them(node):
+def test_subscribers_get_txs_on_their_request_link_minus_what_they_sent_or_announced(node):
+    # The XPUB reaches every subscriber alike: it would send a batch back to its source.
     manager, _ = node
     published: list[bytes] = []
     manager.gossip.publish = published.append
-    subscriber = add_peer(manager, 1, 3, subscribed=True)
-    nat = add_peer(manager, 2, 3)
-    txs = transfers(3)
+    source = add_peer(manager, 1, 3, subscribed=True)
+    announcer = add_peer(manager, 2, 3, subscribed=True)
+    other = add_peer(manager, 3, 3, subscribed=True)
+    txs = transfers(4)
+    manager.txs._tx_source.update({tx.txid: source for tx in txs[:3]})
+    announcer.known.update([txs[1].txid])  # it announced this one to us
 
-    async def relay(batch):
-        await manager.hooks.mempool.add_batch(batch)
+    async def relay():
+        await manager.hooks.mempool.add_batch(txs)
         await asyncio.sleep(0.05)
 
-    asyncio.run(relay(txs[:2]))
-    assert [type(decode(f)) for f in published] == [TxsMsg]
-    assert queued(subscriber) == [] and len(queued(nat)[0].txs) == 2  # NAT: its request link
-    assert subscriber.stats.bytes_sent == len(published[0])
-    add_peer(manager, 3, 2, subscribed=True)  # an old subscriber: single TX frames for all
-    asyncio.run(relay(txs[2:]))
-    assert [type(decode(f)) for f in published[1:]] == [TxMsg]
+    asyncio.run(relay())
+    assert published == []
+    relayed = {peer: [tx.txid for m in queued(peer) for tx in m.txs]
+               for peer in (source, announcer, other)}  # fmt: skip
+    assert relayed[source] == [txs[3].txid]
+    assert relayed[announcer] == [txs[0].txid, txs[2].txid, txs[3].txid]
+    assert relayed[other] == [tx.txid for tx in txs]
+    assert all(tx.txid in peer.known for tx in txs for peer in (announcer, other))  # not again
 
 
 def test_a_txs_message_is_charged_per_transaction(node):
