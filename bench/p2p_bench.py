@@ -19,8 +19,10 @@ mempool, no signature cache).
 
 txrelay: 4 nodes in a line; 5,000 signed transfers go to node 0 in JSON-RPC batches of 500; the
 rate is transactions over the time until the last node's mempool holds them all (``hashtx``
-notifications counted per node), with each node's CPU time per transaction (all its threads,
-from /proc: independent of what else the machine runs). ``--txs N`` sets the count.
+notifications counted per node, or with ``--poll`` each node's getmempoolinfo every 10 ms: the
+notifications cost every node a ZMQ message per transaction, ~40 us of CPU per transaction
+summed over the four), with each node's CPU time per transaction (all its threads, from /proc:
+independent of what else the machine runs). ``--txs N`` sets the count.
 
 sync: a chain of 2,000 empty blocks on two nodes, then a third node starts with both as peers;
 blocks/s over the time from its start to its tip matching theirs. With ``--txs-blocks B`` the
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -300,8 +303,11 @@ def propagation(base: Path, topology: str, nodes: int, blocks: int, txs: int,
         net.stop()
 
 
-def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
-    net = Net(base)
+def txrelay(base: Path, nodes: int = 4, count: int = 5000, poll: bool = False) -> dict:
+    """``poll``: learn when each node holds them all from getmempoolinfo every 10 ms instead of
+    from hashtx notifications, which cost every node a ZMQ message per transaction (the
+    instrument's own share of the CPU, ~10 %: compare the two)."""
+    net = Net(base, hashtx=not poll)
     mirror = Mirror(base)
     try:
         for i in range(nodes):
@@ -330,7 +336,15 @@ def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
             net.pump(0)
         injected = time.perf_counter() - started
         deadline = time.monotonic() + 120
-        while min(net.tx_counts) < count and time.monotonic() < deadline:
+        if poll:
+            held: list[float | None] = [None] * nodes
+            while None in held and time.monotonic() < deadline:
+                for k, node in enumerate(net.nodes):
+                    if held[k] is None and node.rpc("getmempoolinfo")["size"] >= count:
+                        held[k] = time.perf_counter()
+                time.sleep(0.01)
+            net.tx_last = [t if t is not None else math.inf for t in held]
+        while not poll and min(net.tx_counts) < count and time.monotonic() < deadline:
             net.pump(20)
         cpu = [process_cpu_seconds(n.proc.pid) - before
                for n, before in zip(net.nodes, cpu_before, strict=True)]  # fmt: skip
@@ -340,6 +354,7 @@ def txrelay(base: Path, nodes: int = 4, count: int = 5000) -> dict:
         sizes = [n.rpc("getmempoolinfo")["size"] for n in net.nodes]
         elapsed = max(net.tx_last) - started
         return {"bans": net.bans(), "nodes": nodes, "topology": "line", "transactions": count,
+                "held_by": "getmempoolinfo polls" if poll else "hashtx notifications",
                 "mempool_sizes": sizes, "injection_s": injected, "all_nodes_s": elapsed,
                 "tx_per_s": count / elapsed,
                 # When each node held the last transaction, after node 0 did: the line's tail.
@@ -403,6 +418,8 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=50)
     parser.add_argument("--txs", type=int, default=1)
     parser.add_argument("--txs-blocks", type=int, default=0)
+    parser.add_argument("--poll", action="store_true",
+                        help="txrelay: poll getmempoolinfo instead of counting hashtx")
     parser.add_argument("--prefill", action="store_true",
                         help="propagation: the block's transactions reach every mempool first")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "p2p.json"))
@@ -419,7 +436,8 @@ def main() -> None:
                 for i, (t, n) in enumerate(shapes)]  # fmt: skip
         if args.what in ("txrelay", "all"):
             count = args.txs if args.what == "txrelay" and args.txs > 1 else 5000
-            runs.append(("txrelay", lambda: txrelay(base / "txrelay", count=count)))
+            runs.append(("txrelay", lambda: txrelay(base / "txrelay", count=count,
+                                                    poll=args.poll)))
         if args.what in ("sync", "all"):
             runs.append(("sync", lambda: sync(base / "sync", args.blocks if args.what == "sync"
                                                and args.blocks != 50 else 2000, args.txs_blocks)))
