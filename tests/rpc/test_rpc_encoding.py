@@ -8,9 +8,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coinium.rpc.calls import _reply, _Request
 from coinium.rpc.encoding import Amount, PlainJson, dumps, dumps_bytes
 from coinium.rpc.errors import RpcError
-from coinium.rpc.server import _reply, _Request
 
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(),  # NaN and infinities included
