@@ -4,6 +4,7 @@
     PYTHONPATH=. python bench/p2p_bench.py propagation --topology random --txs 2000
     PYTHONPATH=. python bench/p2p_bench.py txrelay
     PYTHONPATH=. python bench/p2p_bench.py sync
+    PYTHONPATH=. python bench/p2p_bench.py sync --million   # ~1 min (+1 min the first time)
     PYTHONPATH=. python bench/p2p_bench.py all        # everything, JSON in bench/out/p2p.json
 
 propagation: N nodes (8) wired by ``--connect`` as a line or a random connected graph (each node
@@ -24,7 +25,10 @@ from /proc: independent of what else the machine runs). ``--txs N`` sets the cou
 
 sync: a chain of 2,000 empty blocks on two nodes, then a third node starts with both as peers;
 blocks/s over the time from its start to its tip matching theirs. With ``--txs-blocks B`` the
-chain is B blocks of 2,000 transfers instead, for transactions/s.
+chain is B blocks of 2,000 transfers instead, for transactions/s. With ``--million`` a source node
+serves the sync bench's chain (1,000,000 transfers in 500 blocks of 2,000, bench/out/sync-source-v2,
+built the first time) and a fresh node ``--connect``ed to it syncs it: tx/s, blocks/s, both nodes'
+CPU seconds and the bytes that crossed.
 """
 
 from __future__ import annotations
@@ -366,6 +370,52 @@ def sync(base: Path, blocks: int = 2000, txs_blocks: int = 0, txs: int = 2000) -
         net.stop()
 
 
+def sync_million(base: Path) -> dict:
+    """The million-transfer sync between two node processes: a source node serves a copy of the
+    sync bench's chain (bench/out/sync-source-v2, built once by connect_setup.py), a fresh node
+    ``--connect``ed to it downloads and validates all of it. Timed from the fresh node's start
+    (process launch included) to its tip matching the source's."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from connect_setup import SYNC_BLOCK_TXS, SYNC_BLOCKS, ensure_sync_source
+
+    print("  sync source (built the first time: ~1 min)...", flush=True)
+    template = ensure_sync_source()
+    source = NodeProcess(base / "source", extra_args=("--log-level=warning",))
+    shutil.copytree(template, source.datadir)
+    fresh = None
+    try:
+        source.start(timeout=120)
+        tip, height = source.rpc("getbestblockhash"), source.rpc("getblockcount")
+        address = peer_address(source)
+        load = os.getloadavg()[0]
+        source_cpu = process_cpu_seconds(source.proc.pid)
+        fresh = NodeProcess(base / "fresh", extra_args=(
+            f"--connect={address}", "--log-level=warning"))  # fmt: skip
+        started = time.perf_counter()
+        fresh.start(wait=False)
+        fresh.wait_ready(120)
+        ready = time.perf_counter() - started
+        wait_until(lambda: fresh.rpc("getbestblockhash") == tip, 900, interval=0.1,
+                   message="the fresh node to sync the million transfers")  # fmt: skip
+        elapsed = time.perf_counter() - started
+        cpu = {"fresh": process_cpu_seconds(fresh.proc.pid),
+               "source": process_cpu_seconds(source.proc.pid) - source_cpu}
+        received = fresh.rpc("getnettotals")["totalbytesrecv"]
+        sent = source.rpc("getnettotals")["totalbytessent"]
+        bans = len(fresh.rpc("listbanned")) + len(source.rpc("listbanned"))
+        transfers = SYNC_BLOCKS * SYNC_BLOCK_TXS
+        return {"bans": bans, "blocks": height, "transactions": transfers, "seconds": elapsed,
+                "tx_per_s": transfers / elapsed, "blocks_per_s": height / elapsed,
+                "startup_s": ready,  # launch to the fresh node's RPC answering (inside seconds)
+                "cpu_s": {k: round(v, 1) for k, v in cpu.items()},  # all threads, /proc
+                "bytes_received_fresh": received, "bytes_sent_source": sent,
+                "load_average_before": load}  # fmt: skip
+    finally:
+        if fresh is not None:
+            fresh.stop()
+        source.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["propagation", "txrelay", "sync", "all"])
@@ -374,6 +424,8 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=50)
     parser.add_argument("--txs", type=int, default=1)
     parser.add_argument("--txs-blocks", type=int, default=0)
+    parser.add_argument("--million", action="store_true",
+                        help="sync: the million-transfer chain (500 blocks of 2,000) instead")
     parser.add_argument("--prefill", action="store_true",
                         help="propagation: the block's transactions reach every mempool first")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "p2p.json"))
@@ -391,7 +443,9 @@ def main() -> None:
         if args.what in ("txrelay", "all"):
             count = args.txs if args.what == "txrelay" and args.txs > 1 else 5000
             runs.append(("txrelay", lambda: txrelay(base / "txrelay", count=count)))
-        if args.what in ("sync", "all"):
+        if args.what == "sync" and args.million:
+            runs.append(("sync-million", lambda: sync_million(base / "million")))
+        elif args.what in ("sync", "all"):
             runs.append(("sync", lambda: sync(base / "sync", args.blocks if args.what == "sync"
                                                and args.blocks != 50 else 2000, args.txs_blocks)))
             if args.what == "all":
