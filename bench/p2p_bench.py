@@ -147,6 +147,14 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mib(pid: int) -> int:
+    """A process's peak resident memory (VmHWM, Linux /proc), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 def miner_address() -> str:
     return encode_address(REGTEST.address_prefix, PrivateKey((7).to_bytes(32, "big")).account)
 
@@ -400,6 +408,7 @@ def sync_million(base: Path) -> dict:
         elapsed = time.perf_counter() - started
         cpu = {"fresh": process_cpu_seconds(fresh.proc.pid),
                "source": process_cpu_seconds(source.proc.pid) - source_cpu}
+        peak_rss = peak_rss_mib(fresh.proc.pid)
         received = fresh.rpc("getnettotals")["totalbytesrecv"]
         sent = source.rpc("getnettotals")["totalbytessent"]
         bans = len(fresh.rpc("listbanned")) + len(source.rpc("listbanned"))
@@ -408,6 +417,7 @@ def sync_million(base: Path) -> dict:
                 "tx_per_s": transfers / elapsed, "blocks_per_s": height / elapsed,
                 "startup_s": ready,  # launch to the fresh node's RPC answering (inside seconds)
                 "cpu_s": {k: round(v, 1) for k, v in cpu.items()},  # all threads, /proc
+                "fresh_peak_rss_mib": peak_rss,
                 "bytes_received_fresh": received, "bytes_sent_source": sent,
                 "load_average_before": load}  # fmt: skip
     finally:
