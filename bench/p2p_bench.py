@@ -378,11 +378,24 @@ def sync(base: Path, blocks: int = 2000, txs_blocks: int = 0, txs: int = 2000) -
         net.stop()
 
 
-def sync_million(base: Path) -> dict:
+def sync_million(base: Path, reference: bool = True) -> dict:
     """The million-transfer sync between two node processes: a source node serves a copy of the
     sync bench's chain (bench/out/sync-source-v2, built once by connect_setup.py), a fresh node
     ``--connect``ed to it downloads and validates all of it. Timed from the fresh node's start
-    (process launch included) to its tip matching the source's."""
+    (process launch included) to its tip matching the source's.
+
+    With ``reference``, the same chain is then synced in-process (`accept_blocks` over the raw
+    blocks, as bench/test_bench_sync.py does), and the ratio of the two is reported: on a
+    machine shared with other work, the ratio moves far less than either figure."""
+    result = network_sync_million(base)
+    if reference:
+        result["in_process_tx_per_s"] = in_process_sync(base / "reference")
+        result["network_vs_in_process"] = round(
+            result["tx_per_s"] / result["in_process_tx_per_s"], 3)  # fmt: skip
+    return result
+
+
+def network_sync_million(base: Path) -> dict:
     sys.path.insert(0, str(REPO / "bench"))
     from connect_setup import SYNC_BLOCK_TXS, SYNC_BLOCKS, ensure_sync_source
 
@@ -426,6 +439,24 @@ def sync_million(base: Path) -> dict:
         source.stop()
 
 
+def in_process_sync(datadir: Path) -> float:
+    """Transfers per second of the sync chain through a fresh ChainState in this process."""
+    from connect_setup import SYNC_BLOCK_TXS, SYNC_BLOCKS, sync_blocks
+
+    from coinium.chain.chainstate import AcceptStatus
+    from coinium.chain.sigcache import SignatureCache
+    from coinium.core.block import Block
+
+    raws = sync_blocks()
+    with ChainState(datadir, REGTEST) as chain:
+        chain.signature_filter = SignatureCache().contains  # as the node wires it
+        started = time.perf_counter()
+        results = chain.accept_blocks(Block.decode(raw) for raw in raws)
+        elapsed = time.perf_counter() - started
+    assert all(r.status == AcceptStatus.NEW_TIP for r in results)
+    return SYNC_BLOCKS * SYNC_BLOCK_TXS / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["propagation", "txrelay", "sync", "all"])
@@ -436,6 +467,8 @@ def main() -> None:
     parser.add_argument("--txs-blocks", type=int, default=0)
     parser.add_argument("--million", action="store_true",
                         help="sync: the million-transfer chain (500 blocks of 2,000) instead")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="sync --million: skip the in-process sync of the same chain")
     parser.add_argument("--prefill", action="store_true",
                         help="propagation: the block's transactions reach every mempool first")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "p2p.json"))
@@ -454,7 +487,8 @@ def main() -> None:
             count = args.txs if args.what == "txrelay" and args.txs > 1 else 5000
             runs.append(("txrelay", lambda: txrelay(base / "txrelay", count=count)))
         if args.what == "sync" and args.million:
-            runs.append(("sync-million", lambda: sync_million(base / "million")))
+            runs.append(("sync-million", lambda: sync_million(
+                base / "million", reference=not args.no_reference)))
         elif args.what in ("sync", "all"):
             runs.append(("sync", lambda: sync(base / "sync", args.blocks if args.what == "sync"
                                                and args.blocks != 50 else 2000, args.txs_blocks)))
