@@ -386,7 +386,7 @@ def sync_million(base: Path, reference: bool = True) -> dict:
 
     With ``reference``, the same chain is then synced in-process (`accept_blocks` over the raw
     blocks, as bench/test_bench_sync.py does), and the ratio of the two is reported: on a
-    machine shared with other work, the ratio moves far less than either figure."""
+    machine shared with other work, a reference measured in the same minutes."""
     result = network_sync_million(base)
     if reference:
         result["in_process_tx_per_s"] = in_process_sync(base / "reference")
