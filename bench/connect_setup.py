@@ -97,6 +97,12 @@ def sync_blocks(source: Path = SYNC_SOURCE, limit: int | None = None) -> list[by
         return _read_chain(source, limit)
 
 
+def ensure_sync_source(source: Path = SYNC_SOURCE) -> Path:
+    """The sync source datadir, built first if it is missing or unreadable (reads one block)."""
+    sync_blocks(source, limit=1)
+    return source
+
+
 def _read_chain(source: Path, limit: int | None) -> list[bytes]:
     if not (source / "complete").exists():
         raise FileNotFoundError(source / "complete")

@@ -4,6 +4,7 @@
     PYTHONPATH=. python bench/p2p_bench.py propagation --topology random --txs 2000
     PYTHONPATH=. python bench/p2p_bench.py txrelay
     PYTHONPATH=. python bench/p2p_bench.py sync
+    PYTHONPATH=. python bench/p2p_bench.py sync --million   # ~1 min (+1 min the first time)
     PYTHONPATH=. python bench/p2p_bench.py all        # everything, JSON in bench/out/p2p.json
 
 propagation: N nodes (8) wired by ``--connect`` as a line or a random connected graph (each node
@@ -26,7 +27,10 @@ independent of what else the machine runs). ``--txs N`` sets the count.
 
 sync: a chain of 2,000 empty blocks on two nodes, then a third node starts with both as peers;
 blocks/s over the time from its start to its tip matching theirs. With ``--txs-blocks B`` the
-chain is B blocks of 2,000 transfers instead, for transactions/s.
+chain is B blocks of 2,000 transfers instead, for transactions/s. With ``--million`` a source node
+serves the sync bench's chain (1,000,000 transfers in 500 blocks of 2,000, bench/out/sync-source-v2,
+built the first time) and a fresh node ``--connect``ed to it syncs it: tx/s, blocks/s, both nodes'
+CPU seconds and the bytes that crossed.
 """
 
 from __future__ import annotations
@@ -164,6 +168,14 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
             "zmq io" if comm.startswith("ZMQbg") else "other threads"  # fmt: skip
         kinds[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return kinds
+
+
+def peak_rss_mib(pid: int) -> int:
+    """A process's peak resident memory (VmHWM, Linux /proc), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def miner_address() -> str:
@@ -410,6 +422,85 @@ def sync(base: Path, blocks: int = 2000, txs_blocks: int = 0, txs: int = 2000) -
         net.stop()
 
 
+def sync_million(base: Path, reference: bool = True) -> dict:
+    """The million-transfer sync between two node processes: a source node serves a copy of the
+    sync bench's chain (bench/out/sync-source-v2, built once by connect_setup.py), a fresh node
+    ``--connect``ed to it downloads and validates all of it. Timed from the fresh node's start
+    (process launch included) to its tip matching the source's.
+
+    With ``reference``, the same chain is then synced in-process (`accept_blocks` over the raw
+    blocks, as bench/test_bench_sync.py does), and the ratio of the two is reported: on a
+    machine shared with other work, a reference measured in the same minutes."""
+    result = network_sync_million(base)
+    if reference:
+        result["in_process_tx_per_s"] = in_process_sync(base / "reference")
+        result["network_vs_in_process"] = round(
+            result["tx_per_s"] / result["in_process_tx_per_s"], 3)  # fmt: skip
+    return result
+
+
+def network_sync_million(base: Path) -> dict:
+    sys.path.insert(0, str(REPO / "bench"))
+    from connect_setup import SYNC_BLOCK_TXS, SYNC_BLOCKS, ensure_sync_source
+
+    print("  sync source (built the first time: ~1 min)...", flush=True)
+    template = ensure_sync_source()
+    source = NodeProcess(base / "source", extra_args=("--log-level=warning",))
+    shutil.copytree(template, source.datadir)
+    fresh = None
+    try:
+        source.start(timeout=120)
+        tip, height = source.rpc("getbestblockhash"), source.rpc("getblockcount")
+        address = peer_address(source)
+        load = os.getloadavg()[0]
+        source_cpu = process_cpu_seconds(source.proc.pid)
+        fresh = NodeProcess(base / "fresh", extra_args=(
+            f"--connect={address}", "--log-level=warning"))  # fmt: skip
+        started = time.perf_counter()
+        fresh.start(wait=False)
+        fresh.wait_ready(120)
+        ready = time.perf_counter() - started
+        wait_until(lambda: fresh.rpc("getbestblockhash") == tip, 900, interval=0.1,
+                   message="the fresh node to sync the million transfers")  # fmt: skip
+        elapsed = time.perf_counter() - started
+        cpu = {"fresh": process_cpu_seconds(fresh.proc.pid),
+               "source": process_cpu_seconds(source.proc.pid) - source_cpu}
+        peak_rss = peak_rss_mib(fresh.proc.pid)
+        received = fresh.rpc("getnettotals")["totalbytesrecv"]
+        sent = source.rpc("getnettotals")["totalbytessent"]
+        bans = len(fresh.rpc("listbanned")) + len(source.rpc("listbanned"))
+        transfers = SYNC_BLOCKS * SYNC_BLOCK_TXS
+        return {"bans": bans, "blocks": height, "transactions": transfers, "seconds": elapsed,
+                "tx_per_s": transfers / elapsed, "blocks_per_s": height / elapsed,
+                "startup_s": ready,  # launch to the fresh node's RPC answering (inside seconds)
+                "cpu_s": {k: round(v, 1) for k, v in cpu.items()},  # all threads, /proc
+                "fresh_peak_rss_mib": peak_rss,
+                "bytes_received_fresh": received, "bytes_sent_source": sent,
+                "load_average_before": load}  # fmt: skip
+    finally:
+        if fresh is not None:
+            fresh.stop()
+        source.stop()
+
+
+def in_process_sync(datadir: Path) -> float:
+    """Transfers per second of the sync chain through a fresh ChainState in this process."""
+    from connect_setup import SYNC_BLOCK_TXS, SYNC_BLOCKS, sync_blocks
+
+    from coinium.chain.chainstate import AcceptStatus
+    from coinium.chain.sigcache import SignatureCache
+    from coinium.core.block import Block
+
+    raws = sync_blocks()
+    with ChainState(datadir, REGTEST) as chain:
+        chain.signature_filter = SignatureCache().contains  # as the node wires it
+        started = time.perf_counter()
+        results = chain.accept_blocks(Block.decode(raw) for raw in raws)
+        elapsed = time.perf_counter() - started
+    assert all(r.status == AcceptStatus.NEW_TIP for r in results)
+    return SYNC_BLOCKS * SYNC_BLOCK_TXS / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["propagation", "txrelay", "sync", "all"])
@@ -420,6 +511,10 @@ def main() -> None:
     parser.add_argument("--txs-blocks", type=int, default=0)
     parser.add_argument("--poll", action="store_true",
                         help="txrelay: poll getmempoolinfo instead of counting hashtx")
+    parser.add_argument("--million", action="store_true",
+                        help="sync: the million-transfer chain (500 blocks of 2,000) instead")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="sync --million: skip the in-process sync of the same chain")
     parser.add_argument("--prefill", action="store_true",
                         help="propagation: the block's transactions reach every mempool first")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "p2p.json"))
@@ -438,7 +533,10 @@ def main() -> None:
             count = args.txs if args.what == "txrelay" and args.txs > 1 else 5000
             runs.append(("txrelay", lambda: txrelay(base / "txrelay", count=count,
                                                     poll=args.poll)))
-        if args.what in ("sync", "all"):
+        if args.what == "sync" and args.million:
+            runs.append(("sync-million", lambda: sync_million(
+                base / "million", reference=not args.no_reference)))
+        elif args.what in ("sync", "all"):
             runs.append(("sync", lambda: sync(base / "sync", args.blocks if args.what == "sync"
                                                and args.blocks != 50 else 2000, args.txs_blocks)))
             if args.what == "all":

@@ -24,8 +24,18 @@ _SIGNED_KINDS = frozenset(k.number for k in KINDS.values() if k.signed)
 
 
 def check_block_body(block: Block) -> None:
-    """Everything that makes a block well-formed, signatures aside."""
+    """Everything that makes a block well-formed, signatures aside.
+
+    The body is checked against the header's Merkle root first (as Bitcoin Core's CheckBlock
+    does): any other failure of a body its header does not commit to would be recorded as the
+    block's own, and a peer could get a good block marked invalid for good by sending it with a
+    tampered body (a wrong coinbase height, say)."""
     txs = block.transactions
+    txids = block.txids()
+    if kernels.merkle_root(txids) != block.header.merkle_root:
+        raise BlockError("bad-txnmrklroot", "Merkle root mismatch", mutated=True)
+    if len(set(txids)) != len(txids):
+        raise BlockError("bad-txns-duplicate", "duplicate transaction", mutated=True)
     if not txs:
         raise BlockError("bad-blk-length", "a block has at least its coinbase")
     if len(txs) > MAX_BLOCK_TXS:
@@ -43,11 +53,6 @@ def check_block_body(block: Block) -> None:
         if tx.kind in _COINBASE_KINDS:
             raise BlockError("bad-cb-multiple", "more than one coinbase")
         check_transaction_sanity(tx)
-    txids = block.txids()
-    if kernels.merkle_root(txids) != block.header.merkle_root:
-        raise BlockError("bad-txnmrklroot", "Merkle root mismatch", mutated=True)
-    if len(set(txids)) != len(txids):
-        raise BlockError("bad-txns-duplicate", "duplicate transaction", mutated=True)
 
 
 def check_transaction_sanity(tx: Transaction) -> None:

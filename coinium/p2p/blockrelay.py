@@ -4,6 +4,7 @@ each new tip once the chain accepted it. The download itself is `coinium.p2p.syn
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -48,6 +49,7 @@ class BlockRelay:
         self._processing: set[bytes] = set()
         self._block_source: OrderedDict[bytes, Peer | None] = OrderedDict()
         self._recent_raw: OrderedDict[bytes, bytes] = OrderedDict()
+        self._run_lock = asyncio.Lock()
 
     def handlers(self) -> dict[type, Handler]:
         return {GetHeaders: self._on_getheaders, Headers: self._on_headers,
@@ -168,7 +170,9 @@ class BlockRelay:
         """Hand a run of consecutive blocks (a sync) to the chain in one call, then settle with
         each block's peer exactly as `submit_block` does."""
         if self.host.hooks.submit_blocks is None:
-            return [await self.submit_block(block, peer, raw) for block, peer, raw in run]
+            # One block at a time: a run must not interleave with the next one the sync queued.
+            async with self._run_lock:
+                return [await self.submit_block(block, peer, raw) for block, peer, raw in run]
         for block, peer, raw in run:
             self._remember_source(block, peer, raw)
         results = await self.host.hooks.submit_blocks([block for block, _, _ in run])

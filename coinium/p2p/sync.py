@@ -9,10 +9,15 @@
    `WINDOW` blocks from the first one not yet connected, at most `MAX_IN_FLIGHT` per peer, spread
    over every peer whose best known height reaches them (least loaded first), so a sync draws on
    several peers in parallel. Only blocks whose header we checked are ever requested.
-3. Blocks arrive in any order and are handed to the chain strictly in path order, one at a time
-   (the chain's orphan pool is small, and in-order intake never needs it). Only blocks that were
+3. Blocks arrive in any order and are handed to the chain strictly in path order (the chain's
+   orphan pool is small, and in-order intake never needs it), in *runs* of consecutive blocks
+   (`ChainState.accept_blocks`: signatures checked ahead, commits shared). Up to `RUNS_QUEUED`
+   runs wait on the chain thread at once, so it starts the next run the moment one ends instead
+   of idling while the event loop settles the last one's results. Only blocks that were
    requested (from any peer) are kept: a pushed block of the path waits for its turn to be
-   asked, so what the sync holds is bounded by the window, whatever peers send. A large block
+   asked. What the sync holds is bounded twice: by the window, and by `MAX_AHEAD_BYTES` of
+   downloaded blocks the chain has not yet answered (past that, no new block is requested: a
+   fast peer must not fill memory with a chain the node validates more slowly). A large block
    is decoded on a worker thread, not on the event loop.
 4. A peer that holds up the window (the first missing block has been in flight from it longer than
    the stall timeout, 2 s, doubling on each stall up to 64 s) is disconnected and replaced; its
@@ -63,6 +68,11 @@ HEADERS_TIMEOUT_S = 30.0
 MAX_PENDING_HEADERS = 100_000  # ask for more headers only when the download has caught up
 UNCONNECTING_TOLERANCE = 8  # unconnecting header batches before each penalty
 SUBMIT_RUN_BLOCKS = 32  # consecutive blocks handed to the chain's sync pipeline in one call
+RUNS_QUEUED = 2  # runs waiting on the chain thread at once (one applied, the next queued)
+# Wire bytes of downloaded blocks not yet answered by the chain (received or in a queued run);
+# the window requests no new block beyond it. A decoded block takes ~4x its wire size, so this
+# holds ~130 MiB: 110 blocks of 2,000 transfers, three runs and more.
+MAX_AHEAD_BYTES = 32 << 20
 DECODE_INLINE_MAX = 256 << 10  # larger blocks are decoded on a worker thread (~15 ms per MB)
 
 
@@ -86,7 +96,10 @@ class SyncHost(Protocol):
 
     async def submit_blocks(
         self, run: list[tuple[Block, Peer | None, bytes | None]]
-    ) -> list[AcceptResult]: ...
+    ) -> list[AcceptResult]:
+        """Accept a run of blocks; runs submitted one after another are accepted in that order
+        (the sync queues the next run while the chain applies one)."""
+        ...
 
     def send(self, peer: Peer, message: Message) -> None: ...
 
@@ -120,10 +133,16 @@ class BlockSync:
         self.headers: dict[bytes, PendingHeader] = {}
         self.best: PendingHeader | None = None
         self.path: list[bytes] = []
-        self.next = 0  # index in path of the next block to hand to the chain
+        self.next = 0  # index in path of the next block the chain has not yet answered
+        self.submitted = 0  # index in path of the next block not yet in a run (>= next)
         self.cursor = 0  # index in path of the next block never requested
         self.retry: deque[bytes] = deque()  # blocks to request again (timeouts, notfound)
         self.received: dict[bytes, tuple[Block, Peer | None, bytes]] = {}
+        # Runs handed to the chain, oldest first, with their blocks and wire bytes until answered.
+        self.runs: deque[tuple[list[tuple[Block, Peer | None, bytes]], asyncio.Future]] = deque()
+        self.submitting: set[bytes] = set()
+        self.ahead_bytes = 0  # wire bytes of blocks in received and in runs
+        self._rewind = False  # re-request what follows a mutated block once its runs are answered
         self.in_flight: dict[bytes, tuple[Peer, float]] = {}
         self.delivered: dict[int, float] = {}  # peer id -> when it last delivered a requested block
         self.headers_asked: dict[int, float] = {}
@@ -145,6 +164,9 @@ class BlockSync:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        # Runs already on the chain thread finish there; their outcome is nobody's business now.
+        await asyncio.gather(*(future for _, future in self.runs), return_exceptions=True)
+        self.runs.clear()
 
     @property
     def active(self) -> bool:
@@ -253,8 +275,7 @@ class BlockSync:
         if self.started_at is None or not self.active:
             self.started_at = time.monotonic()
         self.path = path
-        self.next = 0
-        self.cursor = 0
+        self.next = self.submitted = self.cursor = 0
         self._wake.set()
         log.info("syncing %d blocks up to %s at height %d", len(path),
                  self.best.header.hash.hex(), self.best.header.height)  # fmt: skip
@@ -279,7 +300,8 @@ class BlockSync:
         def assign(block_hash: bytes) -> bool | None:
             """True: requested; False: nobody can serve it now; None: every peer is full."""
             entry = self.headers.get(block_hash)
-            if entry is None or block_hash in self.received or block_hash in self.in_flight:
+            if entry is None or block_hash in self.received or block_hash in self.in_flight \
+                    or block_hash in self.submitting:
                 return True
             height = entry.header.height
             best = None
@@ -307,7 +329,7 @@ class BlockSync:
             if outcome is False:
                 postponed.append(block_hash)
         else:
-            while self.cursor < end:
+            while self.cursor < end and self.ahead_bytes < MAX_AHEAD_BYTES:
                 outcome = assign(self.path[self.cursor])
                 if outcome is None:
                     break
@@ -343,6 +365,7 @@ class BlockSync:
             self.fill_requests()
             return
         self.received[block_hash] = (block, peer, message.raw)
+        self.ahead_bytes += len(message.raw)
         self.delivered[peer.id] = time.monotonic()
         self.stall_timeout = max(STALL_TIMEOUT_MIN_S, self.stall_timeout * 0.9)
         self._wake.set()
@@ -408,43 +431,71 @@ class BlockSync:
     # --- handing blocks to the chain ----------------------------------------------------------
     async def _submit_loop(self) -> None:
         while True:
-            await self._wake.wait()
             self._wake.clear()
             try:
-                await self._submit_ready()
+                self._launch_runs()
+                if self.runs and self.runs[0][1].done():
+                    run, future = self.runs.popleft()
+                    for block, _, raw in run:
+                        self.submitting.discard(block.hash)
+                        self.ahead_bytes -= len(raw)
+                    self._settle_run(run, future.result())
+                    continue
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("block sync failed; starting over")
                 self._reset()
+            # Until blocks arrive that make another run, or the oldest run is answered.
+            wake = asyncio.ensure_future(self._wake.wait())
+            waits = [wake, self.runs[0][1]] if self.runs else [wake]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                wake.cancel()
 
-    async def _submit_ready(self) -> None:
-        # Consecutive received blocks go to the chain as one run, so it can check the next
-        # block's signatures while applying the current one and share commits across the run.
-        while self.active and self.path[self.next] in self.received:
+    def _launch_runs(self) -> None:
+        """Hand the chain the consecutive blocks that have arrived, as runs of up to
+        `SUBMIT_RUN_BLOCKS`, keeping up to `RUNS_QUEUED` runs on the chain thread. A run is queued
+        there before ``submit_blocks`` first suspends, so runs are accepted in launch order."""
+        self.submitted = max(self.submitted, self.next)
+        while len(self.runs) < RUNS_QUEUED and self.submitted < len(self.path) \
+                and self.path[self.submitted] in self.received:  # fmt: skip
             run = []
-            position = self.next
-            while (position < len(self.path) and self.path[position] in self.received
+            while (self.submitted < len(self.path) and self.path[self.submitted] in self.received
                    and len(run) < SUBMIT_RUN_BLOCKS):  # fmt: skip
-                run.append(self.received.pop(self.path[position]))
-                position += 1
-            results = await self.host.submit_blocks(run)
-            for (block, _, _), result in zip(run, results, strict=True):
-                block_hash = block.hash
-                if result.status == AcceptStatus.INVALID:
-                    if result.error is not None and result.error.mutated:
-                        self.retry.append(block_hash)  # the header is fine: ask someone else
-                        self.fill_requests()
-                        return
-                    log.info("sync: block %s refused (%s); dropping its branch",
-                             block_hash.hex(), result.reason)  # fmt: skip
-                    self._reset()
-                    return
-                self.headers.pop(block_hash, None)
-                if self.active and self.path[self.next] == block_hash:
-                    self.next += 1
-                    self.blocks_synced += 1
-            self.fill_requests()
+                run.append(self.received.pop(self.path[self.submitted]))
+                self.submitted += 1
+            self.submitting.update(block.hash for block, _, _ in run)
+            self.runs.append((run, asyncio.ensure_future(self.host.submit_blocks(run))))
+
+    def _settle_run(self, run: list[tuple[Block, Peer | None, bytes]],
+                    results: list[AcceptResult]) -> None:  # fmt: skip
+        """The chain answered a run: move the path on over the blocks it took."""
+        for (block, _, _), result in zip(run, results, strict=True):
+            block_hash = block.hash
+            if not self.active or self.path[self.next] != block_hash:
+                # An earlier block failed (or the path changed): this verdict moves nothing, and
+                # the block is asked again when its turn comes back.
+                continue
+            if result.status == AcceptStatus.INVALID:
+                if result.error is not None and result.error.mutated:
+                    # The header is fine: ask someone else. What follows it in the runs was
+                    # handed over unconnectable: request it again once the runs are answered.
+                    self.retry.append(block_hash)
+                    self.submitted = self.next
+                    self._rewind = True
+                    continue
+                log.info("sync: block %s refused (%s); dropping its branch",
+                         block_hash.hex(), result.reason)  # fmt: skip
+                self._reset()
+                return
+            self.headers.pop(block_hash, None)
+            self.next += 1
+            self.blocks_synced += 1
+        if self._rewind and not self.runs:
+            self._rewind = False
+            self.cursor = self.next
         if self.path and not self.active:
             self._finish()
         else:
@@ -456,9 +507,9 @@ class BlockSync:
             elapsed = time.monotonic() - self.started_at
             log.info("synced %d blocks in %.2f s", len(self.path), elapsed)
         self.path = []
-        self.next = self.cursor = 0
+        self.next = self.submitted = self.cursor = 0
         self.retry.clear()
-        self.received.clear()
+        self._drop_received()
         self.headers.clear()  # side branches we did not need; a continuation re-reads them
         self.best = None
         self.started_at = None
@@ -474,8 +525,13 @@ class BlockSync:
             peer, _ = self.in_flight.pop(block_hash)
             peer.in_flight.pop(block_hash, None)
         self.headers.clear()
-        self.received.clear()
+        self._drop_received()
         self.retry.clear()
         self.path = []
-        self.next = self.cursor = 0
+        self.next = self.submitted = self.cursor = 0
+        self._rewind = False
         self.best = None
+
+    def _drop_received(self) -> None:
+        self.ahead_bytes -= sum(len(raw) for _, _, raw in self.received.values())
+        self.received.clear()

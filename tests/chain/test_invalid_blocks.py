@@ -124,6 +124,29 @@ def test_invalid_block_is_refused_and_nothing_changes(funded, case):
         assert entry is None
 
 
+TAMPERED_BODIES = {
+    # what the tampered body would fail, had its header committed to it
+    "bad-cb-height": lambda c, good: (coinbase(c, height=7), *good.transactions[1:]),
+    "bad-cb-multiple": lambda c, good: (*good.transactions, coinbase(c, amount=1)),
+    "bad-cb-missing": lambda c, good: good.transactions[1:],
+    "bad-blk-length": lambda c, good: (),
+}
+
+
+@pytest.mark.parametrize("failure", TAMPERED_BODIES)
+def test_a_tampered_body_under_a_good_header_does_not_condemn_the_block(funded, failure):
+    # A peer sends a good header with a body it does not commit to, one that would also break
+    # another rule: the Merkle root is checked first, so the block is refused as mutated and
+    # not remembered, and the genuine block is accepted afterwards.
+    good = mine(build_block(funded, [pay()], MINER.account))
+    tampered = Block(good.header, tuple(TAMPERED_BODIES[failure](funded, good)))
+    assert tampered.hash == good.hash
+    result = funded.accept_block(tampered)
+    assert result.status == AcceptStatus.INVALID and result.reason == "bad-txnmrklroot"
+    assert result.error.mutated and funded.index.get(good.hash) is None
+    assert funded.accept_block(good).status == AcceptStatus.NEW_TIP
+
+
 def test_oversized_block(funded):
     memo = bytes(256)
     txs = [sign_transfer(ALICE, CHAIN_ID, BOB.account, 1, 0, n, memo) for n in range(10_000)]

@@ -19,7 +19,7 @@ from coinium.p2p import sync as sync_module
 from coinium.p2p.messages import BlockMsg, GetData, GetHeaders
 from coinium.p2p.peer import Peer, PeerState
 from coinium.p2p.scoring import Misbehaviour
-from coinium.p2p.sync import MAX_IN_FLIGHT, BlockSync
+from coinium.p2p.sync import MAX_IN_FLIGHT, REFILL_BATCH, BlockSync
 
 
 class Host:
@@ -297,5 +297,124 @@ def test_a_large_block_is_decoded_off_the_event_loop(remote, local, alice, bob):
         task.cancel()
         assert len(sync.received[blocks[0].hash][0].transactions) == count
         assert during >= 2  # the loop kept running while the block decoded
+
+    asyncio.run(body())
+
+
+def test_downloaded_blocks_waiting_for_the_chain_are_bounded(remote, local, monkeypatch):
+    # A peer serving faster than the chain validates must not fill memory: past MAX_AHEAD_BYTES
+    # of blocks the chain has not answered, nothing new is requested until it catches up.
+    _, by_hash, blocks = remote
+    size = len(blocks[1].encode())
+    monkeypatch.setattr(sync_module, "MAX_AHEAD_BYTES", 10 * size)
+    p1 = peer(1, 80)
+    host = Host(local, [p1])
+
+    async def body():
+        sync = BlockSync(host)  # not started: the chain takes nothing yet
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [b.header for b in blocks])
+        first = host.requests()
+        assert sum(len(m.hashes) for _, m in first) == MAX_IN_FLIGHT
+        await deliver(sync, host, by_hash, first, [p1])
+        # One refill went out while under the budget (after the first 8 arrived), none after.
+        refill = host.requests()
+        assert sum(len(m.hashes) for _, m in refill) == REFILL_BATCH
+        await deliver(sync, host, by_hash, refill, [p1])
+        assert len(sync.received) == MAX_IN_FLIGHT + REFILL_BATCH
+        assert sync.ahead_bytes >= 10 * size and not p1.in_flight
+        assert not host.requests()  # the budget is spent: no request, though p1 has room
+        sync.start()
+        while local.height < 80:
+            await deliver(sync, host, by_hash, host.requests(), [p1])
+            assert len(sync.received) <= MAX_IN_FLIGHT + REFILL_BATCH
+            await asyncio.sleep(0.005)
+        await until(lambda: host.synced)
+        assert sync.ahead_bytes == 0 and not sync.submitting
+        await sync.stop()
+
+    asyncio.run(body())
+
+
+class GatedHost(Host):
+    """A chain thread that takes runs in the order they come, and answers when let."""
+
+    def __init__(self, chain, peers):
+        super().__init__(chain, peers)
+        self.gate = asyncio.Event()
+        self.outstanding = self.most = 0
+
+    async def submit_blocks(self, run):
+        results = self.chain.accept_blocks([block for block, _, _ in run])
+        self.outstanding += 1
+        self.most = max(self.most, self.outstanding)
+        await self.gate.wait()
+        self.outstanding -= 1
+        return results
+
+
+def test_the_next_run_is_queued_while_the_chain_applies_one(remote, local, monkeypatch):
+    _, by_hash, blocks = remote
+    monkeypatch.setattr(sync_module, "SUBMIT_RUN_BLOCKS", 8)
+    p1 = peer(1, 80)
+    host = GatedHost(local, [p1])
+
+    async def body():
+        sync = BlockSync(host)
+        sync.start()
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [b.header for b in blocks])
+        await deliver(sync, host, by_hash, host.requests(), [p1])
+        # Two runs handed over, neither answered, and no third: the chain never waits for the
+        # event loop, and what waits on it is bounded.
+        await until(lambda: host.most == 2)
+        await asyncio.sleep(0.02)
+        assert host.outstanding == 2 and local.height == 16 and len(sync.runs) == 2
+        host.gate.set()
+        while local.height < 80:
+            await deliver(sync, host, by_hash, host.requests(), [p1])
+            await asyncio.sleep(0.005)
+        await until(lambda: host.synced)
+        assert host.most == 2 and local.tip.hash == blocks[-1].hash and not host.offences
+        await sync.stop()
+
+    asyncio.run(body())
+
+
+def test_a_mutated_block_inside_a_run_is_asked_again_with_what_follows(remote, local, bob):
+    # The blocks after a mutated copy in the same run (and in the run queued behind it) reach
+    # the chain without their parent: after the good copy arrives they are asked again, and
+    # the sync completes instead of waiting forever for blocks it no longer requests.
+    _, by_hash, blocks = remote
+    coinbase = blocks[5].transactions[0]
+    other = Transaction.coinbase(coinbase.nonce, bob.account, coinbase.amount)
+    mutated = Block(blocks[5].header, (other,))  # a body the header's Merkle root does not match
+    p1 = peer(1, 80)
+    host = Host(local, [p1])
+    asked: list[bytes] = []
+
+    async def body():
+        sync = BlockSync(host)
+        sync.start()
+        await sync.request_headers(p1)
+        await sync.on_headers(p1, [b.header for b in blocks])
+        requests = host.requests()
+        asked.extend(h for _, m in requests for h in m.hashes)
+        for block_hash in [h for _, m in requests for h in m.hashes]:
+            block = mutated if block_hash == blocks[5].hash else by_hash[block_hash]
+            await sync.on_block(p1, BlockMsg.from_block(block), block_hash)
+        # The chain took blocks 0-4 and refused the copy of 5 as mutated: 5 is asked again
+        # (from the peer's next free slot), and the blocks after it have to come again too.
+        await until(lambda: sync.retry or blocks[5].hash in sync.in_flight)
+        assert local.height == 5 and not sync.runs
+        while local.height < 80:
+            requests = host.requests()
+            asked.extend(h for _, m in requests for h in m.hashes)
+            await deliver(sync, host, by_hash, requests, [p1])
+            await asyncio.sleep(0.005)
+        await until(lambda: host.synced)
+        assert asked.count(blocks[5].hash) == 2 and asked.count(blocks[6].hash) == 2
+        assert local.tip.hash == blocks[-1].hash
+        await sync.stop()
 
     asyncio.run(body())
