@@ -34,6 +34,10 @@ class ChainEvents:
     def block_connected(self, block: Block) -> None:
         self.tip_height = block.height
         self._block_since_bump = True  # the rolling minimum fee may decay from now on
+        if not self._entries and not self._disconnected and not len(self.future):
+            # An empty pool and no block taken back in this chain change (a sync's case): no
+            # entry to remove and no account whose pending chain needs checking again.
+            return
         self._touch(block)
         for tx in block.transactions[1:]:
             self._confirmed.add(tx.txid)

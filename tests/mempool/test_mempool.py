@@ -229,6 +229,32 @@ def test_connected_block_removes_included_transactions_silently(funded, alice, b
     assert pool.entry_info(txs[2].txid)["depends"] == []
 
 
+def test_an_empty_pool_follows_blocks_and_takes_back_a_reorg(funded, alice, bob):
+    """An empty pool skips a connected block's bookkeeping (a sync's case), yet refuses a nonce
+    the block used and takes back what a reorg disconnects."""
+    pool, rec = make_pool(funded)
+    fork_point = funded.tip.hash
+    confirmed = pay(alice, bob, COIN, 0)
+    publish(pool, funded, mine_on(funded, [confirmed], bob.account))  # never in this pool
+    assert len(pool) == 0 and pool.tip_height == funded.height
+    with pytest.raises(MempoolReject, match="bad-txns-nonce"):
+        pool.add(pay(alice, bob, COIN, 0, fee=2000))
+    second = pool.add(pay(alice, bob, COIN, 1)).tx
+    publish(pool, funded, mine_on(funded, pool.select_for_block(), bob.account))
+    assert len(pool) == 0
+    rec.events.clear()
+    # The other branch confirms the first transaction again, not the second: only the second
+    # comes back (the first is confirmed on the new chain).
+    parent, included = fork_point, [confirmed]
+    for _ in range(3):
+        result = mine_on(funded, included, alice.account, parent=parent, extra=b"side")
+        parent, included = result.block_hash, []
+    assert len(result.disconnected) == 2
+    publish(pool, funded, result)
+    assert pool.txids() == [second.txid]
+    assert [(e.kind, e.txid) for e in rec.events] == [("A", second.txid)]
+
+
 def test_block_with_a_conflicting_tx_evicts_and_revalidates(funded, alice, bob):
     pool, rec = make_pool(funded)
     ours = [pool.add(pay(alice, bob, COIN, n)).tx for n in range(3)]
