@@ -152,7 +152,7 @@ class Admission:
                 results.append(self.add(tx, times[i] if times is not None else None))
             except MempoolReject as reject:
                 results.append(reject)
-        self._forget_verdicts(txs)
+        self.forget_signatures(txs)
         return results
 
     async def add_batch(
@@ -177,7 +177,7 @@ class Admission:
                     results.append(reject)
         finally:
             self.batches_admitting -= 1
-            self._forget_verdicts(txs)
+            self.forget_signatures(txs)
         return results
 
     def test_accept(self, tx: Transaction, now: int | None = None) -> None:
@@ -258,8 +258,14 @@ class Admission:
                 self._verdicts[tx.txid] = QueuedCheck(tx, verdicts, i, decoded)
         return len(queued)
 
-    def _forget_verdicts(self, txs: Iterable[Transaction]) -> None:
-        """Drop the verdicts of transactions refused before their signature was read."""
+    @property
+    def signatures_queued(self) -> int:
+        """Verdicts checked or under way that no admission has read yet."""
+        return len(self._verdicts)
+
+    def forget_signatures(self, txs: Iterable[Transaction]) -> None:
+        """Drop the queued verdicts of these transactions: those refused before their signature
+        was read would otherwise wait in the queue until newer checks push them out."""
         if self._verdicts:
             for tx in txs:
                 if isinstance(tx, Transaction):

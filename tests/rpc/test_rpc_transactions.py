@@ -188,6 +188,7 @@ def test_testmempoolaccept(run_node):
         assert together == alone
         assert [r.get("reject-reason") for r in together] == \
             [None, "bad-txns-signature", "nonce-gap", None]  # fmt: skip
+        assert h.node.mempool.signatures_queued == 0  # none left waiting (the nonce gap's)
 
         await h.fails(-8, "testmempoolaccept", [])
         await h.fails(-8, "testmempoolaccept", [good.raw.hex()] * 26)
@@ -247,5 +248,27 @@ def test_accounts_and_listtransactions(run_node):
         assert received["address"] == h.address(ALICE) and "fee" not in received
         await h.fails(-8, "listtransactions", h.address(ALICE), -1)
         await h.fails(-8, "listtransactions", h.address(ALICE), 1, -1)
+
+    run_node(body)
+
+
+def test_a_sendrawtransaction_batch_leaves_no_signature_verdict_waiting(run_node):
+    """A batch's signatures are checked together before its calls run; those of transactions
+    refused before their signature is read (one the balance cannot pay, a repeat) are dropped
+    with the run, not left queued until newer checks push them out."""
+
+    async def body(h: Harness) -> None:
+        await fund_alice(h)
+        txs = [h.transfer(ALICE, BOB, COIN, FEE, n) for n in range(3)]
+        broke = h.transfer(ALICE, BOB, 1000 * COIN, FEE, 3)
+        batch = [{"jsonrpc": "2.0", "id": i, "method": "sendrawtransaction",
+                  "params": [tx.raw.hex()]}
+                 for i, tx in enumerate([*txs, broke, txs[0]])]  # fmt: skip
+        status, replies = await h.request(batch)
+        assert status == 200
+        assert [r.get("result") for r in replies] == \
+            [tx.txid.hex() for tx in txs] + [None, txs[0].txid.hex()]  # fmt: skip
+        assert replies[3]["error"]["message"].startswith("bad-txns-in-belowout")
+        assert h.node.mempool.signatures_queued == 0
 
     run_node(body)

@@ -120,16 +120,21 @@ async def sendrawtransaction_run(ctx: RpcContext, calls: list[dict[str, Any]]) -
     handler invocation (or a coroutine) per call."""
     mempool = ctx.node.mempool
     outcomes: list[Any] = []
-    for kwargs in calls:
-        try:
-            tx = _decoded(ctx, kwargs["hexstring"])
-            if mempool.signature_pending(tx):
-                await mempool.signature_ready(tx)
-            outcomes.append(_submit(ctx, tx, kwargs["maxfeerate"]))
-        except MempoolReject as reject:
-            outcomes.append(await _refusal(ctx, tx, reject))
-        except Exception as exc:  # the server turns it into this call's error reply
-            outcomes.append(exc)
+    seen: list[Transaction] = []
+    try:
+        for kwargs in calls:
+            try:
+                tx = _decoded(ctx, kwargs["hexstring"])
+                seen.append(tx)
+                if mempool.signature_pending(tx):
+                    await mempool.signature_ready(tx)
+                outcomes.append(_submit(ctx, tx, kwargs["maxfeerate"]))
+            except MempoolReject as reject:
+                outcomes.append(await _refusal(ctx, tx, reject))
+            except Exception as exc:  # the server turns it into this call's error reply
+                outcomes.append(exc)
+    finally:
+        mempool.forget_signatures(seen)  # those refused before their signature was read
     return outcomes
 
 
@@ -207,11 +212,19 @@ async def testmempoolaccept(ctx: RpcContext, rawtxs: list[Any],
         if not isinstance(raw, str):
             raise RpcError(RPC_INVALID_PARAMETER, "rawtxs must hold hex strings")
         txs.append(parse_transaction(raw))
-    max_fee_rate = maxfeerate
     mempool = ctx.node.mempool
     # The signatures are checked together on the mempool's worker while the chain is asked
     # (off the event loop); each test then reads its verdict.
     mempool.queue_signatures(txs, decoded=True)
+    try:
+        return await _test_each(ctx, txs, maxfeerate)
+    finally:
+        mempool.forget_signatures(txs)  # the verdicts no test read (confirmed, refused first)
+
+
+async def _test_each(ctx: RpcContext, txs: list[Transaction],
+                     max_fee_rate: int) -> list[dict[str, Any]]:  # fmt: skip
+    mempool = ctx.node.mempool
     confirmed = await ctx.on_chain(
         lambda chain: {tx.txid for tx in txs if chain.get_tx_location(tx.txid) is not None})
     results = []
