@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from phase_clock import PhaseClock  # noqa: E402
 from test_bench_mempool import (  # noqa: E402
     AMOUNT,
     FEE,
@@ -62,18 +63,8 @@ PHASES = [
     ("queueing the signatures (signing hashes)", "Mempool", ("queue_signatures", "preverify")),
     ("decoding the transactions (Transaction.decode)", "Transaction", ("decode",)),
 ]
-_spent: dict[str, float] = {}
-
-
-def _timed(label: str, fn):  # type: ignore[no-untyped-def]
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-        started = time.thread_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _spent[label] = _spent.get(label, 0.0) + time.thread_time() - started
-
-    return wrapper
+CLOCK = PhaseClock()
+_spent = CLOCK.spent
 
 
 def time_phases() -> None:
@@ -84,7 +75,7 @@ def time_phases() -> None:
     for label, owner, names in PHASES:
         cls = classes[owner]
         name = next(n for n in names if hasattr(cls, n))
-        setattr(cls, name, _timed(label, getattr(cls, name)))
+        setattr(cls, name, CLOCK.wrap(label, getattr(cls, name)))
 
 
 async def _call(node: Node, method: str, *params: object) -> object:

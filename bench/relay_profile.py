@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 for path in (REPO / "tests", REPO / "bench", REPO):
     sys.path.insert(0, str(path))
 
+from phase_clock import PhaseClock  # noqa: E402
 from test_bench_mempool import AMOUNT, FEE, FUNDING_FEE, MINER, RICH  # noqa: E402
 
 from coinium.config import build_options  # noqa: E402
@@ -69,54 +70,13 @@ PHASES = [  # (label, class, method): timed on the event loop's thread
     ("  the admission (Mempool.add_batch)", Mempool, "add_batch"),
     ("the relay's flush (TxBatcher.flush)", TxBatcher, "flush"),
 ]
-_spent: dict[str, float] = {}
-
-
-def _timed(label: str, fn):  # type: ignore[no-untyped-def]
-    if asyncio.iscoroutinefunction(fn):
-        async def timed_async(*args, **kwargs):  # type: ignore[no-untyped-def]
-            # A coroutine's own steps only: the time it is suspended is other work's.
-            coro = fn(*args, **kwargs)
-            value = None
-            error: BaseException | None = None
-            while True:
-                started = time.thread_time()
-                try:
-                    future = coro.throw(error) if error is not None else coro.send(value)
-                except StopIteration as stop:
-                    return stop.value
-                finally:
-                    _spent[label] = _spent.get(label, 0.0) + time.thread_time() - started
-                try:
-                    value, error = await _Yield(future), None
-                except BaseException as exc:  # noqa: BLE001 - handed back to the coroutine
-                    value, error = None, exc
-
-        return timed_async
-
-    def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
-        started = time.thread_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _spent[label] = _spent.get(label, 0.0) + time.thread_time() - started
-
-    return timed
-
-
-class _Yield:
-    """Awaits what a coroutine driven by hand yielded (a future), as its task would have."""
-
-    def __init__(self, future: object) -> None:
-        self.future = future
-
-    def __await__(self):  # type: ignore[no-untyped-def]
-        return (yield self.future)
+CLOCK = PhaseClock()
+_spent = CLOCK.spent
 
 
 def time_phases() -> None:
     for label, cls, name in PHASES:
-        setattr(cls, name, _timed(label, getattr(cls, name)))
+        setattr(cls, name, CLOCK.wrap(label, getattr(cls, name)))
     gc.callbacks.append(_time_collections)
 
 
@@ -131,7 +91,7 @@ def _time_collections(phase: str, info: dict) -> None:
     if phase == "start":
         _collection_started[0] = time.thread_time()
     else:
-        _spent[GC_LABEL] = _spent.get(GC_LABEL, 0.0) + time.thread_time() - _collection_started[0]
+        CLOCK.add(GC_LABEL, time.thread_time() - _collection_started[0])
         _collections[info["generation"]] = _collections.get(info["generation"], 0) + 1
 
 
