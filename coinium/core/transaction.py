@@ -11,6 +11,7 @@ txid = BLAKE3(full encoding, signature included). The signature covers the signi
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -217,6 +218,10 @@ try:
     from coinium.core import _tx_fast
 except ImportError:  # not built: the reference decodes
     _compiled = None
+    if kernels.BACKEND == "cython":  # the kernels built but not this: say so, do not hide it
+        logging.getLogger("coinium.kernels").warning(
+            "the compiled transaction decoder (coinium.core._tx_fast) is missing: decoding in "
+            "Python; reinstall to build it")
 else:
     _tx_fast.configure(Transaction, [Transaction.__dict__[name] for name in (
         "kind", "recipient", "amount", "nonce", "fee", "sender", "payload", "signature", "raw",

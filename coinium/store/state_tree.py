@@ -30,6 +30,7 @@ deepest first. The canonical shape makes the split invisible in the result.
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Mapping
 
 import lmdb
@@ -40,6 +41,10 @@ try:  # the fast path in C (_ext/state_fast.pyx), taken with the cython kernel b
     from coinium.store import _state_fast
 except ImportError:  # not built: _update_values below does the same in Python
     _state_fast = None
+    if kernels.BACKEND == "cython":  # the kernels built but not this: say so, do not hide it
+        logging.getLogger("coinium.kernels").warning(
+            "the state tree's compiled update (coinium.store._state_fast) is missing: updating "
+            "in Python; reinstall to build it")
 from coinium.crypto.state_proof import (
     EMPTY,
     HASH_SIZE,

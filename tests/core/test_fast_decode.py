@@ -140,3 +140,25 @@ def test_the_cython_backend_decodes_with_the_compiled_path(monkeypatch):
                         lambda *args: calls.append(args) or _read_many_python(*args))
     Transaction.decode(GOLDEN_TRANSFER.raw)
     assert bool(calls) == (tx_fast is None or kernels.BACKEND != "cython")
+
+
+@pytest.mark.skipif(tx_fast is None, reason="the compiled decoder is not built")
+@pytest.mark.parametrize("module", ["coinium.core._tx_fast", "coinium.store._state_fast"])
+def test_a_missing_compiled_path_is_said_with_the_cython_kernels(module):
+    """The cython kernels without one of the compiled paths (a partial install): a warning, and
+    the Python path decodes / updates; never a silent fallback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (f"import sys, logging; logging.basicConfig(); sys.modules[{module!r}] = None\n"
+            "import coinium.core.transaction as t, coinium.store.state_tree as s\n"
+            "print(t._compiled is None, s._state_fast is None)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2],
+                          env={**os.environ, "COINIUM_KERNELS": "cython"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    missing = module.rsplit(".", 1)[1]
+    assert f"{missing}) is missing" in done.stderr
+    assert done.stdout.split() == [str(missing == "_tx_fast"), str(missing == "_state_fast")]
